@@ -1,0 +1,6 @@
+//! The GPU backend (wgpu + WGSL): device, buffers, and the host side of each kernel family.
+
+pub mod buffers;
+pub mod context;
+
+pub use context::{AdapterReport, GpuContext, NO_ADAPTER_FIX, list_adapters};

@@ -1,0 +1,3 @@
+//! Backends: the CPU reference and the GPU (wgpu) path.
+
+pub mod gpu;

@@ -1,0 +1,10 @@
+//! balnet: simulation of large balanced excitatory/inhibitory networks on the GPU (wgpu/WGSL)
+//! and the CPU, checked against the networks' large-n theory. See README.md and MODEL.md.
+
+pub mod backend;
+pub mod rng;
+pub mod sampler_check;
+pub mod selftest;
+pub mod shaders;
+pub mod stats;
+pub mod theory;

@@ -1,0 +1,4 @@
+//! WGSL sources, compiled into the binary. Every kernel is compiled after `RNG`.
+
+pub const RNG: &str = include_str!("../shaders/rng.wgsl");
+pub const SAMPLER_TEST: &str = include_str!("../shaders/sampler_test.wgsl");

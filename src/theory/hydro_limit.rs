@@ -1,0 +1,1435 @@
+//! Hydrodynamic (n → ∞) limit of model H and its first-order finite-n corrections.
+//!
+//! Implements MODEL.md, "Model H": the balanced rates `r = −J_s^{-1} h`, the closed-form
+//! within-population variances `s_a²(t)`, the means `mu_a(t)` fixed by the balance constraint
+//! `E f_a(mu_a + s_a Z) = r_a`, and the O(n^{-1/2}) coefficients (δ, m1, v1, k1) of the
+//! rates, means, variances and third cumulants.
+//!
+//! Conventions: index 0 = E, 1 = I; `j[a][b]` is the magnitude of the coupling onto population
+//! `a` from population `b`; `J_s = [[J_EE, −J_EI], [J_IE, −J_II]]`; `sgn_E = +1`, `sgn_I = −1`.
+//!
+//! Gaussian expectations `E g(mu + s Z)` use a self-computed 96-node Gauss–Hermite rule while
+//! `beta·s ≤ 1.5`. For steeper sigmoids (`beta·s > 1.5`) Gauss–Hermite converges slowly (the
+//! logistic has poles at distance `π/(beta·s)` from the real `Z` axis: with 96 nodes the error
+//! is ~1e-9 at `beta·s = 3` and ~5e-6 at `beta·s = 5`), so there the exponentially convergent
+//! trapezoid rule on the real line is used instead, with a step `0.3/(beta·s)` over
+//! `|Z| ≤ 9.5`. Both are accurate to ~1e-13 (tested against a brute-force fine grid).
+
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+/// Index of the excitatory population.
+pub const E: usize = 0;
+/// Index of the inhibitory population.
+pub const I: usize = 1;
+const POP: [&str; 2] = ["E", "I"];
+/// Sign of each population's outgoing coupling (`sgn_E = +1`, `sgn_I = −1`).
+pub const SGN: [f64; 2] = [1.0, -1.0];
+
+/// Number of Gauss–Hermite nodes used for the sigmoid moments.
+pub const GH_NODES: usize = 96;
+/// Above this `beta·s` the sigmoid moments switch from Gauss–Hermite to the trapezoid rule.
+const GH_MAX_BETA_S: f64 = 1.5;
+/// Trapezoid step times `beta·s` (pole distance π/(beta s) ⇒ error ~ exp(−2π²/0.3)).
+const TRAP_STEP_BETA_S: f64 = 0.3;
+/// Half-width of the trapezoid grid in units of the standard deviation (φ(9.5) ≈ 1e-20).
+const TRAP_HALF_WIDTH: f64 = 9.5;
+/// Absolute tolerance (relative for |mu| > 1) of the mean on the manifold.
+const MEAN_TOL: f64 = 1e-13;
+/// Internal RK4 step for the v1/k1 ODEs, in units of min(tau).
+const RK_STEP_PER_TAU: f64 = 2e-3;
+/// Beyond this many max(tau) the slow state is stationary to ~e^{-40} and the v1/k1 ODEs
+/// are solved exactly with constant forcing.
+const FREEZE_TAUS: f64 = 20.0;
+
+/// Parameters of model H needed by the theory. Index 0 = E, 1 = I.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HydroTheoryParams {
+    /// Leak time constants tau_a (> 0).
+    pub tau: [f64; 2],
+    /// Maximal rates of the logistic transfer functions (> 0).
+    pub nu_max: [f64; 2],
+    /// Slopes of the logistic transfer functions (> 0).
+    pub beta: [f64; 2],
+    /// Thresholds of the logistic transfer functions.
+    pub theta: [f64; 2],
+    /// Coupling magnitudes `J_ab ≥ 0`, `j[a][b]`: a receiving, b sending
+    /// (`[[J_EE, J_EI], [J_IE, J_II]]`).
+    pub j: [[f64; 2]; 2],
+    /// External drive h_a (scaled by sqrt(n) in the network).
+    pub h: [f64; 2],
+    /// O(1) offsets m_a.
+    pub m: [f64; 2],
+    /// Mean of the i.i.d. Gaussian initial state (only enters the initial layer, ignored here).
+    pub x0_mean: [f64; 2],
+    /// Standard deviation of the i.i.d. Gaussian initial state (≥ 0).
+    pub x0_sd: [f64; 2],
+}
+
+impl HydroTheoryParams {
+    /// The defaults of MODEL.md: tau = nu_max = beta = 1, theta = m = 0,
+    /// J = [[1, 2], [2, 1.5]], h from r = (0.3, 0.45) (h = (0.6, 0.075)), x(0) ~ N(0, 0.5²).
+    pub fn model_defaults() -> Self {
+        let j = [[1.0, 2.0], [2.0, 1.5]];
+        Self {
+            tau: [1.0; 2],
+            nu_max: [1.0; 2],
+            beta: [1.0; 2],
+            theta: [0.0; 2],
+            j,
+            h: h_from_rates(&j, [0.3, 0.45]),
+            m: [0.0; 2],
+            x0_mean: [0.0; 2],
+            x0_sd: [0.5; 2],
+        }
+    }
+
+    /// The near-singular set of MODEL.md: defaults with J = [[1, 2], [1, 1.8]] and
+    /// h from r = (0.3, 0.4) (det J_s = 0.2).
+    pub fn near_singular() -> Self {
+        let j = [[1.0, 2.0], [1.0, 1.8]];
+        Self {
+            j,
+            h: h_from_rates(&j, [0.3, 0.4]),
+            ..Self::model_defaults()
+        }
+    }
+
+    /// Returns a copy whose drive h is set from target rates r (`h = −J_s r`).
+    pub fn with_rates(self, r: [f64; 2]) -> Self {
+        Self {
+            h: h_from_rates(&self.j, r),
+            ..self
+        }
+    }
+
+    /// `J_s = [[J_EE, −J_EI], [J_IE, −J_II]]`.
+    pub fn j_s(&self) -> [[f64; 2]; 2] {
+        j_s(&self.j)
+    }
+
+    /// `det J_s = J_EI·J_IE − J_EE·J_II`.
+    pub fn det_j_s(&self) -> f64 {
+        det(&self.j_s())
+    }
+
+    /// Checks that every parameter is finite and in its domain (tau, nu_max, beta > 0;
+    /// J ≥ 0; x0_sd ≥ 0).
+    pub fn validate(&self) -> Result<(), TheoryError> {
+        for (a, pa) in POP.iter().enumerate() {
+            positive(&format!("tau_{pa}"), self.tau[a])?;
+            positive(&format!("nu_max_{pa}"), self.nu_max[a])?;
+            positive(&format!("beta_{pa}"), self.beta[a])?;
+            finite(&format!("theta_{pa}"), self.theta[a])?;
+            finite(&format!("h_{pa}"), self.h[a])?;
+            finite(&format!("m_{pa}"), self.m[a])?;
+            finite(&format!("x0_mean_{pa}"), self.x0_mean[a])?;
+            non_negative(&format!("x0_sd_{pa}"), self.x0_sd[a])?;
+            for (b, pb) in POP.iter().enumerate() {
+                non_negative(&format!("J_{pa}{pb}"), self.j[a][b])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for HydroTheoryParams {
+    fn default() -> Self {
+        Self::model_defaults()
+    }
+}
+
+/// Why the theory has no (stable) answer for the given parameters.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TheoryError {
+    /// A parameter is non-finite or outside its domain.
+    #[error("invalid parameter {name} = {}: must be {requirement}", num(*.value))]
+    InvalidParameter {
+        name: String,
+        value: f64,
+        requirement: &'static str,
+    },
+    /// `det J_s ≤ 0`.
+    #[error(
+        "det J_s = {} <= 0: the balanced state is unstable (needs J_EI*J_IE > J_EE*J_II; \
+         here J_EI*J_IE = {}, J_EE*J_II = {})",
+        num(*.det), num(*.ei_ie), num(*.ee_ii)
+    )]
+    DetNotPositive { det: f64, ei_ie: f64, ee_ii: f64 },
+    /// The balanced rate `r = −J_s^{-1} h` is not in `(0, nu_max)`.
+    #[error(
+        "balanced rate r_{pop} = {} is outside (0, nu_max_{pop} = {}): \
+         no balanced state for this drive h",
+        num(*.rate), num(*.nu_max)
+    )]
+    RateOutOfRange {
+        pop: &'static str,
+        rate: f64,
+        nu_max: f64,
+    },
+    /// `J_EE E f'_E ≥ J_II E f'_I`: the fast mean dynamics do not contract.
+    #[error(
+        "J_EE*E f'_E = {} >= J_II*E f'_I = {}: the balanced state is unstable \
+         (needs J_EE E f'_E < J_II E f'_I; at mu = [{}, {}], s^2 = [{}, {}])",
+        num(*.ee), num(*.ii), num(.mu[0]), num(.mu[1]), num(.var[0]), num(.var[1])
+    )]
+    TraceNotNegative {
+        ee: f64,
+        ii: f64,
+        mu: [f64; 2],
+        var: [f64; 2],
+    },
+    /// The balance constraint `E f_a(mu + s Z) = r_a` has no solution or the root finder
+    /// failed.
+    #[error(
+        "no mean mu_{pop} solves E f_{pop}(mu + s Z) = {} at s^2 = {}: {reason}",
+        num(*.rate), num(*.var)
+    )]
+    NoManifoldSolution {
+        pop: &'static str,
+        rate: f64,
+        var: f64,
+        reason: &'static str,
+    },
+}
+
+/// A number rounded to 12 significant digits for messages (so 2 − 2.3 prints as −0.3).
+fn num(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let e = x.abs().log10().floor() as i32;
+    let scale = 10f64.powi(11 - e);
+    let r = (x * scale).round() / scale;
+    if r.is_finite() { r } else { x }
+}
+
+fn finite(name: &str, value: f64) -> Result<(), TheoryError> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(TheoryError::InvalidParameter {
+            name: name.to_string(),
+            value,
+            requirement: "finite",
+        })
+    }
+}
+
+fn positive(name: &str, value: f64) -> Result<(), TheoryError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(TheoryError::InvalidParameter {
+            name: name.to_string(),
+            value,
+            requirement: "finite and > 0",
+        })
+    }
+}
+
+fn non_negative(name: &str, value: f64) -> Result<(), TheoryError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(TheoryError::InvalidParameter {
+            name: name.to_string(),
+            value,
+            requirement: "finite and >= 0",
+        })
+    }
+}
+
+fn j_s(j: &[[f64; 2]; 2]) -> [[f64; 2]; 2] {
+    [[j[0][0], -j[0][1]], [j[1][0], -j[1][1]]]
+}
+
+fn det(m: &[[f64; 2]; 2]) -> f64 {
+    m[0][0] * m[1][1] - m[0][1] * m[1][0]
+}
+
+/// Solves `m x = v` for a 2×2 matrix (Cramer's rule; NaN/inf if singular).
+fn solve2(m: &[[f64; 2]; 2], v: [f64; 2]) -> [f64; 2] {
+    let d = det(m);
+    [
+        (m[1][1] * v[0] - m[0][1] * v[1]) / d,
+        (m[0][0] * v[1] - m[1][0] * v[0]) / d,
+    ]
+}
+
+fn det_check(j: &[[f64; 2]; 2]) -> Result<(), TheoryError> {
+    let d = det(&j_s(j));
+    if d > 0.0 {
+        Ok(())
+    } else {
+        Err(TheoryError::DetNotPositive {
+            det: d,
+            ei_ie: j[0][1] * j[1][0],
+            ee_ii: j[0][0] * j[1][1],
+        })
+    }
+}
+
+/// External drive giving the balanced rates r: `h = −J_s r`.
+pub fn h_from_rates(j: &[[f64; 2]; 2], r: [f64; 2]) -> [f64; 2] {
+    let js = j_s(j);
+    [
+        -(js[0][0] * r[0] + js[0][1] * r[1]),
+        -(js[1][0] * r[0] + js[1][1] * r[1]),
+    ]
+}
+
+/// `r = −J_s^{-1} h` without any check (NaN/inf if J_s is singular).
+fn rates_unchecked(p: &HydroTheoryParams) -> [f64; 2] {
+    let r = solve2(&p.j_s(), p.h);
+    [-r[0], -r[1]]
+}
+
+/// The balanced population rates `r = −J_s^{-1} h`. Errors if a parameter is invalid, if
+/// `det J_s ≤ 0`, or unless `0 < r_b < nu_max_b` for both populations.
+pub fn balanced_rates(p: &HydroTheoryParams) -> Result<[f64; 2], TheoryError> {
+    p.validate()?;
+    det_check(&p.j)?;
+    let r = rates_unchecked(p);
+    for b in 0..2 {
+        if !(r[b] > 0.0 && r[b] < p.nu_max[b]) {
+            return Err(TheoryError::RateOutOfRange {
+                pop: POP[b],
+                rate: r[b],
+                nu_max: p.nu_max[b],
+            });
+        }
+    }
+    Ok(r)
+}
+
+/// Checks that the balanced state is stable at the Gaussian state N(mu_a, var_a):
+/// `det J_s > 0` and `J_EE E f'_E < J_II E f'_I` (the fast mean dynamics
+/// `sqrt(n) J_s diag(E f') δmu` contract).
+pub fn check_stability(
+    p: &HydroTheoryParams,
+    mu: [f64; 2],
+    var: [f64; 2],
+) -> Result<(), TheoryError> {
+    p.validate()?;
+    det_check(&p.j)?;
+    let mut df = [0.0; 2];
+    for a in 0..2 {
+        df[a] = sigmoid_moments(p, a, mu[a], var[a])?.df;
+    }
+    trace_check(p, mu, var, df)
+}
+
+fn trace_check(
+    p: &HydroTheoryParams,
+    mu: [f64; 2],
+    var: [f64; 2],
+    df: [f64; 2],
+) -> Result<(), TheoryError> {
+    let ee = p.j[0][0] * df[0];
+    let ii = p.j[1][1] * df[1];
+    if ee < ii {
+        Ok(())
+    } else {
+        Err(TheoryError::TraceNotNegative { ee, ii, mu, var })
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Gaussian expectations of the logistic sigmoid and its derivatives.
+
+/// A Gauss–Hermite rule for `E g(Z)`, `Z ~ N(0, 1)` (probabilists' nodes; weights sum to 1).
+#[derive(Debug, Clone)]
+pub struct GaussHermite {
+    /// Nodes, in decreasing order.
+    pub nodes: Vec<f64>,
+    /// Weights (sum to 1).
+    pub weights: Vec<f64>,
+}
+
+impl GaussHermite {
+    /// The `n`-point rule, computed by Newton's method on the orthonormal Hermite recurrence
+    /// (initial guesses as in Numerical Recipes' `gauher`). Valid for `1 ≤ n ≤ 150`;
+    /// panics otherwise (the recurrence overflows for n ≳ 200).
+    pub fn new(n: usize) -> Self {
+        assert!(
+            (1..=150).contains(&n),
+            "Gauss-Hermite rule with {n} nodes: supported are 1..=150"
+        );
+        let nf = n as f64;
+        let mut x = vec![0.0; n];
+        let mut w = vec![0.0; n];
+        let mut z = 0.0_f64;
+        for i in 0..n.div_ceil(2) {
+            z = match i {
+                0 => (2.0 * nf + 1.0).sqrt() - 1.85575 * (2.0 * nf + 1.0).powf(-1.0 / 6.0),
+                1 => z - 1.14 * nf.powf(0.426) / z,
+                2 => 1.86 * z - 0.86 * x[0],
+                3 => 1.91 * z - 0.91 * x[1],
+                _ => 2.0 * z - x[i - 2],
+            };
+            let mut pp = 1.0;
+            for _ in 0..100 {
+                let (p1, p2) = hermite_orthonormal(n, z);
+                pp = (2.0 * nf).sqrt() * p2;
+                let z1 = z;
+                z = z1 - p1 / pp;
+                if (z - z1).abs() <= 1e-15 * z.abs().max(1.0) {
+                    break;
+                }
+            }
+            // Recompute the derivative at the converged node for the weight.
+            let (_, p2) = hermite_orthonormal(n, z);
+            pp = if p2 != 0.0 {
+                (2.0 * nf).sqrt() * p2
+            } else {
+                pp
+            };
+            x[i] = z;
+            x[n - 1 - i] = -z;
+            w[i] = 2.0 / (pp * pp);
+            w[n - 1 - i] = w[i];
+        }
+        if n % 2 == 1 {
+            x[n / 2] = 0.0;
+        }
+        // Physicists' (weight e^{-x²}) → probabilists' (weight φ(z)).
+        let nodes = x.iter().map(|v| v * std::f64::consts::SQRT_2).collect();
+        let sqrt_pi = std::f64::consts::PI.sqrt();
+        let weights = w.iter().map(|v| v / sqrt_pi).collect();
+        Self { nodes, weights }
+    }
+
+    /// `E g(Z)` by this rule.
+    pub fn expect(&self, mut g: impl FnMut(f64) -> f64) -> f64 {
+        self.nodes
+            .iter()
+            .zip(&self.weights)
+            .map(|(&z, &w)| w * g(z))
+            .sum()
+    }
+}
+
+/// Orthonormal Hermite values (without the e^{-x²/2} factor): returns (p_n(z), p_{n-1}(z)).
+fn hermite_orthonormal(n: usize, z: f64) -> (f64, f64) {
+    const PI_M4: f64 = 0.751_125_544_464_942_5; // π^{-1/4}
+    let mut p1 = PI_M4;
+    let mut p2 = 0.0;
+    for j in 0..n {
+        let p3 = p2;
+        p2 = p1;
+        let jf = j as f64;
+        p1 = z * (2.0 / (jf + 1.0)).sqrt() * p2 - (jf / (jf + 1.0)).sqrt() * p3;
+    }
+    (p1, p2)
+}
+
+fn gh_rule() -> &'static GaussHermite {
+    static RULE: OnceLock<GaussHermite> = OnceLock::new();
+    RULE.get_or_init(|| GaussHermite::new(GH_NODES))
+}
+
+/// `E f`, `E f'`, `E f''`, `E f'''` of a logistic f over a Gaussian argument.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SigmoidMoments {
+    /// `E f(mu + s Z)`.
+    pub f: f64,
+    /// `E f'(mu + s Z)` (= d/dmu of `f`).
+    pub df: f64,
+    /// `E f''(mu + s Z)` (= 2 d/d(s²) of `f`).
+    pub d2f: f64,
+    /// `E f'''(mu + s Z)`.
+    pub d3f: f64,
+}
+
+/// Logistic `nu_max σ(beta (x − theta))` and its first three derivatives at one point.
+#[inline]
+fn logistic_derivs(nu_max: f64, beta: f64, y: f64) -> [f64; 4] {
+    let e = (-y.abs()).exp();
+    let inv = 1.0 / (1.0 + e);
+    let (s, c) = if y >= 0.0 {
+        (inv, e * inv)
+    } else {
+        (e * inv, inv)
+    }; // σ, 1 − σ
+    let sc = s * c;
+    [
+        nu_max * s,
+        nu_max * beta * sc,
+        nu_max * beta * beta * sc * (c - s),
+        nu_max * beta * beta * beta * sc * (1.0 - 6.0 * sc),
+    ]
+}
+
+/// `E f^{(k)}(mu + sd·Z)`, k = 0..3, `Z ~ N(0, 1)`, for `f(x) = nu_max / (1 + e^{−beta (x −
+/// theta)})`. Gauss–Hermite (96 nodes) for `beta·sd ≤ 1.5`, the real-line trapezoid rule
+/// beyond (see the module docs). `sd` must be ≥ 0.
+pub fn logistic_gauss_moments(
+    nu_max: f64,
+    beta: f64,
+    theta: f64,
+    mu: f64,
+    sd: f64,
+) -> SigmoidMoments {
+    let mut acc = [0.0; 4];
+    let mut add = |w: f64, z: f64| {
+        let d = logistic_derivs(nu_max, beta, beta * (mu + sd * z - theta));
+        for (a, v) in acc.iter_mut().zip(d) {
+            *a += w * v;
+        }
+    };
+    let bs = beta * sd;
+    if bs <= GH_MAX_BETA_S {
+        let rule = gh_rule();
+        for (&z, &w) in rule.nodes.iter().zip(&rule.weights) {
+            add(w, z);
+        }
+    } else {
+        let h = TRAP_STEP_BETA_S / bs;
+        let k_max = (TRAP_HALF_WIDTH / h).ceil() as i64;
+        let norm = h / (2.0 * std::f64::consts::PI).sqrt();
+        for k in -k_max..=k_max {
+            let z = k as f64 * h;
+            add(norm * (-0.5 * z * z).exp(), z);
+        }
+    }
+    SigmoidMoments {
+        f: acc[0],
+        df: acc[1],
+        d2f: acc[2],
+        d3f: acc[3],
+    }
+}
+
+fn moments_unchecked(p: &HydroTheoryParams, a: usize, mu: f64, var: f64) -> SigmoidMoments {
+    logistic_gauss_moments(p.nu_max[a], p.beta[a], p.theta[a], mu, var.max(0.0).sqrt())
+}
+
+/// `E f_a^{(k)}(mu + s Z)`, k = 0..3, with `s² = var` (population `a`: 0 = E, 1 = I;
+/// panics if a > 1). Errors if mu is not finite or var is not finite and ≥ 0.
+pub fn sigmoid_moments(
+    p: &HydroTheoryParams,
+    a: usize,
+    mu: f64,
+    var: f64,
+) -> Result<SigmoidMoments, TheoryError> {
+    finite(&format!("mu_{}", POP[a]), mu)?;
+    non_negative(&format!("s^2_{}", POP[a]), var)?;
+    Ok(moments_unchecked(p, a, mu, var))
+}
+
+// ------------------------------------------------------------------------------------------
+// Variances and means in the limit.
+
+/// `D_a = J_aE² r_E + J_aI² r_I`.
+fn diffusion(p: &HydroTheoryParams, r: [f64; 2], a: usize) -> f64 {
+    p.j[a][0] * p.j[a][0] * r[0] + p.j[a][1] * p.j[a][1] * r[1]
+}
+
+/// `s_a²(t)` and `d s_a²/dt` given the rates.
+fn variance_and_slope(p: &HydroTheoryParams, r: [f64; 2], a: usize, t: f64) -> (f64, f64) {
+    let d = diffusion(p, r, a);
+    let s0 = p.x0_sd[a] * p.x0_sd[a];
+    let x = 2.0 * t / p.tau[a];
+    let decay = (-x).exp();
+    let var = s0 * decay - 0.5 * p.tau[a] * d * (-x).exp_m1();
+    (var, -2.0 * var / p.tau[a] + d)
+}
+
+/// The limit variance of population `a` (0 = E, 1 = I; panics if a > 1):
+/// `s_a²(t) = s_a²(0) e^{−2t/tau_a} + (tau_a D_a/2)(1 − e^{−2t/tau_a})`,
+/// `D_a = J_aE² r_E + J_aI² r_I`, `s_a²(0) = x0_sd_a²`. Uses `r = −J_s^{-1} h` unchecked
+/// (call [`balanced_rates`] to validate; NaN if J_s is singular).
+pub fn variance_limit(p: &HydroTheoryParams, a: usize, t: f64) -> f64 {
+    variance_and_slope(p, rates_unchecked(p), a, t).0
+}
+
+/// The mean `mu` with `E f_a(mu + s Z) = r_a`, `s² = var`: the balance constraint (population
+/// `a`: 0 = E, 1 = I; panics if a > 1). Bracketing (expanded from a logistic-probit guess)
+/// and safeguarded Newton to 1e-13. Errors unless `0 < r_a < nu_max_a`, var ≥ 0.
+pub fn mean_on_manifold(
+    p: &HydroTheoryParams,
+    a: usize,
+    var: f64,
+    r_a: f64,
+) -> Result<f64, TheoryError> {
+    positive(&format!("nu_max_{}", POP[a]), p.nu_max[a])?;
+    positive(&format!("beta_{}", POP[a]), p.beta[a])?;
+    finite(&format!("theta_{}", POP[a]), p.theta[a])?;
+    non_negative(&format!("s^2_{}", POP[a]), var)?;
+    solve_mean(p, a, var, r_a, None)
+}
+
+/// Initial guess from the probit approximation of the Gaussian-smoothed logistic.
+fn mean_guess(p: &HydroTheoryParams, a: usize, var: f64, r_a: f64) -> f64 {
+    let q = r_a / p.nu_max[a];
+    let beta = p.beta[a];
+    let beta_eff = beta / (1.0 + std::f64::consts::PI * beta * beta * var / 8.0).sqrt();
+    p.theta[a] + (q / (1.0 - q)).ln() / beta_eff
+}
+
+fn solve_mean(
+    p: &HydroTheoryParams,
+    a: usize,
+    var: f64,
+    r_a: f64,
+    guess: Option<f64>,
+) -> Result<f64, TheoryError> {
+    let fail = |reason| TheoryError::NoManifoldSolution {
+        pop: POP[a],
+        rate: r_a,
+        var,
+        reason,
+    };
+    if !(r_a > 0.0 && r_a < p.nu_max[a]) {
+        return Err(fail("the target rate must lie in (0, nu_max)"));
+    }
+    let g = |mu: f64| {
+        let m = moments_unchecked(p, a, mu, var);
+        (m.f - r_a, m.df)
+    };
+    let mut x = match guess {
+        Some(m) if m.is_finite() => m,
+        _ => mean_guess(p, a, var, r_a),
+    };
+    if !x.is_finite() {
+        return Err(fail("the initial guess is not finite"));
+    }
+    let (mut gx, mut dgx) = g(x);
+    if gx == 0.0 {
+        return Ok(x);
+    }
+    // Bracket: step against the sign of g, doubling the step; a point still on the same
+    // side becomes the new anchor.
+    let scale = (1.0 + var.sqrt()) / p.beta[a];
+    let mut step = if guess.is_some() { 0.05 } else { 0.5 } * scale;
+    let mut other = None;
+    for _ in 0..200 {
+        let y = if gx > 0.0 { x - step } else { x + step };
+        if !y.is_finite() {
+            break;
+        }
+        let (gy, dgy) = g(y);
+        if gy == 0.0 {
+            return Ok(y);
+        }
+        if gy.signum() != gx.signum() {
+            other = Some(y);
+            break;
+        }
+        (x, gx, dgx) = (y, gy, dgy);
+        step *= 2.0;
+    }
+    let Some(y) = other else {
+        return Err(fail("could not bracket the root"));
+    };
+    let (mut lo, mut hi) = if gx < 0.0 { (x, y) } else { (y, x) };
+    // Safeguarded Newton (rtsafe).
+    for _ in 0..300 {
+        let newton = x - gx / dgx;
+        let next = if dgx > 0.0 && newton > lo && newton < hi {
+            newton
+        } else {
+            0.5 * (lo + hi)
+        };
+        let dx = next - x;
+        x = next;
+        (gx, dgx) = g(x);
+        if gx == 0.0 {
+            return Ok(x);
+        }
+        if gx < 0.0 {
+            lo = x;
+        } else {
+            hi = x;
+        }
+        let tol = MEAN_TOL * x.abs().max(1.0);
+        if dx.abs() <= tol || hi - lo <= tol {
+            return Ok(x);
+        }
+    }
+    Err(fail("the root finder did not converge"))
+}
+
+// ------------------------------------------------------------------------------------------
+// First-order finite-n corrections.
+
+/// The limit and its first-order finite-n coefficients at one time: a simulated moment is
+/// approximately `limit + coefficient / sqrt(n)`. Index 0 = E, 1 = I.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TheoryPoint {
+    /// Time (infinite for the steady state).
+    pub t: f64,
+    /// Limit means `mu_a(t)` (on the balance manifold).
+    pub mu: [f64; 2],
+    /// Limit variances `s_a²(t)`.
+    pub var: [f64; 2],
+    /// Limit rates `r_a` (constant in time).
+    pub rate: [f64; 2],
+    /// Rate coefficients: rate ≈ r + δ/√n, `δ = J_s^{-1}(c − m)`.
+    pub delta: [f64; 2],
+    /// Mean coefficients: mean ≈ mu + m1/√n.
+    pub m1: [f64; 2],
+    /// Variance coefficients: var ≈ s² + v1/√n.
+    pub v1: [f64; 2],
+    /// Third-cumulant coefficients: κ3 ≈ k1/√n.
+    pub k1: [f64; 2],
+}
+
+/// Everything along the limit trajectory that does not depend on v1, k1.
+#[derive(Debug, Clone, Copy)]
+struct SlowState {
+    mu: [f64; 2],
+    var: [f64; 2],
+    mom: [SigmoidMoments; 2],
+    delta: [f64; 2],
+    /// Forcing of the v1 ODE: `Σ_b J_ab² δ_b − 2 sgn_a J_aa s_a² E f_a'`.
+    force_v: [f64; 2],
+    /// Forcing of the k1 ODE: `J_aE³ r_E − J_aI³ r_I − 3 sgn_a J_aa s_a⁴ E f_a''`.
+    force_k: [f64; 2],
+}
+
+/// Time derivative of the mean on the manifold:
+/// `dmu/dt = −(½ E f'') (ds²/dt) / E f'` (from differentiating `E f(mu + sZ) = r`).
+fn dmu_dt(mom: &SigmoidMoments, dvar: f64) -> f64 {
+    -0.5 * mom.d2f * dvar / mom.df
+}
+
+/// Builds the slow state from (mu, var, dvar) per population.
+fn slow_from(
+    p: &HydroTheoryParams,
+    r: [f64; 2],
+    mu: [f64; 2],
+    var: [f64; 2],
+    dvar: [f64; 2],
+) -> SlowState {
+    let mom = [
+        moments_unchecked(p, 0, mu[0], var[0]),
+        moments_unchecked(p, 1, mu[1], var[1]),
+    ];
+    let c: [f64; 2] = std::array::from_fn(|a| dmu_dt(&mom[a], dvar[a]) + mu[a] / p.tau[a]);
+    let delta = solve2(&p.j_s(), [c[0] - p.m[0], c[1] - p.m[1]]);
+    let jj = &p.j;
+    let force_v = std::array::from_fn(|a| {
+        jj[a][0] * jj[a][0] * delta[0] + jj[a][1] * jj[a][1] * delta[1]
+            - 2.0 * SGN[a] * jj[a][a] * var[a] * mom[a].df
+    });
+    let force_k = std::array::from_fn(|a| {
+        jj[a][0].powi(3) * r[0]
+            - jj[a][1].powi(3) * r[1]
+            - 3.0 * SGN[a] * jj[a][a] * var[a] * var[a] * mom[a].d2f
+    });
+    SlowState {
+        mu,
+        var,
+        mom,
+        delta,
+        force_v,
+        force_k,
+    }
+}
+
+fn slow_at(
+    p: &HydroTheoryParams,
+    r: [f64; 2],
+    t: f64,
+    guess: Option<[f64; 2]>,
+) -> Result<SlowState, TheoryError> {
+    let mut mu = [0.0; 2];
+    let mut var = [0.0; 2];
+    let mut dvar = [0.0; 2];
+    for a in 0..2 {
+        (var[a], dvar[a]) = variance_and_slope(p, r, a, t);
+        mu[a] = solve_mean(p, a, var[a], r[a], guess.map(|g| g[a]))?;
+    }
+    Ok(slow_from(p, r, mu, var, dvar))
+}
+
+fn slow_steady(p: &HydroTheoryParams, r: [f64; 2]) -> Result<SlowState, TheoryError> {
+    let mut mu = [0.0; 2];
+    let mut var = [0.0; 2];
+    for a in 0..2 {
+        var[a] = 0.5 * p.tau[a] * diffusion(p, r, a);
+        mu[a] = solve_mean(p, a, var[a], r[a], None)?;
+    }
+    Ok(slow_from(p, r, mu, var, [0.0; 2]))
+}
+
+/// Assembles a [`TheoryPoint`], with `m1_a = (δ_a − ½ E f_a'' v1_a − (1/6) E f_a''' k1_a) /
+/// E f_a'`.
+fn point(t: f64, r: [f64; 2], s: &SlowState, v1: [f64; 2], k1: [f64; 2]) -> TheoryPoint {
+    let m1 = std::array::from_fn(|a| {
+        let m = &s.mom[a];
+        (s.delta[a] - 0.5 * m.d2f * v1[a] - m.d3f * k1[a] / 6.0) / m.df
+    });
+    TheoryPoint {
+        t,
+        mu: s.mu,
+        var: s.var,
+        rate: r,
+        delta: s.delta,
+        m1,
+        v1,
+        k1,
+    }
+}
+
+/// The limit and first-order coefficients at the requested times (each finite and ≥ 0, any
+/// order; the output follows the input order).
+///
+/// The means sit on the balance manifold from t = 0 on: the initial layer of duration
+/// O(n^{-1/2}) that brings x0_mean onto it is not resolved, and the one-off kick it gives v1
+/// (MODEL.md, `v1(0+) = ∫_layer Σ_b J_ab² (R_b − r_b) ds`) is ignored: v1(0) = k1(0) = 0.
+/// The kick decays like e^{−2t/tau} and is forgotten at steady state. The v1 and k1 ODEs
+/// are integrated by RK4 with step ≈ 2e-3·min(tau); beyond t = 20·max(tau) the slow state
+/// is stationary (to ~e^{−40}) and they are solved exactly with constant forcing.
+///
+/// Errors: invalid parameters, no balanced state, or an unstable one at any requested time.
+pub fn trajectory(p: &HydroTheoryParams, times: &[f64]) -> Result<Vec<TheoryPoint>, TheoryError> {
+    let r = balanced_rates(p)?;
+    for (i, &t) in times.iter().enumerate() {
+        non_negative(&format!("times[{i}]"), t)?;
+    }
+    let mut order: Vec<usize> = (0..times.len()).collect();
+    order.sort_by(|&x, &y| times[x].total_cmp(&times[y]));
+
+    let tau_min = p.tau[0].min(p.tau[1]);
+    let t_freeze = FREEZE_TAUS * p.tau[0].max(p.tau[1]);
+    let h_max = RK_STEP_PER_TAU * tau_min;
+
+    let mut out: Vec<Option<TheoryPoint>> = vec![None; times.len()];
+    let mut t = 0.0;
+    let mut state = slow_at(p, r, 0.0, None)?;
+    let mut v1 = [0.0; 2];
+    let mut k1 = [0.0; 2];
+    let mut steady: Option<SlowState> = None;
+
+    for &idx in &order {
+        let target = times[idx];
+        // RK4 part, up to min(target, t_freeze).
+        let t_end = target.min(t_freeze);
+        if t_end > t {
+            let steps = ((t_end - t) / h_max).ceil().max(1.0) as usize;
+            let h = (t_end - t) / steps as f64;
+            for k in 0..steps {
+                let t1 = if k + 1 == steps { t_end } else { t + h };
+                let hh = t1 - t;
+                let mid = slow_at(p, r, t + 0.5 * hh, Some(state.mu))?;
+                let end = slow_at(p, r, t1, Some(mid.mu))?;
+                for a in 0..2 {
+                    v1[a] = rk4_linear(
+                        v1[a],
+                        2.0 / p.tau[a],
+                        [state.force_v[a], mid.force_v[a], end.force_v[a]],
+                        hh,
+                    );
+                    k1[a] = rk4_linear(
+                        k1[a],
+                        3.0 / p.tau[a],
+                        [state.force_k[a], mid.force_k[a], end.force_k[a]],
+                        hh,
+                    );
+                }
+                t = t1;
+                state = end;
+            }
+        }
+        // Exact part beyond t_freeze: constant forcing at the steady state.
+        if target > t {
+            let ss = match steady {
+                Some(s) => s,
+                None => {
+                    let s = slow_steady(p, r)?;
+                    steady = Some(s);
+                    s
+                }
+            };
+            let dt = target - t;
+            for a in 0..2 {
+                let v_star = 0.5 * p.tau[a] * ss.force_v[a];
+                let k_star = p.tau[a] / 3.0 * ss.force_k[a];
+                v1[a] = v_star + (v1[a] - v_star) * (-2.0 * dt / p.tau[a]).exp();
+                k1[a] = k_star + (k1[a] - k_star) * (-3.0 * dt / p.tau[a]).exp();
+            }
+            t = target;
+            state = slow_at(p, r, t, Some(ss.mu))?;
+        }
+        trace_check(p, state.mu, state.var, [state.mom[0].df, state.mom[1].df])?;
+        out[idx] = Some(point(target, r, &state, v1, k1));
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// One RK4 step of `y' = −k y + g(t)` with g given at the start, middle and end of the step.
+fn rk4_linear(y: f64, k: f64, g: [f64; 3], h: f64) -> f64 {
+    let k1 = -k * y + g[0];
+    let k2 = -k * (y + 0.5 * h * k1) + g[1];
+    let k3 = -k * (y + 0.5 * h * k2) + g[1];
+    let k4 = -k * (y + h * k3) + g[2];
+    y + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+}
+
+/// The t → ∞ limit: `s_a² = tau_a D_a/2`, mu on the manifold, `c = mu/tau`, and the fixed
+/// points `v1* = tau/2 (Σ_b J_ab² δ_b − 2 sgn_a J_aa s_a² E f_a')`,
+/// `k1* = tau/3 (J_aE³ r_E − J_aI³ r_I − 3 sgn_a J_aa s_a⁴ E f_a'')`. `t` is +∞.
+/// Errors: invalid parameters, no balanced state, or an unstable one.
+pub fn steady_state(p: &HydroTheoryParams) -> Result<TheoryPoint, TheoryError> {
+    let r = balanced_rates(p)?;
+    let s = slow_steady(p, r)?;
+    trace_check(p, s.mu, s.var, [s.mom[0].df, s.mom[1].df])?;
+    let v1 = std::array::from_fn(|a| 0.5 * p.tau[a] * s.force_v[a]);
+    let k1 = std::array::from_fn(|a| p.tau[a] / 3.0 * s.force_k[a]);
+    Ok(point(f64::INFINITY, r, &s, v1, k1))
+}
+
+// ------------------------------------------------------------------------------------------
+// Stiffness and the initial layer.
+
+/// How stiff the simulation scheme is at (n, dt): the relaxation rate towards balance is
+/// about `sqrt(n)·max|J|·max f'`, and `number = dt·rate` should be well below 1.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Stiffness {
+    /// `dt · sqrt(n) · max|J| · max_b f'_max,b`.
+    pub number: f64,
+    /// `sqrt(n) · max|J| · max_b f'_max,b` (1/time).
+    pub relaxation_rate: f64,
+    /// `max_ab J_ab`.
+    pub max_abs_j: f64,
+    /// `max_b nu_max_b · beta_b / 4`, the largest slope of the sigmoids.
+    pub max_slope: f64,
+}
+
+/// The stiffness of the scheme at network size n (per population) and step dt.
+pub fn stiffness(p: &HydroTheoryParams, n: f64, dt: f64) -> Stiffness {
+    let max_abs_j = p.j.iter().flatten().fold(0.0_f64, |m, &v| m.max(v.abs()));
+    let max_slope = (0..2)
+        .map(|b| p.nu_max[b] * p.beta[b] / 4.0)
+        .fold(0.0_f64, f64::max);
+    let relaxation_rate = n.sqrt() * max_abs_j * max_slope;
+    Stiffness {
+        number: dt * relaxation_rate,
+        relaxation_rate,
+        max_abs_j,
+        max_slope,
+    }
+}
+
+/// `dt · sqrt(n) · max|J| · max_b f'_max,b` with `f'_max = nu_max·beta/4`.
+pub fn stiffness_number(p: &HydroTheoryParams, n: f64, dt: f64) -> f64 {
+    stiffness(p, n, dt).number
+}
+
+/// Eigenvalues `(re, im)` of `J_s diag(E f'_a)` at the balanced state with variances var
+/// (the fast mean dynamics are `sqrt(n)` times this matrix).
+pub fn fast_mean_eigenvalues(
+    p: &HydroTheoryParams,
+    var: [f64; 2],
+) -> Result<[(f64, f64); 2], TheoryError> {
+    let r = balanced_rates(p)?;
+    let mut df = [0.0; 2];
+    for a in 0..2 {
+        non_negative(&format!("s^2_{}", POP[a]), var[a])?;
+        let mu = solve_mean(p, a, var[a], r[a], None)?;
+        df[a] = moments_unchecked(p, a, mu, var[a]).df;
+    }
+    let js = p.j_s();
+    let tr = js[0][0] * df[0] + js[1][1] * df[1];
+    let dt = det(&js) * df[0] * df[1];
+    let disc = tr * tr - 4.0 * dt;
+    Ok(if disc < 0.0 {
+        let im = 0.5 * (-disc).sqrt();
+        [(0.5 * tr, im), (0.5 * tr, -im)]
+    } else {
+        let sq = disc.sqrt();
+        [(0.5 * (tr + sq), 0.0), (0.5 * (tr - sq), 0.0)]
+    })
+}
+
+/// e-folding time of the slowest mode of the initial layer, `1 / (sqrt(n) · min_k |Re λ_k|)`
+/// with λ the eigenvalues of `J_s diag(E f')` at the balanced state with the initial
+/// variances `x0_sd²`. `f64::INFINITY` if the layer does not contract, NaN if there is no
+/// balanced state (invalid parameters).
+pub fn initial_layer_duration(p: &HydroTheoryParams, n: f64) -> f64 {
+    let var = [p.x0_sd[0] * p.x0_sd[0], p.x0_sd[1] * p.x0_sd[1]];
+    match fast_mean_eigenvalues(p, var) {
+        Ok(ev) => {
+            let slowest = ev[0].0.max(ev[1].0);
+            if slowest < 0.0 {
+                1.0 / (n.sqrt() * -slowest)
+            } else {
+                f64::INFINITY
+            }
+        }
+        Err(_) => f64::NAN,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol
+    }
+
+    /// Brute-force `E g(mu + s Z)` by composite Simpson on a fine grid over |Z| ≤ 12.
+    fn brute_moments(nu: f64, beta: f64, theta: f64, mu: f64, s: f64) -> [f64; 4] {
+        let n = 240_000; // even, step 1e-4
+        let (lo, hi) = (-12.0, 12.0);
+        let h = (hi - lo) / n as f64;
+        let mut acc = [0.0; 4];
+        for k in 0..=n {
+            let z = lo + k as f64 * h;
+            let w = if k == 0 || k == n {
+                1.0
+            } else if k % 2 == 1 {
+                4.0
+            } else {
+                2.0
+            };
+            let phi = (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            let x = mu + s * z;
+            // Derivatives of nu σ(beta (x − theta)) written directly from σ.
+            let sg = 1.0 / (1.0 + (-beta * (x - theta)).exp());
+            let d = [
+                nu * sg,
+                nu * beta * sg * (1.0 - sg),
+                nu * beta.powi(2) * sg * (1.0 - sg) * (1.0 - 2.0 * sg),
+                nu * beta.powi(3) * sg * (1.0 - sg) * (1.0 - 6.0 * sg + 6.0 * sg * sg),
+            ];
+            for (a, v) in acc.iter_mut().zip(d) {
+                *a += w * phi * v;
+            }
+        }
+        acc.map(|v| v * h / 3.0)
+    }
+
+    #[test]
+    fn defaults_drive_and_rates() {
+        let p = HydroTheoryParams::model_defaults();
+        let h = h_from_rates(&p.j, [0.3, 0.45]);
+        assert!(
+            close(h[0], 0.6, 1e-15) && close(h[1], 0.075, 1e-15),
+            "{h:?}"
+        );
+        assert!(close(p.det_j_s(), 2.5, 1e-15));
+        let r = balanced_rates(&p).unwrap();
+        assert!(close(r[0], 0.3, 1e-15) && close(r[1], 0.45, 1e-15), "{r:?}");
+        // Round trip at other rates and couplings.
+        let q = HydroTheoryParams::near_singular();
+        assert!(close(q.det_j_s(), 0.2, 1e-15));
+        let r = balanced_rates(&q).unwrap();
+        assert!(close(r[0], 0.3, 1e-14) && close(r[1], 0.4, 1e-14), "{r:?}");
+        let q = p.with_rates([0.1, 0.7]);
+        let r = balanced_rates(&q).unwrap();
+        assert!(close(r[0], 0.1, 1e-15) && close(r[1], 0.7, 1e-15), "{r:?}");
+    }
+
+    #[test]
+    fn gauss_hermite_rule_integrates_polynomials() {
+        let rule = GaussHermite::new(GH_NODES);
+        assert_eq!(rule.nodes.len(), GH_NODES);
+        assert!(rule.nodes.windows(2).all(|w| w[0] > w[1]));
+        // E Z^{2k} = (2k − 1)!!, odd moments vanish; exact up to degree 2·96 − 1.
+        let mut double_fact = 1.0;
+        for k in 0..=20 {
+            if k > 0 {
+                double_fact *= (2 * k - 1) as f64;
+            }
+            let even = rule.expect(|z| z.powi(2 * k));
+            assert!(close(even / double_fact, 1.0, 1e-12), "k = {k}: {even}");
+            let odd = rule.expect(|z| z.powi(2 * k + 1));
+            assert!(
+                odd.abs() <= 1e-12 * double_fact * (2 * k + 1) as f64,
+                "{k}: {odd}"
+            );
+        }
+        // Small odd rules too.
+        for n in [1, 2, 3, 7, 33] {
+            let r = GaussHermite::new(n);
+            assert!(close(r.expect(|_| 1.0), 1.0, 1e-14), "{n}");
+            assert!(close(
+                r.expect(|z| z * z),
+                if n > 1 { 1.0 } else { 0.0 },
+                1e-13
+            ));
+        }
+    }
+
+    #[test]
+    fn sigmoid_moments_match_brute_force() {
+        let cases = [(1.0, 1.0, 0.0), (3.0, 2.0, 0.5), (0.5, 0.4, -1.0)];
+        let mut worst: f64 = 0.0;
+        for &(nu, beta, theta) in &cases {
+            for s in [0.0, 0.3, 1.0, 1.5, 1.6, 2.0, 3.0, 5.0] {
+                if beta * s > 10.0 {
+                    continue;
+                }
+                for mu in [-4.0, -1.0, 0.2, 1.7, 5.0] {
+                    let q = logistic_gauss_moments(nu, beta, theta, mu, s);
+                    let b = brute_moments(nu, beta, theta, mu, s);
+                    let got = [q.f, q.df, q.d2f, q.d3f];
+                    for k in 0..4 {
+                        let tol = 1e-12 * nu * beta.powi(k as i32).max(1.0);
+                        let err = (got[k] - b[k]).abs();
+                        worst = worst.max(err / tol);
+                        assert!(
+                            err <= tol,
+                            "nu={nu} beta={beta} s={s} mu={mu} k={k}: {err:e}"
+                        );
+                    }
+                }
+            }
+        }
+        eprintln!("sigmoid moments: worst error / tolerance = {worst:.3}");
+        // E f' is d/dmu E f, and E f'' is 2 d/d(s²) E f (finite differences).
+        let p = HydroTheoryParams::model_defaults();
+        let (mu, var, e) = (-0.7, 1.1, 1e-5);
+        let m = sigmoid_moments(&p, 0, mu, var).unwrap();
+        let fp = |mu, var| sigmoid_moments(&p, 0, mu, var).unwrap().f;
+        assert!(close(
+            (fp(mu + e, var) - fp(mu - e, var)) / (2.0 * e),
+            m.df,
+            1e-9
+        ));
+        assert!(close(
+            (fp(mu, var + e) - fp(mu, var - e)) / (2.0 * e),
+            0.5 * m.d2f,
+            1e-9
+        ));
+        assert!(sigmoid_moments(&p, 0, mu, -0.1).is_err());
+    }
+
+    #[test]
+    fn mean_on_manifold_satisfies_constraint() {
+        let p = HydroTheoryParams::model_defaults();
+        let q = HydroTheoryParams {
+            nu_max: [2.0, 5.0],
+            beta: [3.0, 0.5],
+            theta: [1.0, -2.0],
+            ..p
+        };
+        for params in [p, q] {
+            for a in 0..2 {
+                let nu = params.nu_max[a];
+                for var in [0.0, 0.25, 1.05, 4.0, 25.0] {
+                    for frac in [1e-6, 0.01, 0.3, 0.45, 0.5, 0.9, 0.999_999] {
+                        let r = frac * nu;
+                        let mu = mean_on_manifold(&params, a, var, r).unwrap();
+                        let f = sigmoid_moments(&params, a, mu, var).unwrap().f;
+                        assert!(close(f, r, 1e-12 * nu), "a={a} var={var} r={r}: {f}");
+                    }
+                }
+            }
+        }
+        // s = 0: the inverse logistic.
+        let mu = mean_on_manifold(&q, 0, 0.0, 0.5).unwrap();
+        let want = q.theta[0] + (0.25_f64 / 0.75).ln() / q.beta[0];
+        assert!(close(mu, want, 1e-13), "{mu} vs {want}");
+        for r in [0.0, -0.1, 1.0, 1.3, f64::NAN] {
+            assert!(matches!(
+                mean_on_manifold(&p, 0, 1.0, r),
+                Err(TheoryError::NoManifoldSolution { .. })
+            ));
+        }
+        assert!(mean_on_manifold(&p, 0, -1.0, 0.3).is_err());
+    }
+
+    #[test]
+    fn variance_closed_form_matches_its_ode() {
+        for sd0 in [0.0, 0.5, 2.0] {
+            let p = HydroTheoryParams {
+                tau: [1.0, 0.7],
+                x0_sd: [sd0, sd0],
+                ..HydroTheoryParams::model_defaults()
+            };
+            let r = balanced_rates(&p).unwrap();
+            for a in 0..2 {
+                let d = p.j[a][0].powi(2) * r[0] + p.j[a][1].powi(2) * r[1];
+                let rhs = |v: f64| -2.0 * v / p.tau[a] + d;
+                let (mut v, h) = (sd0 * sd0, 1e-3);
+                for step in 1..=3000 {
+                    let k1 = rhs(v);
+                    let k2 = rhs(v + 0.5 * h * k1);
+                    let k3 = rhs(v + 0.5 * h * k2);
+                    let k4 = rhs(v + h * k3);
+                    v += h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
+                    if step % 500 == 0 {
+                        let t = step as f64 * h;
+                        let c = variance_limit(&p, a, t);
+                        assert!(close(v, c, 1e-11), "a={a} t={t}: {v} vs {c}");
+                    }
+                }
+                // Stationary value tau D / 2.
+                let inf = variance_limit(&p, a, 1e3);
+                assert!(close(inf, 0.5 * p.tau[a] * d, 1e-14));
+            }
+        }
+    }
+
+    #[test]
+    fn dmu_dt_matches_finite_differences() {
+        for sd0 in [0.2, 0.5, 2.5] {
+            let p = HydroTheoryParams {
+                x0_sd: [sd0, sd0],
+                ..HydroTheoryParams::model_defaults()
+            };
+            let r = balanced_rates(&p).unwrap();
+            for t in [0.0, 0.1, 0.5, 2.0] {
+                let s = slow_at(&p, r, t, None).unwrap();
+                let e = 1e-4;
+                for a in 0..2 {
+                    let mu_at = |t: f64| mean_on_manifold(&p, a, variance_limit(&p, a, t), r[a]);
+                    let fd = if t > 0.0 {
+                        (mu_at(t + e).unwrap() - mu_at(t - e).unwrap()) / (2.0 * e)
+                    } else {
+                        // one-sided, second order
+                        (-3.0 * mu_at(0.0).unwrap() + 4.0 * mu_at(e).unwrap()
+                            - mu_at(2.0 * e).unwrap())
+                            / (2.0 * e)
+                    };
+                    let (_, dvar) = variance_and_slope(&p, r, a, t);
+                    let an = dmu_dt(&s.mom[a], dvar);
+                    assert!(close(an, fd, 1e-7), "sd0={sd0} t={t} a={a}: {an} vs {fd}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors_for_unbalanced_or_unstable_parameters() {
+        let p = HydroTheoryParams::model_defaults();
+        // det J_s = 1*2 - 1*2.3 = -0.3.
+        let bad = HydroTheoryParams {
+            j: [[1.0, 1.0], [2.0, 2.3]],
+            ..p
+        };
+        let err = balanced_rates(&bad).unwrap_err();
+        match &err {
+            TheoryError::DetNotPositive { det, .. } => assert!(close(*det, -0.3, 1e-15)),
+            e => panic!("{e}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.starts_with("det J_s = -0.3"), "{msg}");
+        assert!(msg.contains("J_EI*J_IE > J_EE*J_II"), "{msg}");
+        assert!(steady_state(&bad).is_err() && trajectory(&bad, &[1.0]).is_err());
+        assert!(check_stability(&bad, [0.0; 2], [1.0; 2]).is_err());
+        // det J_s = 0 exactly.
+        let sing = HydroTheoryParams {
+            j: [[1.0, 2.0], [1.0, 2.0]],
+            ..p
+        };
+        assert!(matches!(
+            balanced_rates(&sing),
+            Err(TheoryError::DetNotPositive { .. })
+        ));
+        // Rates outside (0, nu_max).
+        for r in [[1.2, 0.45], [0.3, -0.1], [0.3, 1.0], [0.0, 0.5]] {
+            let q = p.with_rates(r);
+            assert!(
+                matches!(balanced_rates(&q), Err(TheoryError::RateOutOfRange { .. })),
+                "{r:?}"
+            );
+            assert!(steady_state(&q).is_err() && trajectory(&q, &[0.5]).is_err());
+            assert!(initial_layer_duration(&q, 1e4).is_nan());
+        }
+        let msg = balanced_rates(&p.with_rates([1.2, 0.45]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("r_E = 1.2") && msg.contains("nu_max_E = 1"),
+            "{msg}"
+        );
+        // det > 0 but J_EE E f'_E > J_II E f'_I: the fast dynamics are unstable.
+        let osc = HydroTheoryParams {
+            j: [[3.0, 2.0], [2.0, 0.5]],
+            ..p
+        }
+        .with_rates([0.3, 0.45]);
+        assert!(osc.det_j_s() > 0.0);
+        assert!(matches!(
+            steady_state(&osc),
+            Err(TheoryError::TraceNotNegative { .. })
+        ));
+        assert!(trajectory(&osc, &[1.0]).is_err());
+        assert_eq!(initial_layer_duration(&osc, 1e4), f64::INFINITY);
+        // Invalid parameters and times.
+        let neg = HydroTheoryParams {
+            tau: [-1.0, 1.0],
+            ..p
+        };
+        assert!(matches!(
+            balanced_rates(&neg),
+            Err(TheoryError::InvalidParameter { .. })
+        ));
+        assert!(trajectory(&p, &[0.5, -1.0]).is_err());
+        assert!(trajectory(&p, &[f64::NAN]).is_err());
+        // The defaults are stable on their whole trajectory.
+        let s = steady_state(&p).unwrap();
+        assert!(check_stability(&p, s.mu, s.var).is_ok());
+    }
+
+    #[test]
+    fn steady_state_is_the_large_t_limit_of_the_trajectory() {
+        for p in [
+            HydroTheoryParams::model_defaults(),
+            HydroTheoryParams::near_singular(),
+            HydroTheoryParams {
+                tau: [1.3, 0.6],
+                m: [0.2, -0.1],
+                x0_sd: [1.5, 0.1],
+                ..HydroTheoryParams::model_defaults()
+            },
+        ] {
+            let ss = steady_state(&p).unwrap();
+            let tr = trajectory(&p, &[60.0, 12.0 * p.tau[0].max(p.tau[1])]).unwrap();
+            let scale = 1.0 + ss.v1[0].abs().max(ss.v1[1].abs());
+            for (pt, tol) in [(tr[1], 1e-8 * scale), (tr[0], 1e-11 * scale)] {
+                for a in 0..2 {
+                    for (x, y) in [
+                        (pt.mu[a], ss.mu[a]),
+                        (pt.var[a], ss.var[a]),
+                        (pt.rate[a], ss.rate[a]),
+                        (pt.delta[a], ss.delta[a]),
+                        (pt.m1[a], ss.m1[a]),
+                        (pt.v1[a], ss.v1[a]),
+                        (pt.k1[a], ss.k1[a]),
+                    ] {
+                        assert!(close(x, y, tol), "t={} a={a}: {x} vs {y}", pt.t);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn trajectory_integrates_the_v1_k1_odes() {
+        // v1(t) = ∫_0^t e^{−2(t−u)/tau} F_v(u) du, k1 likewise with 3/tau: Simpson's rule on
+        // the forcing, independent of the RK4 stepping.
+        let p = HydroTheoryParams {
+            tau: [1.0, 0.8],
+            x0_sd: [1.2, 0.3],
+            ..HydroTheoryParams::near_singular()
+        };
+        let r = balanced_rates(&p).unwrap();
+        let t = 1.5;
+        let n = 3000;
+        let h = t / n as f64;
+        let mut v = [0.0; 2];
+        let mut k = [0.0; 2];
+        for i in 0..=n {
+            let u = i as f64 * h;
+            let w = if i == 0 || i == n {
+                1.0
+            } else if i % 2 == 1 {
+                4.0
+            } else {
+                2.0
+            };
+            let s = slow_at(&p, r, u, None).unwrap();
+            for a in 0..2 {
+                v[a] += w * (-2.0 * (t - u) / p.tau[a]).exp() * s.force_v[a] * h / 3.0;
+                k[a] += w * (-3.0 * (t - u) / p.tau[a]).exp() * s.force_k[a] * h / 3.0;
+            }
+        }
+        // Output order follows input order.
+        let tr = trajectory(&p, &[t, 0.0, 0.7]).unwrap();
+        assert_eq!(tr[0].t, t);
+        assert_eq!(tr[1].t, 0.0);
+        assert_eq!(tr[1].v1, [0.0; 2]);
+        assert_eq!(tr[1].k1, [0.0; 2]);
+        for a in 0..2 {
+            assert!(
+                close(tr[0].v1[a], v[a], 1e-9),
+                "{} vs {}",
+                tr[0].v1[a],
+                v[a]
+            );
+            assert!(
+                close(tr[0].k1[a], k[a], 1e-9),
+                "{} vs {}",
+                tr[0].k1[a],
+                k[a]
+            );
+        }
+        let again = trajectory(&p, &[0.7]).unwrap();
+        for a in 0..2 {
+            assert!(close(again[0].v1[a], tr[2].v1[a], 1e-10));
+        }
+    }
+
+    #[test]
+    fn first_order_coefficients_are_consistent() {
+        // The corrected moments reproduce the corrected rate (Edgeworth to first order):
+        // E f[N(mu + ε m1, s² + ε v1)] + ε k1/6 E f''' = r + ε δ + O(ε²).
+        let p = HydroTheoryParams::model_defaults();
+        for pt in [
+            steady_state(&p).unwrap(),
+            trajectory(&p, &[0.3]).unwrap()[0],
+        ] {
+            let js = p.j_s();
+            for (a, js_a) in js.iter().enumerate() {
+                let eps = 1e-5;
+                let m =
+                    sigmoid_moments(&p, a, pt.mu[a] + eps * pt.m1[a], pt.var[a] + eps * pt.v1[a])
+                        .unwrap();
+                let lhs = m.f + eps * pt.k1[a] / 6.0 * m.d3f;
+                let want = pt.rate[a] + eps * pt.delta[a];
+                assert!(close(lhs, want, 1e-8), "a={a}: {lhs} vs {want}");
+                // J_s δ = c − m with c = mu/tau at steady state.
+                if pt.t.is_infinite() {
+                    let c = js_a[0] * pt.delta[0] + js_a[1] * pt.delta[1];
+                    assert!(close(c, pt.mu[a] / p.tau[a] - p.m[a], 1e-13));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn near_singular_set_has_larger_corrections() {
+        let d = steady_state(&HydroTheoryParams::model_defaults()).unwrap();
+        let s = steady_state(&HydroTheoryParams::near_singular()).unwrap();
+        let max_abs = |x: [f64; 2]| x[0].abs().max(x[1].abs());
+        for (name, x, y) in [
+            ("delta", d.delta, s.delta),
+            ("m1", d.m1, s.m1),
+            ("v1", d.v1, s.v1),
+        ] {
+            let ratio = max_abs(y) / max_abs(x);
+            eprintln!(
+                "{name}: defaults {x:?}, near-singular {y:?}, ratio of max |.| = {ratio:.2}, \
+                 per population {:.2} {:.2}",
+                y[0].abs() / x[0].abs(),
+                y[1].abs() / x[1].abs()
+            );
+            assert!(ratio > 1.0, "{name}");
+            assert!(y[0].abs() > x[0].abs() && y[1].abs() > x[1].abs(), "{name}");
+        }
+        eprintln!("defaults steady state: {d:?}\nnear-singular steady state: {s:?}");
+    }
+
+    #[test]
+    fn stiffness_and_initial_layer() {
+        let p = HydroTheoryParams::model_defaults();
+        // dt sqrt(n) max|J| nu beta/4 = 1e-3 * 1e3 * 2 * 0.25.
+        let st = stiffness(&p, 1e6, 1e-3);
+        assert!(close(st.number, 0.5, 1e-15), "{st:?}");
+        assert!(close(stiffness_number(&p, 1e6, 1e-3), 0.5, 1e-15));
+        assert!(close(st.max_slope, 0.25, 0.0) && close(st.max_abs_j, 2.0, 0.0));
+        // The fast mean dynamics contract (trace < 0, det > 0) and the layer scales as
+        // n^{-1/2}; MODEL.md: "roughly 15/sqrt(n)" at the defaults.
+        let d4 = initial_layer_duration(&p, 1e4);
+        let d6 = initial_layer_duration(&p, 1e6);
+        assert!(close(d4 / d6, 10.0, 1e-12));
+        let c = d6 * 1e3;
+        let ss = steady_state(&p).unwrap();
+        let ev = fast_mean_eigenvalues(&p, ss.var).unwrap();
+        eprintln!(
+            "initial layer: {c:.2}/sqrt(n) at s²(0); slowest e-fold at steady state {:.2}/sqrt(n); \
+             eigenvalues at s²(0) {:?}",
+            -1.0 / ev[0].0.max(ev[1].0),
+            fast_mean_eigenvalues(&p, [0.25; 2]).unwrap()
+        );
+        assert!(c > 8.0 && c < 25.0, "{c}");
+    }
+}

@@ -1,0 +1,3 @@
+//! Analytical predictions the simulations are held against.
+
+pub mod hydro_limit;
