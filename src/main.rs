@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "balnet", version, about = "Large balanced E/I networks on the GPU and CPU, checked against theory")]
+#[command(
+    name = "balnet",
+    version,
+    about = "Large balanced E/I networks on the GPU and CPU, checked against theory"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,7 +67,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn info(json: bool) -> anyhow::Result<ExitCode> {
     let adapters = gpu::list_adapters();
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "adapters": adapters }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "adapters": adapters }))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if adapters.is_empty() {
@@ -72,15 +79,42 @@ fn info(json: bool) -> anyhow::Result<ExitCode> {
     }
     for (i, a) in adapters.iter().enumerate() {
         println!("adapter {i}: {}", a.name);
-        println!("  backend {}, type {}, driver {} {}", a.backend, a.device_type, a.driver, a.driver_info);
-        println!("  max buffer size                  {} bytes", a.max_buffer_size);
-        println!("  max storage-buffer binding       {} bytes", a.max_storage_buffer_binding_size);
-        println!("  max storage buffers per stage    {}", a.max_storage_buffers_per_shader_stage);
-        println!("  max workgroups per dimension     {}", a.max_compute_workgroups_per_dimension);
-        println!("  max invocations per workgroup    {}", a.max_compute_invocations_per_workgroup);
-        println!("  max workgroup storage            {} bytes", a.max_compute_workgroup_storage_size);
-        println!("  subgroup size                    {}..{}", a.subgroup_min_size, a.subgroup_max_size);
-        println!("  shader f64 {}, shader i64 {}, subgroups {}", a.shader_f64, a.shader_i64, a.subgroups);
+        println!(
+            "  backend {}, type {}, driver {} {}",
+            a.backend, a.device_type, a.driver, a.driver_info
+        );
+        println!(
+            "  max buffer size                  {} bytes",
+            a.max_buffer_size
+        );
+        println!(
+            "  max storage-buffer binding       {} bytes",
+            a.max_storage_buffer_binding_size
+        );
+        println!(
+            "  max storage buffers per stage    {}",
+            a.max_storage_buffers_per_shader_stage
+        );
+        println!(
+            "  max workgroups per dimension     {}",
+            a.max_compute_workgroups_per_dimension
+        );
+        println!(
+            "  max invocations per workgroup    {}",
+            a.max_compute_invocations_per_workgroup
+        );
+        println!(
+            "  max workgroup storage            {} bytes",
+            a.max_compute_workgroup_storage_size
+        );
+        println!(
+            "  subgroup size                    {}..{}",
+            a.subgroup_min_size, a.subgroup_max_size
+        );
+        println!(
+            "  shader f64 {}, shader i64 {}, subgroups {}",
+            a.shader_f64, a.shader_i64, a.subgroups
+        );
         let f32s = a.max_storage_buffer_binding_size / 4;
         println!("  largest f32 array in one binding {f32s} elements");
     }
@@ -113,9 +147,12 @@ fn selftest(backend: BackendArg, json: bool) -> anyhow::Result<ExitCode> {
     let checks = balnet::selftest::run(gpu.as_ref(), cpu);
     let failed = checks.iter().filter(|c| !c.passed).count();
     if json {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "checks": checks, "passed": checks.len() - failed, "failed": failed
-        }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "checks": checks, "passed": checks.len() - failed, "failed": failed
+            }))?
+        );
     } else {
         for c in &checks {
             let verdict = if c.passed { "PASS" } else { "FAIL" };
@@ -123,5 +160,9 @@ fn selftest(backend: BackendArg, json: bool) -> anyhow::Result<ExitCode> {
         }
         println!("{} passed, {} failed", checks.len() - failed, failed);
     }
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

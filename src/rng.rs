@@ -166,10 +166,15 @@ pub fn bernoulli(s: &mut Stream, p: f32) -> u32 {
 #[inline]
 pub fn log1p_f32(x: f32) -> f32 {
     let u = 1.0 + x;
-    if u == 1.0 { x } else { u.ln() * (x / (u - 1.0)) }
+    if u == 1.0 {
+        x
+    } else {
+        u.ln() * (x / (u - 1.0))
+    }
 }
 
 /// stirlerr(k) = ln(k!) - (k + 1/2) ln k + k - ln(2 pi)/2, exact table below 16, series above.
+#[allow(clippy::excessive_precision)] // the same literals as shaders/rng.wgsl
 pub fn stirlerr(k: f32) -> f32 {
     const TABLE: [f32; 16] = [
         0.0, // k = 0 is never used (callers special-case it)
@@ -278,7 +283,7 @@ fn poisson_ptrs(s: &mut Stream, lambda: f32) -> u32 {
 /// Poisson(lambda), exact in distribution (up to the 2^-24 resolution of f32 uniforms) for
 /// 0 <= lambda <= 1e7. Invalid lambda gives `SAMPLE_INVALID`.
 pub fn poisson(s: &mut Stream, lambda: f32) -> u32 {
-    if !(lambda >= 0.0 && lambda <= POISSON_LAMBDA_MAX) {
+    if !(0.0..=POISSON_LAMBDA_MAX).contains(&lambda) {
         return SAMPLE_INVALID;
     }
     if lambda == 0.0 {
@@ -358,7 +363,7 @@ fn binomial_btrs(s: &mut Stream, m: u32, p: f32) -> u32 {
 /// Binomial(m, p), exact in distribution (up to f32 uniform resolution) for m <= 2^24.
 /// Invalid parameters give `SAMPLE_INVALID`.
 pub fn binomial(s: &mut Stream, m: u32, p: f32) -> u32 {
-    if !(p >= 0.0 && p <= 1.0) || m > BINOMIAL_M_MAX {
+    if !(0.0..=1.0).contains(&p) || m > BINOMIAL_M_MAX {
         return SAMPLE_INVALID;
     }
     if m == 0 || p == 0.0 {
@@ -432,7 +437,10 @@ mod tests {
                 let k = (lam + dk * lam.sqrt()).round().max(1.0);
                 let exact = k * lam.ln() - lam - statrs::function::gamma::ln_gamma(k + 1.0);
                 let got = poisson_log_pmf(k as f32, lam as f32) as f64;
-                assert!((got - exact).abs() < 1e-4 * (1.0 + exact.abs()), "{lam} {k}: {got} {exact}");
+                assert!(
+                    (got - exact).abs() < 1e-4 * (1.0 + exact.abs()),
+                    "{lam} {k}: {got} {exact}"
+                );
             }
         }
     }

@@ -206,13 +206,20 @@ impl GpuSamplerKernel {
             _pad: [0; 2],
         };
         let out = self.run(ctx, params, &inputs, items.len() * 4)?;
-        Ok(out.chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+        Ok(out
+            .chunks_exact(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect())
     }
 }
 
 /// The three Random123 known-answer vectors of MODEL.md: (counter, key, expected output).
 pub const KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
-    ([0; 4], [0; 2], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]),
+    (
+        [0; 4],
+        [0; 2],
+        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+    ),
     (
         [u32::MAX; 4],
         [u32::MAX; 2],
@@ -286,11 +293,7 @@ pub const BINOMIAL_GRID: [(u32, f32); 10] = [
 
 /// Every sampler configuration the self-test and the tests check.
 pub fn sampler_grid() -> Vec<Sampler> {
-    let mut v = vec![
-        Sampler::Uniform,
-        Sampler::Normal,
-        Sampler::Bernoulli(0.3),
-    ];
+    let mut v = vec![Sampler::Uniform, Sampler::Normal, Sampler::Bernoulli(0.3)];
     v.extend(POISSON_GRID.iter().map(|&l| Sampler::Poisson(l)));
     v.extend(BINOMIAL_GRID.iter().map(|&(m, p)| Sampler::Binomial(m, p)));
     v
@@ -334,9 +337,15 @@ pub fn evaluate(sampler: Sampler, draws: &[u32]) -> SamplerVerdict {
         Sampler::Uniform | Sampler::Normal => {
             let x: Vec<f32> = draws.iter().map(|&d| f32::from_bits(d)).collect();
             let (gof, law) = if sampler == Sampler::Uniform {
-                (stats::ks_test(&x, |v| v.clamp(0.0, 1.0)), LawMoments::UNIFORM01)
+                (
+                    stats::ks_test(&x, |v| v.clamp(0.0, 1.0)),
+                    LawMoments::UNIFORM01,
+                )
             } else {
-                (stats::ks_test(&x, stats::normal_cdf), LawMoments::STANDARD_NORMAL)
+                (
+                    stats::ks_test(&x, stats::normal_cdf),
+                    LawMoments::STANDARD_NORMAL,
+                )
             };
             let mc = stats::moment_check(x.iter().map(|&v| v as f64), &law);
             (gof, "ks", mc)

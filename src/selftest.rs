@@ -88,7 +88,13 @@ pub fn run(gpu: Option<&Arc<GpuContext>>, cpu: bool) -> Vec<Check> {
         let kernel = match GpuSamplerKernel::new(ctx) {
             Ok(k) => k,
             Err(e) => {
-                push(&mut out, "compile sampler kernel".into(), "gpu", false, format!("{e:#}"));
+                push(
+                    &mut out,
+                    "compile sampler kernel".into(),
+                    "gpu",
+                    false,
+                    format!("{e:#}"),
+                );
                 return out;
             }
         };
@@ -105,7 +111,13 @@ pub fn run(gpu: Option<&Arc<GpuContext>>, cpu: bool) -> Vec<Check> {
                     );
                 }
             }
-            Err(e) => push(&mut out, "philox known answers".into(), "gpu", false, format!("{e:#}")),
+            Err(e) => push(
+                &mut out,
+                "philox known answers".into(),
+                "gpu",
+                false,
+                format!("{e:#}"),
+            ),
         }
         let items = sc::spread_items(SELFTEST_PHILOX_ITEMS);
         let name = format!("philox CPU == GPU bitwise on {} counters", items.len());

@@ -29,7 +29,11 @@ pub fn binomial_ln_pmf(k: u64, m: u64, p: f64) -> f64 {
     let (kf, mf) = (k as f64, m as f64);
     let lc = ln_gamma(mf + 1.0) - ln_gamma(kf + 1.0) - ln_gamma(mf - kf + 1.0);
     let a = if k == 0 { 0.0 } else { kf * p.ln() };
-    let b = if k == m { 0.0 } else { (mf - kf) * (-p).ln_1p() };
+    let b = if k == m {
+        0.0
+    } else {
+        (mf - kf) * (-p).ln_1p()
+    };
     lc + a + b
 }
 
@@ -199,7 +203,10 @@ pub struct MomentCheck {
 
 impl MomentCheck {
     pub fn max_abs_z(&self) -> f64 {
-        self.z_mean.abs().max(self.z_var.abs()).max(self.z_mu3.abs())
+        self.z_mean
+            .abs()
+            .max(self.z_var.abs())
+            .max(self.z_mu3.abs())
     }
 }
 
@@ -222,8 +229,7 @@ pub fn moment_check(samples: impl Iterator<Item = f64> + Clone, law: &LawMoments
     let se_mean = (law.mu2 / n).sqrt();
     // Exact variance of the unbiased sample variance (nonzero even for Bernoulli(1/2)).
     let se_var = ((law.mu4 - law.mu2 * law.mu2 + 2.0 * law.mu2 * law.mu2 / (n - 1.0)) / n).sqrt();
-    let se_mu3 = ((law.mu6 - law.mu3 * law.mu3 - 6.0 * law.mu4 * law.mu2
-        + 9.0 * law.mu2.powi(3))
+    let se_mu3 = ((law.mu6 - law.mu3 * law.mu3 - 6.0 * law.mu4 * law.mu2 + 9.0 * law.mu2.powi(3))
         / n)
         .sqrt();
     MomentCheck {

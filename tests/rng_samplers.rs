@@ -34,7 +34,11 @@ fn known_answers_and_bitwise_philox_gpu() {
     }
     let items = sc::spread_items(1_000_000);
     // The edge words 0 and 0xffffffff appear in every counter and key position.
-    assert!(items.iter().any(|(c, k)| c.contains(&0) && k.contains(&u32::MAX)));
+    assert!(
+        items
+            .iter()
+            .any(|(c, k)| c.contains(&0) && k.contains(&u32::MAX))
+    );
     let gpu = kernel.philox(&ctx, &items).expect("gpu philox");
     let cpu = sc::cpu_philox(&items);
     let diff = gpu.iter().zip(&cpu).filter(|(a, b)| a != b).count();
@@ -67,7 +71,9 @@ fn samplers_fit_their_laws_and_match_cpu_gpu() {
     let Some(ctx) = common::gpu() else { return };
     let kernel = GpuSamplerKernel::new(&ctx).expect("compile");
     for sampler in sc::sampler_grid() {
-        let gpu = kernel.draws(&ctx, sampler, site(), SAMPLES).expect("gpu draws");
+        let gpu = kernel
+            .draws(&ctx, sampler, site(), SAMPLES)
+            .expect("gpu draws");
         check(sampler, &gpu, "gpu");
         let cpu = sc::cpu_draws(sampler, site(), SAMPLES);
         let same = sc::different_sample_rate(sampler, &gpu, &cpu);
@@ -91,7 +97,9 @@ fn invalid_parameters_give_the_sentinel_on_both_backends() {
         Sampler::Binomial(rng::BINOMIAL_M_MAX + 1, 0.5),
     ];
     let gpu = common::gpu();
-    let kernel = gpu.as_ref().map(|c| GpuSamplerKernel::new(c).expect("compile"));
+    let kernel = gpu
+        .as_ref()
+        .map(|c| GpuSamplerKernel::new(c).expect("compile"));
     for s in bad {
         let cpu = sc::cpu_draws(s, site(), 1000);
         assert!(cpu.iter().all(|&d| d == rng::SAMPLE_INVALID), "cpu {s:?}");
@@ -114,6 +122,9 @@ fn draws_do_not_depend_on_how_the_range_is_split() {
     if let Some(ctx) = common::gpu() {
         let k = GpuSamplerKernel::new(&ctx).expect("compile");
         let g_whole = k.draws(&ctx, s, site(), 10_000).expect("gpu");
-        assert_eq!(&g_whole[4_000..], &k.draws(&ctx, s, second, 6_000).expect("gpu")[..]);
+        assert_eq!(
+            &g_whole[4_000..],
+            &k.draws(&ctx, s, second, 6_000).expect("gpu")[..]
+        );
     }
 }

@@ -118,7 +118,9 @@ impl GpuContext {
             let want = want.to_lowercase();
             adapters.retain(|a| a.get_info().name.to_lowercase().contains(&want));
             if adapters.is_empty() {
-                anyhow::bail!("{ADAPTER_ENV}={want}: no adapter with that name (see `balnet info`)");
+                anyhow::bail!(
+                    "{ADAPTER_ENV}={want}: no adapter with that name (see `balnet info`)"
+                );
             }
         }
         adapters.sort_by_key(|a| type_rank(a.get_info().device_type));
