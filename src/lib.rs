@@ -2,7 +2,14 @@
 //! and the CPU, checked against the networks' large-n theory. See README.md and MODEL.md.
 
 pub mod backend;
+pub mod config;
+pub mod model;
+pub mod plot;
+pub mod plot_moments;
+pub mod progress;
+pub mod record;
 pub mod rng;
+pub mod run;
 pub mod sampler_check;
 pub mod selftest;
 pub mod shaders;

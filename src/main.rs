@@ -1,7 +1,10 @@
 //! The `balnet` command line: parse, dispatch to the library, print.
 
+use balnet::backend::BackendChoice;
 use balnet::backend::gpu::{self, GpuContext};
+use balnet::config::{self, ConfigError, HydroConfig};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -30,6 +33,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Simulate the network of a config file and write its run directory.
+    Run {
+        /// JSON config (see configs/ and the README).
+        config: PathBuf,
+        #[arg(long, value_enum, default_value = "auto")]
+        backend: BackendChoice,
+        /// Neurons per population (overrides the config).
+        #[arg(long)]
+        n: Option<u64>,
+        /// Number of steps (overrides the config's duration).
+        #[arg(long)]
+        steps: Option<u64>,
+        /// 64-bit seed (overrides the config).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output directory [default: runs/<config name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run even when the stiffness number is above 1.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The large-n limit of a config (and with --n, its first-order finite-n prediction).
+    Theory {
+        config: PathBuf,
+        /// Network size for the first-order prediction.
+        #[arg(long)]
+        n: Option<u64>,
+        /// Write theory.csv into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Check the random number generator and samplers on this machine's backends.
     Selftest {
         #[arg(long, value_enum, default_value = "auto")]
@@ -51,6 +86,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
+            if let Some(c) = e.downcast_ref::<ConfigError>() {
+                eprintln!("error: {c}");
+                return ExitCode::from(2);
+            }
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
@@ -60,8 +99,95 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Info { json } => info(json),
+        Command::Run {
+            config,
+            backend,
+            n,
+            steps,
+            seed,
+            out,
+            force,
+        } => {
+            let cfg = load_hydro(&config)?;
+            let out = out.unwrap_or_else(|| {
+                let stem = config.file_stem().map(|s| s.to_string_lossy().to_string());
+                PathBuf::from("runs").join(stem.unwrap_or_else(|| "run".into()))
+            });
+            let opts = balnet::run::RunOptions {
+                backend,
+                n,
+                steps,
+                seed,
+                out: out.clone(),
+                force,
+                progress: true,
+            };
+            let s = balnet::run::run_hydro(cfg, &opts)?;
+            println!("backend: {}", s.backend);
+            println!(
+                "n = {} per population, {} steps: setup {:.2} s, stepping {:.2} s, {:.3e} neuron-steps/s",
+                s.config.n, s.steps, s.setup_seconds, s.stepping_seconds, s.neuron_steps_per_second
+            );
+            for p in &s.late_time {
+                println!(
+                    "{} (t >= {}): rate {:.5} (limit {:.5}, corrected {:.5}), mean {:.5} (limit {:.5}, corrected {:.5}), var {:.5} (limit {:.5}, corrected {:.5})",
+                    p.population,
+                    balnet::run::LATE_T,
+                    p.rate.simulated,
+                    p.rate.limit,
+                    p.rate.corrected,
+                    p.mean.simulated,
+                    p.mean.limit,
+                    p.mean.corrected,
+                    p.var.simulated,
+                    p.var.limit,
+                    p.var.corrected
+                );
+            }
+            println!("wrote {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Theory { config, n, out } => {
+            let cfg = load_hydro(&config)?;
+            let ss = balnet::run::theory_hydro(cfg, n, out.as_deref())?;
+            for (a, name) in ["E", "I"].iter().enumerate() {
+                print!(
+                    "{name}: rate {:.6}, mean {:.6}, var {:.6}; first-order coefficients delta {:.5}, m1 {:.5}, v1 {:.5}, k1 {:.5}",
+                    ss.rate[a], ss.mu[a], ss.var[a], ss.delta[a], ss.m1[a], ss.v1[a], ss.k1[a]
+                );
+                if let Some(n) = n {
+                    let s = (n as f64).sqrt();
+                    print!(
+                        "; at n = {n}: rate {:.6}, mean {:.6}, var {:.6}",
+                        ss.rate[a] + ss.delta[a] / s,
+                        ss.mu[a] + ss.m1[a] / s,
+                        ss.var[a] + ss.v1[a] / s
+                    );
+                }
+                println!();
+            }
+            if let Some(o) = out {
+                println!("wrote {}", o.join("theory.csv").display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Selftest { backend, json } => selftest(backend, json),
     }
+}
+
+fn load_hydro(path: &std::path::Path) -> anyhow::Result<HydroConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+    let model =
+        config::model_of(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+    if model != "hydro" {
+        return Err(ConfigError(format!(
+            "{}: model = {model:?}: this version simulates \"hydro\" (model H) only",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(config::load_json(path)?)
 }
 
 fn info(json: bool) -> anyhow::Result<ExitCode> {

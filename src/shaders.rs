@@ -2,3 +2,4 @@
 
 pub const RNG: &str = include_str!("../shaders/rng.wgsl");
 pub const SAMPLER_TEST: &str = include_str!("../shaders/sampler_test.wgsl");
+pub const HYDRO: &str = include_str!("../shaders/hydro.wgsl");

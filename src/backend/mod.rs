@@ -1,3 +1,30 @@
-//! Backends: the CPU reference and the GPU (wgpu) path.
+//! Backends: the CPU reference and the GPU (wgpu) path, driven through one trait.
 
+pub mod cpu;
 pub mod gpu;
+
+use crate::record::RecordSample;
+
+/// A model H simulation on some backend. The driver calls `advance` in chunks; the backend
+/// records on its own side and hands back the record points of the chunk.
+pub trait HydroBackend {
+    /// "cpu (2 threads)" or "gpu (adapter name)".
+    fn name(&self) -> String;
+    /// Population sums of the current state (for the t = 0 row).
+    fn initial_record(&mut self) -> anyhow::Result<RecordSample>;
+    /// Advances `steps` steps and returns the samples taken after every step whose count of
+    /// completed steps is a multiple of `record_every`.
+    fn advance(&mut self, steps: u32, record_every: u32) -> anyhow::Result<Vec<RecordSample>>;
+    /// The full state x (E neurons then I neurons).
+    fn state(&mut self) -> anyhow::Result<Vec<f32>>;
+}
+
+/// Which backend to run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendChoice {
+    /// The GPU if an adapter exists, else the CPU with a one-line notice.
+    Auto,
+    Cpu,
+    Gpu,
+}

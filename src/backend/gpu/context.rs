@@ -180,6 +180,38 @@ impl GpuContext {
         Ok(pipeline)
     }
 
+    /// Like `pipeline`, with an explicit layout (kernels of one module sharing a bind group).
+    pub fn pipeline_with_layout(
+        &self,
+        label: &str,
+        kernel_source: &str,
+        entry: &str,
+        layout: &wgpu::PipelineLayout,
+    ) -> anyhow::Result<wgpu::ComputePipeline> {
+        let source = format!("{}\n{}", crate::shaders::RNG, kernel_source);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: Some(layout),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            anyhow::bail!("shader {label}::{entry} failed to compile: {err}");
+        }
+        Ok(pipeline)
+    }
+
     /// Blocks until all submitted work is done.
     pub fn wait(&self) -> anyhow::Result<()> {
         self.device

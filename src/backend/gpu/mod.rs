@@ -2,5 +2,6 @@
 
 pub mod buffers;
 pub mod context;
+pub mod hydro;
 
 pub use context::{AdapterReport, GpuContext, NO_ADAPTER_FIX, list_adapters};

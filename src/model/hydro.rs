@@ -1,0 +1,378 @@
+//! Model H: the balanced all-to-all stochastic hybrid network (MODEL.md). Derived constants
+//! and the per-neuron step, written once here and mirrored in `shaders/hydro.wgsl`.
+//!
+//! Neuron k of population a has global index `k + a * n`; its draws at step t come from
+//! counter (global index, t, purpose, replica) under the run's key.
+
+use crate::config::{Coupling, HydroSetup};
+use crate::rng::{self, Stream, purpose};
+
+/// Capacity of one population's per-step Poisson inverse-CDF table, and of its guide table.
+pub const POISSON_TABLE_CAP: usize = 16384;
+pub const POISSON_GUIDE_CAP: usize = 16384;
+/// Largest per-step Poisson mean the table covers (its range is lambda ± (10 sqrt(lambda) + 12)).
+pub const POISSON_TABLE_LAMBDA_MAX: f64 = 5.0e5;
+/// Purposes of `pairwise` mode: PAIR_PURPOSE_BASE + source / 4 (four sources per Philox call).
+pub const PAIR_PURPOSE_BASE: u32 = 1 << 20;
+
+/// Per-run constants of the step, in the f32 the kernels use. Index 0 = E, 1 = I.
+#[derive(Clone, Copy, Debug)]
+pub struct HydroConsts {
+    pub n: u32,
+    pub dt: f32,
+    /// e^{-dt/tau_a}
+    pub decay: [f32; 2],
+    /// tau_a (1 - e^{-dt/tau_a}) (sqrt(n) h_a + m_a), computed in f64.
+    pub drive: [f32; 2],
+    /// J_ab / sqrt(n)
+    pub jump: [[f32; 2]; 2],
+    pub nu_max: [f32; 2],
+    pub beta: [f32; 2],
+    pub theta: [f32; 2],
+    pub x0_mean: [f32; 2],
+    pub x0_sd: [f32; 2],
+    pub key: [u32; 2],
+    pub coupling: Coupling,
+}
+
+impl HydroConsts {
+    pub fn new(s: &HydroSetup) -> Self {
+        let c = &s.config;
+        let sn = (c.n as f64).sqrt();
+        let mut decay = [0f32; 2];
+        let mut drive = [0f32; 2];
+        let mut jump = [[0f32; 2]; 2];
+        for a in 0..2 {
+            let d = (-c.dt / c.tau[a]).exp();
+            decay[a] = d as f32;
+            drive[a] = (c.tau[a] * (1.0 - d) * (sn * s.h[a] + c.m[a])) as f32;
+            for b in 0..2 {
+                jump[a][b] = (c.j[a][b] / sn) as f32;
+            }
+        }
+        let f = |v: [f64; 2]| [v[0] as f32, v[1] as f32];
+        HydroConsts {
+            n: c.n as u32,
+            dt: c.dt as f32,
+            decay,
+            drive,
+            jump,
+            nu_max: f(c.nu_max),
+            beta: f(c.beta),
+            theta: f(c.theta),
+            x0_mean: f(c.x0_mean),
+            x0_sd: f(c.x0_sd),
+            key: rng::seed_key(c.seed),
+            coupling: c.coupling,
+        }
+    }
+
+    /// f_a(x) = nu_max / (1 + exp(-beta (x - theta)))
+    #[inline(always)]
+    pub fn rate_fn(&self, a: usize, x: f32) -> f32 {
+        self.nu_max[a] / (1.0 + (-self.beta[a] * (x - self.theta[a])).exp())
+    }
+
+    /// x(0) of global neuron `g` in population a.
+    pub fn initial_x(&self, a: usize, g: u32, replica: u32) -> f32 {
+        let mut s = Stream::new(rng::counter(g, 0, purpose::HYDRO_INIT, replica), self.key);
+        self.x0_mean[a] + self.x0_sd[a] * rng::normal(&mut s)
+    }
+
+    /// The deterministic part of the step: exact leak plus drive.
+    #[inline(always)]
+    pub fn relax(&self, a: usize, x: f32) -> f32 {
+        x * self.decay[a] + self.drive[a]
+    }
+
+    /// Spike probability of one step in `shared` mode: 1 - exp(-f dt).
+    #[inline(always)]
+    pub fn spike_prob(&self, a: usize, x: f32) -> f32 {
+        -expm1_f32(-self.rate_fn(a, x) * self.dt)
+    }
+}
+
+/// exp(x) - 1, accurate near 0 (WGSL has no expm1).
+#[inline(always)]
+pub fn expm1_f32(x: f32) -> f32 {
+    if x.abs() < 1e-3 {
+        x * (1.0 + x * (0.5 + x * (1.0 / 6.0)))
+    } else {
+        x.exp() - 1.0
+    }
+}
+
+/// Exact inverse-CDF table of Poisson(lambda) on [lo, lo + len): thresholds T[i] =
+/// round(F(lo + i) 2^32), sampled with a full 32-bit word w as the first i with w < T[i];
+/// the guide table gives each w's starting index (Chen & Asau), so a draw is one or two
+/// comparisons. Mass outside the range (< 1e-20) is given to the end entries.
+#[derive(Clone, Debug)]
+pub struct PoissonTable {
+    pub lo: u32,
+    pub len: u32,
+    pub guide_shift: u32,
+    pub thresholds: Vec<u32>,
+    pub guide: Vec<u32>,
+}
+
+/// [lo, hi] of the table of Poisson(lambda).
+pub fn poisson_table_range(lambda: f64) -> (u32, u32) {
+    let w = 10.0 * lambda.sqrt() + 12.0;
+    let lo = (lambda - w).max(0.0).floor() as u32;
+    let hi = (lambda + w).ceil() as u32;
+    (lo, hi)
+}
+
+/// log2 of the guide-table size for a table of `len` entries (at least 2 buckets).
+pub fn guide_bits(len: u32) -> u32 {
+    let mut bits = 1;
+    while (1u32 << bits) < len {
+        bits += 1;
+    }
+    bits
+}
+
+impl PoissonTable {
+    /// Builds the table in f64 (the GPU builds the same table in f32 on the device).
+    pub fn build(lambda: f64) -> Self {
+        let (lo, hi) = poisson_table_range(lambda);
+        let len = (hi - lo + 1) as usize;
+        let mut pmf = vec![0f64; len];
+        if lambda <= 0.0 {
+            pmf[0] = 1.0;
+        } else {
+            let mode = lambda.floor().max(lo as f64).min(hi as f64) as u32;
+            let im = (mode - lo) as usize;
+            pmf[im] = crate::stats::poisson_ln_pmf(mode as u64, lambda).exp();
+            for i in im + 1..len {
+                pmf[i] = pmf[i - 1] * lambda / (lo as usize + i) as f64;
+            }
+            for i in (0..im).rev() {
+                pmf[i] = pmf[i + 1] * (lo as usize + i + 1) as f64 / lambda;
+            }
+        }
+        let mut thresholds = vec![0u32; len];
+        // Lower half from the CDF, upper half from the survival function, so that both
+        // tails keep their relative precision.
+        let mid = len / 2;
+        let mut cdf = 0.0;
+        for i in 0..mid {
+            cdf += pmf[i];
+            thresholds[i] = to_threshold(cdf);
+        }
+        let mut sf = 0.0;
+        for i in (mid..len).rev() {
+            thresholds[i] = to_threshold(1.0 - sf);
+            sf += pmf[i];
+        }
+        let bits = guide_bits(len as u32);
+        let guide_shift = 32 - bits;
+        let guide = (0..1u64 << bits)
+            .map(|g| {
+                let w = g << guide_shift;
+                let i = thresholds.partition_point(|&t| (t as u64) <= w);
+                (i.min(len - 1)) as u32
+            })
+            .collect();
+        PoissonTable {
+            lo,
+            len: len as u32,
+            guide_shift,
+            thresholds,
+            guide,
+        }
+    }
+
+    #[inline(always)]
+    pub fn sample(&self, w: u32) -> u32 {
+        let mut i = self.guide[(w >> self.guide_shift) as usize] as usize;
+        let last = self.len as usize - 1;
+        while i < last && w >= self.thresholds[i] {
+            i += 1;
+        }
+        self.lo + i as u32
+    }
+}
+
+fn to_threshold(p: f64) -> u32 {
+    (p * 4_294_967_296.0).round().clamp(0.0, 4_294_967_295.0) as u32
+}
+
+/// Removes from `count` Poisson arrivals (drawn at the population's total intensity) those of
+/// the neuron's own term: each is removed with probability q = f(x_k) / Lambda_a, i.e.
+/// count - Binomial(count, q), exactly. The common case costs one comparison: with
+/// c = count * q_max >= 1 - (1 - q)^count, a uniform u >= c means nothing is removed; only
+/// for u < c (probability ~ count/n) is f(x_k) evaluated and the rest of the law drawn from a
+/// fresh stream, from the mixture component D(0) = 1 - P(>=1)/c, D(j) = P(j)/c.
+#[inline(always)]
+pub fn thin_self(
+    count: u32,
+    u: f32,
+    q_max: f32,
+    q_exact: impl FnOnce() -> f32,
+    tail: impl FnOnce() -> Stream,
+) -> u32 {
+    let c = count as f32 * q_max;
+    if count == 0 || u >= c {
+        return count;
+    }
+    count - thin_self_rare(count, c, q_exact(), &mut tail())
+}
+
+/// The rare branch of `thin_self`: a draw from D (see there).
+pub fn thin_self_rare(count: u32, c: f32, q: f32, s: &mut Stream) -> u32 {
+    let nf = count as f32;
+    let lq = rng::log1p_f32(-q);
+    let p_any = -expm1_f32(nf * lq);
+    let v = rng::uniform01(s);
+    let mut f = 1.0 - p_any / c;
+    if v < f {
+        return 0;
+    }
+    let ratio = q / (1.0 - q);
+    let mut term = nf * q * ((nf - 1.0) * lq).exp() / c;
+    let mut j = 1u32;
+    loop {
+        let f_next = f + term;
+        if v < f_next || j >= count || f_next == f {
+            return j;
+        }
+        f = f_next;
+        term = term * ((count - j) as f32 / (j + 1) as f32) * ratio;
+        j += 1;
+    }
+}
+
+/// One `independent`-mode step of neuron `g` (population a, state x) at step t.
+/// lambda_total: the populations' summed intensities Lambda_b (last step's state).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn step_independent(
+    c: &HydroConsts,
+    a: usize,
+    g: u32,
+    x: f32,
+    t: u32,
+    replica: u32,
+    tables: &[PoissonTable; 2],
+    q_max: [f32; 2],
+    lambda_total: [f32; 2],
+) -> f32 {
+    let w = rng::philox4x32_10(rng::counter(g, t, purpose::HYDRO_STEP, replica), c.key);
+    let mut counts = [tables[0].sample(w[0]), tables[1].sample(w[1])];
+    counts[a] = thin_self(
+        counts[a],
+        rng::u32_to_uniform(w[2]),
+        q_max[a],
+        || c.rate_fn(a, x) / lambda_total[a],
+        || Stream::new(rng::counter(g, t, purpose::HYDRO_TAIL, replica), c.key),
+    );
+    c.relax(a, x) + (c.jump[a][0] * counts[0] as f32 - c.jump[a][1] * counts[1] as f32)
+}
+
+/// `shared` mode: whether neuron `g` spikes at step t (one Philox call serves 4 neurons).
+#[inline(always)]
+pub fn spikes_shared(c: &HydroConsts, a: usize, g: u32, x: f32, t: u32, replica: u32) -> bool {
+    let w = rng::philox4x32_10(rng::counter(g / 4, t, purpose::HYDRO_STEP, replica), c.key);
+    rng::u32_to_uniform(w[(g % 4) as usize]) < c.spike_prob(a, x)
+}
+
+/// One `shared`-mode step: input from this step's spike counts without the neuron's own.
+#[inline(always)]
+pub fn step_shared(c: &HydroConsts, a: usize, x: f32, own_spike: bool, spikes: [u32; 2]) -> f32 {
+    let mut s = spikes;
+    s[a] -= own_spike as u32;
+    c.relax(a, x) + (c.jump[a][0] * s[0] as f32 - c.jump[a][1] * s[1] as f32)
+}
+
+/// `pairwise` mode: neuron `g`'s input counts from every other neuron, each pair's count
+/// drawn separately: Poisson(dt f(x_j)) with P(0) = p0[j] precomputed per source.
+pub fn pairwise_counts(
+    c: &HydroConsts,
+    g: u32,
+    t: u32,
+    replica: u32,
+    lambda: &[f32],
+    p0: &[f32],
+) -> [u32; 2] {
+    let n = c.n as usize;
+    let mut counts = [0u32; 2];
+    let mut w = [0u32; 4];
+    for j in 0..lambda.len() {
+        if j % 4 == 0 {
+            let ctr = rng::counter(g, t, PAIR_PURPOSE_BASE + (j / 4) as u32, replica);
+            w = rng::philox4x32_10(ctr, c.key);
+        }
+        if j == g as usize {
+            continue;
+        }
+        let u = rng::u32_to_uniform(w[j % 4]);
+        if u < p0[j] {
+            continue;
+        }
+        // Inversion continued from P(0) with the same uniform.
+        let mut p = p0[j];
+        let mut f = p0[j];
+        let mut k = 0u32;
+        while u >= f && k < 64 {
+            k += 1;
+            p = p * lambda[j] / k as f32;
+            let f_next = f + p;
+            if f_next == f {
+                break;
+            }
+            f = f_next;
+        }
+        counts[j / n] += k;
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampler_check::{self as sc};
+
+    #[test]
+    fn table_sampler_fits_poisson() {
+        for &lambda in &[0.0, 0.02, 1.0, 9.99, 150.0, 450.0, 4500.0, 45000.0] {
+            let t = PoissonTable::build(lambda);
+            let mut draws = Vec::with_capacity(400_000);
+            for i in 0..400_000u32 {
+                let w = rng::philox4x32_10([i, 3, 5, 0], [7, 9]);
+                draws.push(t.sample(w[0]));
+            }
+            if lambda == 0.0 {
+                assert!(draws.iter().all(|&d| d == 0));
+                continue;
+            }
+            let v = sc::evaluate(sc::Sampler::Poisson(lambda as f32), &draws);
+            // Law built from the f32 lambda; compare against the exact f64 lambda instead.
+            let law = crate::stats::DiscreteLaw::poisson(lambda);
+            let gof = crate::stats::chi_square(&draws, &law);
+            assert!(gof.p_value > 1e-6, "lambda {lambda}: {gof:?} {v:?}");
+        }
+    }
+
+    #[test]
+    fn thinning_is_exactly_binomial() {
+        // count - thin ~ Binomial(count, q): with count = 50, q = 0.01 and q_max = 0.015 (both branches),
+        // compare the removed counts with Binomial(50, 0.01) by chi-square.
+        let (count, q, q_max) = (50u32, 0.01f32, 0.015f32);
+        let mut removed = Vec::new();
+        for i in 0..400_000u32 {
+            let w = rng::philox4x32_10([i, 1, 2, 3], [4, 5]);
+            let kept = thin_self(
+                count,
+                rng::u32_to_uniform(w[2]),
+                q_max,
+                || q,
+                || Stream::new([i, 1, 99, 3], [4, 5]),
+            );
+            removed.push(count - kept);
+        }
+        let law = crate::stats::DiscreteLaw::binomial(count as u64, q as f64);
+        let gof = crate::stats::chi_square(&removed, &law);
+        assert!(gof.p_value > 1e-6, "{gof:?}");
+    }
+}

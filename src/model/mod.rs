@@ -1,0 +1,3 @@
+//! Model families: parameters, derived constants and the per-neuron steps.
+
+pub mod hydro;

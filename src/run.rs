@@ -1,0 +1,425 @@
+//! `balnet run` and `balnet theory` for model H: set up, drive a backend in chunks, record,
+//! hold the result against the theory, and write the run directory.
+
+use crate::backend::gpu::GpuContext;
+use crate::backend::{BackendChoice, HydroBackend, cpu::HydroCpu};
+use crate::config::{ConfigError, Coupling, HydroConfig, HydroSetup, Moment};
+use crate::model::hydro::HydroConsts;
+use crate::record::{self, Csv, MomentRow, POP_NAMES, RecordSample, num};
+use crate::theory::hydro_limit::{self as hl, TheoryPoint};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Command-line overrides and options of `run`.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub backend: BackendChoice,
+    pub n: Option<u64>,
+    pub steps: Option<u64>,
+    pub seed: Option<u64>,
+    pub out: PathBuf,
+    pub force: bool,
+    pub progress: bool,
+}
+
+/// Late-time (t >= `LATE_T`) comparison of one moment of one population.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct LateComparison {
+    pub simulated: f64,
+    pub limit: f64,
+    pub corrected: f64,
+    pub error_vs_limit: f64,
+    pub error_vs_limit_times_sqrt_n: f64,
+    pub first_order_coefficient: f64,
+    pub error_vs_corrected: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LatePopulation {
+    pub population: &'static str,
+    pub rate: LateComparison,
+    pub mean: LateComparison,
+    pub var: LateComparison,
+}
+
+/// Start of the window used for steady-state comparisons (MODEL.md: after the initial layer).
+pub const LATE_T: f64 = 2.0;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub status: &'static str,
+    pub balnet_version: &'static str,
+    pub model: &'static str,
+    pub backend: String,
+    pub adapter: Option<String>,
+    pub config: HydroConfig,
+    pub steps: u64,
+    pub h: [f64; 2],
+    pub rates: [f64; 2],
+    pub stiffness_number: f64,
+    pub warnings: Vec<String>,
+    pub setup_seconds: f64,
+    pub stepping_seconds: f64,
+    pub neuron_steps_per_second: f64,
+    pub late_time: Vec<LatePopulation>,
+    pub error: Option<String>,
+}
+
+/// Applies the CLI overrides and validates.
+pub fn setup(mut config: HydroConfig, opts: &RunOptions) -> Result<HydroSetup, ConfigError> {
+    if let Some(n) = opts.n {
+        config.n = n;
+    }
+    if let Some(s) = opts.steps {
+        config.steps = Some(s);
+    }
+    if let Some(s) = opts.seed {
+        config.seed = s;
+    }
+    config.validate(opts.force)
+}
+
+/// Opens the backend: `auto` picks the GPU when an adapter exists, else the CPU with a notice.
+/// `pairwise` is CPU only.
+pub fn open_backend(
+    s: &HydroSetup,
+    choice: BackendChoice,
+    replica: u32,
+    shift: [f64; 2],
+) -> anyhow::Result<(Box<dyn HydroBackend>, Option<String>)> {
+    let c = HydroConsts::new(s);
+    let cpu = |c| -> Box<dyn HydroBackend> { Box::new(HydroCpu::new(c, replica, shift)) };
+    if s.config.coupling == Coupling::Pairwise {
+        if choice == BackendChoice::Gpu {
+            return Err(ConfigError(
+                "coupling = \"pairwise\" runs on the CPU backend only (use --backend cpu)".into(),
+            )
+            .into());
+        }
+        return Ok((cpu(c), None));
+    }
+    let gpu = match choice {
+        BackendChoice::Cpu => None,
+        BackendChoice::Gpu => Some(GpuContext::new()?),
+        BackendChoice::Auto => match GpuContext::new() {
+            Ok(g) => Some(g),
+            Err(e) => {
+                eprintln!("note: {e:#}; running on the CPU backend");
+                None
+            }
+        },
+    };
+    match gpu {
+        None => Ok((cpu(c), None)),
+        Some(ctx) => {
+            let name = ctx.report.summary();
+            let b = crate::backend::gpu::hydro::HydroGpu::new(ctx, c, replica, shift)?;
+            Ok((Box::new(b), Some(name)))
+        }
+    }
+}
+
+/// Where the power sums are centred: the theory's steady-state mean (x0_mean if none).
+pub fn moment_shift(s: &HydroSetup) -> [f64; 2] {
+    hl::steady_state(&s.theory_params())
+        .map(|p| p.mu)
+        .unwrap_or(s.config.x0_mean)
+}
+
+/// Turns record samples into rows of moments.csv.
+pub fn rows_from_samples(
+    s: &HydroSetup,
+    shift: [f64; 2],
+    samples: &[RecordSample],
+) -> Vec<MomentRow> {
+    let c = &s.config;
+    let n = c.n as f64;
+    let mut rows = Vec::with_capacity(samples.len() * 2);
+    for smp in samples {
+        let r = [smp.lambda[0] / n, smp.lambda[1] / n];
+        for a in 0..2 {
+            let (mean, var, skewness, excess_kurtosis) = smp.sums[a].moments(shift[a]);
+            let drift = n.sqrt() * (s.h[a] + c.j[a][0] * r[0] - c.j[a][1] * r[1]);
+            rows.push(MomentRow {
+                t: smp.step as f64 * c.dt,
+                step: smp.step,
+                population: a,
+                mean,
+                var,
+                rate: r[a],
+                skewness,
+                excess_kurtosis,
+                drift,
+            });
+        }
+    }
+    rows
+}
+
+fn moment_value(r: &MomentRow, m: Moment) -> f64 {
+    match m {
+        Moment::Mean => r.mean,
+        Moment::Var => r.var,
+        Moment::Rate => r.rate,
+        Moment::Skewness => r.skewness,
+        Moment::ExcessKurtosis => r.excess_kurtosis,
+        Moment::Drift => r.drift,
+    }
+}
+
+fn moment_name(m: Moment) -> &'static str {
+    match m {
+        Moment::Mean => "mean",
+        Moment::Var => "var",
+        Moment::Rate => "rate",
+        Moment::Skewness => "skewness",
+        Moment::ExcessKurtosis => "excess_kurtosis",
+        Moment::Drift => "drift",
+    }
+}
+
+pub fn write_moments_csv(path: &Path, rows: &[MomentRow], which: &[Moment]) -> anyhow::Result<()> {
+    let mut header = vec!["t", "step", "population"];
+    header.extend(which.iter().map(|&m| moment_name(m)));
+    let mut csv = Csv::new(&header);
+    for r in rows {
+        let mut cells = vec![
+            num(r.t),
+            r.step.to_string(),
+            POP_NAMES[r.population].to_string(),
+        ];
+        cells.extend(which.iter().map(|&m| num(moment_value(r, m))));
+        csv.row(&cells);
+    }
+    csv.write(path)
+}
+
+/// The limit and its first-order prediction for a network of `n` per population.
+pub fn write_theory_csv(path: &Path, pts: &[TheoryPoint], n: Option<f64>) -> anyhow::Result<()> {
+    let mut header = vec![
+        "t",
+        "population",
+        "mu",
+        "var",
+        "rate",
+        "delta",
+        "m1",
+        "v1",
+        "k1",
+    ];
+    if n.is_some() {
+        header.extend(["mean_pred", "var_pred", "rate_pred"]);
+    }
+    let mut csv = Csv::new(&header);
+    for p in pts {
+        for a in 0..2 {
+            let mut cells = vec![
+                num(p.t),
+                POP_NAMES[a].to_string(),
+                num(p.mu[a]),
+                num(p.var[a]),
+                num(p.rate[a]),
+                num(p.delta[a]),
+                num(p.m1[a]),
+                num(p.v1[a]),
+                num(p.k1[a]),
+            ];
+            if let Some(n) = n {
+                let s = n.sqrt();
+                cells.push(num(p.mu[a] + p.m1[a] / s));
+                cells.push(num(p.var[a] + p.v1[a] / s));
+                cells.push(num(p.rate[a] + p.delta[a] / s));
+            }
+            csv.row(&cells);
+        }
+    }
+    csv.write(path)
+}
+
+/// Late-time averages of the simulation against the limit and the corrected prediction.
+pub fn late_time_comparison(
+    rows: &[MomentRow],
+    pts: &[TheoryPoint],
+    n: f64,
+) -> Vec<LatePopulation> {
+    let sn = n.sqrt();
+    let mut out = Vec::new();
+    for a in 0..2 {
+        let late: Vec<(&MomentRow, &TheoryPoint)> = rows
+            .iter()
+            .filter(|r| r.population == a && r.t >= LATE_T - 1e-9)
+            .filter_map(|r| {
+                pts.iter()
+                    .find(|p| (p.t - r.t).abs() < 1e-9)
+                    .map(|p| (r, p))
+            })
+            .collect();
+        if late.is_empty() {
+            continue;
+        }
+        let k = late.len() as f64;
+        let cmp = |sim: &dyn Fn(&MomentRow) -> f64,
+                   lim: &dyn Fn(&TheoryPoint) -> f64,
+                   coef: &dyn Fn(&TheoryPoint) -> f64| {
+            let simulated = late.iter().map(|(r, _)| sim(r)).sum::<f64>() / k;
+            let limit = late.iter().map(|(_, p)| lim(p)).sum::<f64>() / k;
+            let c1 = late.iter().map(|(_, p)| coef(p)).sum::<f64>() / k;
+            let corrected = limit + c1 / sn;
+            LateComparison {
+                simulated,
+                limit,
+                corrected,
+                error_vs_limit: simulated - limit,
+                error_vs_limit_times_sqrt_n: (simulated - limit) * sn,
+                first_order_coefficient: c1,
+                error_vs_corrected: simulated - corrected,
+            }
+        };
+        out.push(LatePopulation {
+            population: POP_NAMES[a],
+            rate: cmp(&|r| r.rate, &|p| p.rate[a], &|p| p.delta[a]),
+            mean: cmp(&|r| r.mean, &|p| p.mu[a], &|p| p.m1[a]),
+            var: cmp(&|r| r.var, &|p| p.var[a], &|p| p.v1[a]),
+        });
+    }
+    out
+}
+
+/// The record times of a run: every `record_every` steps from 0 to `steps`.
+pub fn record_times(s: &HydroSetup) -> Vec<f64> {
+    let every = s.config.record_every;
+    (0..=s.steps / every)
+        .map(|k| (k * every) as f64 * s.config.dt)
+        .collect()
+}
+
+/// The first non-finite moment, as (step, population).
+fn first_non_finite(rows: &[MomentRow]) -> Option<(u64, usize)> {
+    rows.iter()
+        .find(|r| !(r.mean.is_finite() && r.var.is_finite() && r.rate.is_finite()))
+        .map(|r| (r.step, r.population))
+}
+
+/// Runs a model H simulation and writes its directory. Errors after the directory exists
+/// still leave run.json (status "failed", with the error) and whatever was recorded.
+pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSummary> {
+    let t_setup = Instant::now();
+    let s = setup(config, opts)?;
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", opts.out.display()))?;
+    let params = s.theory_params();
+    let theory = hl::trajectory(&params, &record_times(&s)).ok();
+    let shift = moment_shift(&s);
+    let (mut backend, adapter) = open_backend(&s, opts.backend, 0, shift)?;
+    let mut summary = RunSummary {
+        status: "running",
+        balnet_version: env!("CARGO_PKG_VERSION"),
+        model: "hydro",
+        backend: backend.name(),
+        adapter,
+        config: s.config.clone(),
+        steps: s.steps,
+        h: s.h,
+        rates: s.rates,
+        stiffness_number: s.stiffness,
+        warnings: s.warnings.clone(),
+        setup_seconds: 0.0,
+        stepping_seconds: 0.0,
+        neuron_steps_per_second: 0.0,
+        late_time: Vec::new(),
+        error: None,
+    };
+    record::write_json(&opts.out.join("run.json"), &summary)?;
+    let mut samples = vec![backend.initial_record()?];
+    summary.setup_seconds = t_setup.elapsed().as_secs_f64();
+
+    let every = s.config.record_every;
+    let per_chunk = (2000 / every).max(1) * every;
+    let bar = crate::progress::bar(s.steps, opts.progress);
+    let t_step = Instant::now();
+    let mut done = 0u64;
+    let mut failure = None;
+    while done < s.steps {
+        let k = per_chunk.min(s.steps - done);
+        match backend.advance(k as u32, every as u32) {
+            Ok(v) => samples.extend(v),
+            Err(e) => {
+                failure = Some(format!("{e:#}"));
+                break;
+            }
+        }
+        done += k;
+        bar.set_position(done);
+        let rows = rows_from_samples(&s, shift, &samples[samples.len().saturating_sub(64)..]);
+        if let Some((step, a)) = first_non_finite(&rows) {
+            failure = Some(format!(
+                "non-finite state at step {step} (t = {}) in population {}",
+                step as f64 * s.config.dt,
+                POP_NAMES[a]
+            ));
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    summary.stepping_seconds = t_step.elapsed().as_secs_f64();
+    summary.neuron_steps_per_second =
+        2.0 * s.config.n as f64 * done as f64 / summary.stepping_seconds.max(1e-12);
+
+    let rows = rows_from_samples(&s, shift, &samples);
+    write_moments_csv(&opts.out.join("moments.csv"), &rows, &s.config.record)?;
+    if let Some(pts) = &theory {
+        write_theory_csv(&opts.out.join("theory.csv"), pts, Some(s.config.n as f64))?;
+        summary.late_time = late_time_comparison(&rows, pts, s.config.n as f64);
+    }
+    if let Err(e) =
+        crate::plot_moments::write(&opts.out.join("moments.png"), &s, &rows, theory.as_deref())
+    {
+        summary
+            .warnings
+            .push(format!("moments.png not written: {e:#}"));
+    }
+    if s.config.save_state && failure.is_none() {
+        record::write_npy_f32(&opts.out.join("state.npy"), &backend.state()?)?;
+    }
+    summary.status = if failure.is_some() {
+        "failed"
+    } else {
+        "complete"
+    };
+    summary.error = failure.clone();
+    record::write_json(&opts.out.join("run.json"), &summary)?;
+    if let Some(f) = failure {
+        anyhow::bail!(
+            "run stopped: {f}; recorded moments up to there are in {}",
+            opts.out.display()
+        );
+    }
+    Ok(summary)
+}
+
+/// `balnet theory`: the limit (and with `n`, the first-order prediction) on the run's grid.
+pub fn theory_hydro(
+    config: HydroConfig,
+    n: Option<u64>,
+    out: Option<&Path>,
+) -> anyhow::Result<TheoryPoint> {
+    let mut config = config;
+    if let Some(n) = n {
+        config.n = n;
+    }
+    let s = config.validate(true)?;
+    let p = s.theory_params();
+    let ss = hl::steady_state(&p).map_err(|e| ConfigError(format!("no balanced state: {e}")))?;
+    hl::check_stability(&p, ss.mu, ss.var)
+        .map_err(|e| ConfigError(format!("balanced state is unstable: {e}")))?;
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir)?;
+        let pts = hl::trajectory(&p, &record_times(&s)).map_err(|e| ConfigError(e.to_string()))?;
+        write_theory_csv(&dir.join("theory.csv"), &pts, n.map(|v| v as f64))?;
+    }
+    Ok(ss)
+}
