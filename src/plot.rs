@@ -490,12 +490,14 @@ fn log_axis(lo: f64, hi: f64, target: f64) -> Axis {
                 .flat_map(|k| (2..=9).map(move |m| k as f64 + (m as f64).log10()))
                 .filter(|&p| in_range(p))
                 .collect()
-        } else {
+        } else if decades.len() <= 60 {
             decades
                 .iter()
                 .filter(|k| *k % step != 0)
                 .map(|&k| k as f64)
                 .collect()
+        } else {
+            Vec::new()
         };
         return Axis {
             lo,
@@ -513,8 +515,11 @@ fn log_axis(lo: f64, hi: f64, target: f64) -> Axis {
                 continue;
             }
             if matches!(m, 1 | 2 | 5) {
-                let v = f64::from(m) * 10f64.powi(k as i32);
-                major.push((p, fmt_sig(v, 1)));
+                // Parsed, to be exact (and subnormal or infinite at the ends of the f64 range).
+                let v: f64 = format!("{m}e{k}").parse().unwrap_or(f64::NAN);
+                if v.is_finite() && v > 0.0 {
+                    major.push((p, fmt_sig(v, 1)));
+                }
             } else {
                 minor.push(p);
             }
@@ -528,22 +533,33 @@ fn log_axis(lo: f64, hi: f64, target: f64) -> Axis {
             minor,
         };
     }
-    // Less than about half a decade: round numbers, as on a linear axis.
+    // Less than about half a decade: round numbers, as on a linear axis (unless that fails,
+    // which it can only at the very ends of the f64 range).
     let (vlo, vhi) = (10f64.powf(lo), 10f64.powf(hi));
-    let (step, ticks) = nice_ticks(vlo, vhi, target.min(5.0));
-    let labels = linear_labels(&ticks, step);
-    let major = ticks
-        .iter()
-        .zip(labels)
-        .filter(|(v, _)| **v > 0.0)
-        .map(|(v, l)| (v.log10(), l))
-        .filter(|(p, _)| in_range(*p))
-        .collect();
+    if vlo.is_normal() && vhi.is_finite() && vhi > vlo {
+        let (step, ticks) = nice_ticks(vlo, vhi, target.min(5.0));
+        let labels = linear_labels(&ticks, step);
+        let linear: Vec<(f64, String)> = ticks
+            .iter()
+            .zip(labels)
+            .filter(|(v, _)| **v > 0.0)
+            .map(|(v, l)| (v.log10(), l))
+            .filter(|(p, _)| in_range(*p))
+            .collect();
+        if linear.len() >= 2 {
+            return Axis {
+                lo,
+                hi,
+                major: linear,
+                minor: Vec::new(),
+            };
+        }
+    }
     Axis {
         lo,
         hi,
         major,
-        minor: Vec::new(),
+        minor,
     }
 }
 
@@ -1053,7 +1069,28 @@ mod tests {
             ..empty.clone()
         };
         render_rgb("", &[], 3);
-        render_rgb("t", &[empty.clone()], 0);
+        render_rgb("t", std::slice::from_ref(&empty), 0);
+        // Extremes: log axes at the ends of the f64 range, huge linear values.
+        let extreme = |y: Vec<f64>, log_y| Panel {
+            series: vec![Series {
+                label: "x".into(),
+                x: (0..y.len()).map(|i| i as f64).collect(),
+                y,
+                style: SeriesStyle::Solid(0),
+            }],
+            log_x: false,
+            log_y,
+            ..empty.clone()
+        };
+        let extremes = [
+            extreme(vec![f64::MAX, f64::MAX], true),
+            extreme(vec![5e-324, 5e-324], true),
+            extreme(vec![5e-324, f64::MAX], true),
+            extreme(vec![-1e300, 1e300], false),
+            extreme(vec![1e-300, 1e-300], false),
+            extreme(vec![1.0, 1.0 + 1e-15], false),
+        ];
+        render_rgb("", &extremes, 3);
         render_rgb("", &[empty, bad], 7);
     }
 
@@ -1104,127 +1141,5 @@ mod tests {
         assert_eq!(fmt_sig(2e-5, 1), "2e-5");
         assert_eq!(fmt_sig(0.002, 1), "0.002");
         assert_eq!(clean_zero("-0.00".into()), "0.00");
-    }
-}
-
-#[cfg(test)]
-mod scratch {
-    use super::*;
-    #[test]
-    fn scratch_figure() {
-        let t: Vec<f64> = (0..5000).map(|i| i as f64 * 0.002).collect();
-        let mut noise = 12345u64;
-        let mut rnd = move || {
-            noise ^= noise << 13;
-            noise ^= noise >> 7;
-            noise ^= noise << 17;
-            (noise >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-        };
-        let mk = |label: &str, y: Vec<f64>, style| Series {
-            label: label.into(),
-            x: t.clone(),
-            y,
-            style,
-        };
-        let mut sim: Vec<f64> = t
-            .iter()
-            .map(|&x| -0.02 * (-3.0 * x).exp() + 0.004 * rnd())
-            .collect();
-        for v in &mut sim[2000..2100] {
-            *v = f64::NAN;
-        }
-        let th: Vec<f64> = t.iter().map(|&x| -0.02 * (-3.0 * x).exp()).collect();
-        let var: Vec<f64> = t
-            .iter()
-            .map(|&x| 2.5e7 * (1.0 + 0.2 * x) + 1e5 * rnd())
-            .collect();
-        let rate: Vec<f64> = t
-            .iter()
-            .map(|&x| 1.2 + 0.3 * (x * 2.0).sin() * 0.1)
-            .collect();
-        let tiny: Vec<f64> = t.iter().map(|&x| 3e-7 * (1.0 + x)).collect();
-        let panels = vec![
-            Panel {
-                title: "mean m_k(t)".into(),
-                x_label: "time (units of τ)".into(),
-                y_label: "mean".into(),
-                series: vec![
-                    mk("E simulated", sim, SeriesStyle::Solid(0)),
-                    mk("E theory (order 1/√n)", th, SeriesStyle::Dashed(3)),
-                ],
-                log_x: false,
-                log_y: false,
-            },
-            Panel {
-                title: "variance".into(),
-                x_label: "time".into(),
-                y_label: "var".into(),
-                series: vec![mk("E", var, SeriesStyle::Solid(1))],
-                log_x: false,
-                log_y: false,
-            },
-            Panel {
-                title: "rate (narrow log)".into(),
-                x_label: "time".into(),
-                y_label: "rate".into(),
-                series: vec![
-                    mk("E", rate, SeriesStyle::Solid(2)),
-                    mk("tiny", tiny.clone(), SeriesStyle::Points(9)),
-                ],
-                log_x: false,
-                log_y: true,
-            },
-            Panel {
-                title: "tiny linear".into(),
-                x_label: "time".into(),
-                y_label: "".into(),
-                series: vec![mk("", tiny, SeriesStyle::Solid(7))],
-                log_x: true,
-                log_y: false,
-            },
-        ];
-        write_panels_png(
-            Path::new("/tmp/plot_scratch.png"),
-            "moments: n = 10⁶, K = 1000",
-            &panels,
-            3,
-        )
-        .unwrap();
-        write_panels_png(Path::new("/tmp/plot_scratch1.png"), "", &panels[..1], 3).unwrap();
-        let n = 1_000_000;
-        let x: Vec<f64> = (0..n).map(|i| i as f64).collect();
-        let y: Vec<f64> = (0..n)
-            .map(|i| ((i as f64) * 0.001).sin() + 0.1 * rnd())
-            .collect();
-        let big = vec![Panel {
-            title: "1e6 points".into(),
-            x_label: "i".into(),
-            y_label: "y".into(),
-            series: vec![
-                Series {
-                    label: "line".into(),
-                    x: x.clone(),
-                    y: y.clone(),
-                    style: SeriesStyle::Solid(0),
-                },
-                Series {
-                    label: "dashed".into(),
-                    x: x.clone(),
-                    y: y.iter().map(|v| v + 3.0).collect(),
-                    style: SeriesStyle::Dashed(1),
-                },
-                Series {
-                    label: "points".into(),
-                    x,
-                    y: y.iter().map(|v| v - 3.0).collect(),
-                    style: SeriesStyle::Points(2),
-                },
-            ],
-            log_x: false,
-            log_y: false,
-        }];
-        let t0 = std::time::Instant::now();
-        write_panels_png(Path::new("/tmp/plot_big.png"), "big", &big, 1).unwrap();
-        eprintln!("big: {:?}", t0.elapsed());
     }
 }

@@ -1,0 +1,87 @@
+//! The command line end to end: bad configs give one line and exit code 2; a small run writes
+//! its directory.
+
+use std::process::Command;
+
+fn balnet(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_balnet"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("run balnet");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("balnet-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+#[test]
+fn bad_configs_exit_2_with_one_line() {
+    let cases = [
+        (r#"{"model":"hydro","speed":3}"#, "unknown field `speed`"),
+        (r#"{"model":"hydro","n":-5}"#, "field `n`"),
+        (r#"{"model":"hydro","dt":0}"#, "dt = 0"),
+        (r#"{"model":"hydro","dt":-1e-3}"#, "dt = -0.001"),
+        (r#"{"model":"hydro","J":[[1,2],[1,1],[0,0]]}"#, "field `J`"),
+        (
+            r#"{"model":"hydro","J":[[1,2],[1,1]],"h":[1,1]}"#,
+            "cannot be balanced",
+        ),
+        (r#"{"model":"hydro","n":1000,"#, "EOF"),
+        (r#"{"model":"lif"}"#, "model = \"lif\""),
+    ];
+    for (i, (json, needle)) in cases.iter().enumerate() {
+        let p = tmp(&format!("bad{i}.json"));
+        std::fs::write(&p, json).unwrap();
+        let (code, _, err) = balnet(&["run", p.to_str().unwrap(), "--backend", "cpu"]);
+        assert_eq!(code, 2, "{json}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{json}: {err}");
+        assert!(err.contains(needle), "{json}: {err}");
+    }
+}
+
+#[test]
+fn run_and_theory_write_their_files() {
+    let p = tmp("small.json");
+    std::fs::write(
+        &p,
+        r#"{"model":"hydro","n":2000,"duration":0.5,"record_every":50,"save_state":true}"#,
+    )
+    .unwrap();
+    let out = tmp("run_small");
+    let (code, stdout, err) = balnet(&[
+        "run",
+        p.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("neuron-steps/s"));
+    for f in [
+        "run.json",
+        "moments.csv",
+        "theory.csv",
+        "moments.png",
+        "state.npy",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["status"], "complete");
+    let csv = std::fs::read_to_string(out.join("moments.csv")).unwrap();
+    // header + (500 / 50 + 1) records x 2 populations
+    assert_eq!(csv.lines().count(), 1 + 11 * 2);
+    let (code, stdout, _) = balnet(&["theory", p.to_str().unwrap(), "--n", "10000"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("E: rate 0.300000"));
+}

@@ -1,0 +1,242 @@
+//! Model H against the brute-force pairwise process, across backends, and against theory.
+//!
+//! Each statistical check compares a mean over seeds with its reference using the standard
+//! error estimated from the seed-to-seed spread; a bound of 5 standard errors (Student t with
+//! few degrees of freedom: the chance a correct model fails one check is below 1e-3 with 5
+//! seeds, 1e-5 with 20) keeps false failures rare while a wrong scheme (a missing
+//! self-exclusion, a factor in the jumps, common noise) moves the moments by many errors.
+
+mod common;
+
+use balnet::backend::BackendChoice;
+use balnet::config::{Coupling, HydroConfig};
+use balnet::record::MomentRow;
+use balnet::run::{self, RunOptions};
+use balnet::theory::hydro_limit as hl;
+
+fn opts(backend: BackendChoice) -> RunOptions {
+    RunOptions {
+        backend,
+        n: None,
+        steps: None,
+        seed: None,
+        out: std::env::temp_dir(),
+        force: false,
+        progress: false,
+    }
+}
+
+/// Moment rows of one run (no files written).
+fn simulate(cfg: &HydroConfig, backend: BackendChoice) -> Vec<MomentRow> {
+    let s = run::setup(cfg.clone(), &opts(backend)).expect("valid config");
+    let shift = run::moment_shift(&s);
+    let (mut b, _) = run::open_backend(&s, backend, 0, shift).expect("backend");
+    let mut samples = vec![b.initial_record().expect("record")];
+    samples.extend(
+        b.advance(s.steps as u32, s.config.record_every as u32)
+            .expect("advance"),
+    );
+    run::rows_from_samples(&s, shift, &samples)
+}
+
+fn cfg(n: u64, duration: f64, coupling: Coupling, seed: u64) -> HydroConfig {
+    HydroConfig {
+        n,
+        duration,
+        coupling,
+        seed,
+        record_every: 100,
+        ..HydroConfig::default()
+    }
+}
+
+/// Mean and standard error over runs of one quantity.
+fn mean_se(v: &[f64]) -> (f64, f64) {
+    let k = v.len() as f64;
+    let m = v.iter().sum::<f64>() / k;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (k - 1.0);
+    (m, (var / k).sqrt())
+}
+
+fn at(rows: &[MomentRow], t: f64, a: usize) -> MomentRow {
+    *rows
+        .iter()
+        .find(|r| r.population == a && (r.t - t).abs() < 1e-9)
+        .expect("record at t")
+}
+
+type Get = fn(&MomentRow) -> f64;
+const QUANTITIES: [(&str, Get); 3] = [
+    ("mean", |r| r.mean),
+    ("var", |r| r.var),
+    ("rate", |r| r.rate),
+];
+
+/// Two sets of runs agree at times `ts`: difference of means within 5 combined errors.
+fn assert_same_law(a: &[Vec<MomentRow>], b: &[Vec<MomentRow>], ts: &[f64], what: &str) {
+    for &t in ts {
+        for p in 0..2 {
+            for (name, get) in QUANTITIES {
+                let va: Vec<f64> = a.iter().map(|r| get(&at(r, t, p))).collect();
+                let vb: Vec<f64> = b.iter().map(|r| get(&at(r, t, p))).collect();
+                let (ma, sa) = mean_se(&va);
+                let (mb, sb) = mean_se(&vb);
+                let z = (ma - mb) / (sa * sa + sb * sb).sqrt().max(1e-12);
+                eprintln!("{what} t={t} pop={p} {name}: {ma:.5} vs {mb:.5} (z = {z:.2})");
+                assert!(
+                    z.abs() < 5.0,
+                    "{what} t={t} pop={p} {name}: {ma} vs {mb}, z = {z}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn pairwise_and_independent_are_the_same_process() {
+    let seeds = 20;
+    let pw: Vec<_> = (0..seeds)
+        .map(|s| {
+            simulate(
+                &cfg(500, 1.0, Coupling::Pairwise, 100 + s),
+                BackendChoice::Cpu,
+            )
+        })
+        .collect();
+    let ind: Vec<_> = (0..seeds)
+        .map(|s| {
+            simulate(
+                &cfg(500, 1.0, Coupling::Independent, 500 + s),
+                BackendChoice::Cpu,
+            )
+        })
+        .collect();
+    assert_same_law(&pw, &ind, &[0.2, 0.5, 1.0], "pairwise vs independent n=500");
+}
+
+#[test]
+fn cpu_and_gpu_agree() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let seeds = 4;
+    let c: Vec<_> = (0..seeds)
+        .map(|s| {
+            simulate(
+                &cfg(10_000, 1.0, Coupling::Independent, 7 + s),
+                BackendChoice::Cpu,
+            )
+        })
+        .collect();
+    let g: Vec<_> = (0..seeds)
+        .map(|s| {
+            simulate(
+                &cfg(10_000, 1.0, Coupling::Independent, 1007 + s),
+                BackendChoice::Gpu,
+            )
+        })
+        .collect();
+    assert_same_law(&c, &g, &[0.3, 0.6, 1.0], "cpu vs gpu n=1e4");
+    // The same seed draws from the same counters: trajectories stay close.
+    let c1 = simulate(
+        &cfg(100_000, 0.3, Coupling::Independent, 5),
+        BackendChoice::Cpu,
+    );
+    let g1 = simulate(
+        &cfg(100_000, 0.3, Coupling::Independent, 5),
+        BackendChoice::Gpu,
+    );
+    for p in 0..2 {
+        let (a, b) = (at(&c1, 0.3, p), at(&g1, 0.3, p));
+        eprintln!(
+            "same seed n=1e5 pop {p}: mean {} vs {}, var {} vs {}",
+            a.mean, b.mean, a.var, b.var
+        );
+        assert!((a.mean - b.mean).abs() < 1e-3 && (a.var - b.var).abs() < 1e-3);
+        assert!((a.rate - b.rate).abs() < 1e-4);
+    }
+}
+
+/// Late-time (t >= 2) averages over seeds against the first-order prediction at n = 1e4.
+fn check_against_theory(backend: BackendChoice, seeds: u64) {
+    let n = 10_000u64;
+    let runs: Vec<_> = (0..seeds)
+        .map(|s| simulate(&cfg(n, 4.0, Coupling::Independent, 40 + s), backend))
+        .collect();
+    let s = run::setup(cfg(n, 4.0, Coupling::Independent, 1), &opts(backend)).expect("valid");
+    let ss = hl::steady_state(&s.theory_params()).expect("theory");
+    let sn = (n as f64).sqrt();
+    for p in 0..2 {
+        let late = |r: &Vec<MomentRow>, get: Get| {
+            let v: Vec<f64> = r
+                .iter()
+                .filter(|x| x.population == p && x.t >= 2.0)
+                .map(get)
+                .collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        let preds = [
+            ("mean", ss.mu[p], ss.m1[p]),
+            ("var", ss.var[p], ss.v1[p]),
+            ("rate", ss.rate[p], ss.delta[p]),
+        ];
+        for ((name, get), (_, lim, coef)) in QUANTITIES.iter().zip(preds) {
+            let v: Vec<f64> = runs.iter().map(|r| late(r, *get)).collect();
+            let (m, se) = mean_se(&v);
+            let corrected = lim + coef / sn;
+            // Floor on the error: the O(dt) bias of the scheme and the O(1/n) terms the
+            // first-order theory leaves out (coef^2 / n, relative to the limit).
+            let floor = 2e-3 * lim.abs().max(0.1);
+            let z = (m - corrected) / (se + floor);
+            eprintln!(
+                "{backend:?} pop {p} {name}: sim {m:.5} ± {se:.5}, limit {lim:.5}, corrected {corrected:.5}, (sim-limit)*sqrt(n) = {:.3} vs coefficient {coef:.3}",
+                (m - lim) * sn
+            );
+            assert!(
+                z.abs() < 5.0,
+                "{name} pop {p}: {m} vs corrected {corrected}"
+            );
+        }
+    }
+}
+
+#[test]
+fn independent_matches_the_corrected_limit_cpu() {
+    check_against_theory(BackendChoice::Cpu, 6);
+}
+
+#[test]
+fn independent_matches_the_corrected_limit_gpu() {
+    if common::gpu().is_none() {
+        return;
+    }
+    check_against_theory(BackendChoice::Gpu, 3);
+}
+
+#[test]
+fn shared_mode_synchronises_and_breaks_the_limit() {
+    // Common noise: every neuron gets the same input, so the within-population variance
+    // only decays, s²(t) = s²(0) e^{-2t/tau} (plus the O(1/n) independent part), instead of
+    // approaching the limit's tau D / 2 ≈ 1.
+    let rows = simulate(&cfg(10_000, 2.0, Coupling::Shared, 9), BackendChoice::Cpu);
+    let s = run::setup(
+        cfg(10_000, 2.0, Coupling::Shared, 9),
+        &opts(BackendChoice::Cpu),
+    )
+    .expect("valid");
+    for p in 0..2 {
+        let r = at(&rows, 2.0, p);
+        let decayed = 0.25 * (-4.0f64).exp();
+        let limit = hl::variance_limit(&s.theory_params(), p, 2.0);
+        eprintln!(
+            "shared pop {p}: var(t=2) = {} (decay {decayed}, limit {limit})",
+            r.var
+        );
+        assert!(
+            (r.var - decayed).abs() < 0.2 * decayed,
+            "var {} vs {decayed}",
+            r.var
+        );
+        assert!(r.var < 0.05 * limit);
+    }
+}
