@@ -1,6 +1,9 @@
 //! balnet: simulation of large balanced excitatory/inhibitory networks on the GPU (wgpu/WGSL)
 //! and the CPU, checked against the networks' large-n theory. See README.md and MODEL.md.
 
+// Populations are indexed a = 0 (E), 1 (I) across several parallel arrays at once.
+#![allow(clippy::needless_range_loop)]
+
 pub mod backend;
 pub mod config;
 pub mod model;

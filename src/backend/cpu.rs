@@ -247,7 +247,7 @@ impl HydroBackend for HydroCpu {
     fn advance(&mut self, steps: u32, record_every: u32) -> anyhow::Result<Vec<RecordSample>> {
         let mut out = Vec::new();
         for _ in 0..steps {
-            let record = (self.t + 1) % record_every == 0;
+            let record = (self.t + 1).is_multiple_of(record_every);
             let s = self.step(record);
             if record {
                 out.push(RecordSample {
