@@ -1,8 +1,8 @@
 //! Throughput of Philox and the Poisson sampler: one CPU thread, all CPU threads, and the GPU
-//! backend (kernel time: submit and wait, without the readback). Run with
+//! backend (wall time of one call: upload, kernel and readback). Run with
 //! `cargo bench --bench rng_throughput`.
 
-use balnet::backend::gpu::{GpuContext, buffers};
+use balnet::backend::gpu::GpuContext;
 use balnet::rng::{self, Stream};
 use balnet::sampler_check::{DrawSite, GpuSamplerKernel, Sampler};
 use rayon::prelude::*;
@@ -57,7 +57,6 @@ fn main() {
         let t = Instant::now();
         let _ = kernel.draws(&ctx, s, site, COUNT as usize).expect("gpu");
         let with_readback = t.elapsed().as_secs_f64();
-        let _ = buffers::grid_2d(&ctx, COUNT as u64, 64);
         println!(
             "  gpu {label}: {:.3e} samples/s (including upload and readback of the buffers)",
             COUNT as f64 / with_readback
