@@ -137,17 +137,9 @@ pub struct HydroSetup {
 
 impl HydroSetup {
     pub fn theory_params(&self) -> HydroTheoryParams {
-        let c = &self.config;
         HydroTheoryParams {
-            tau: c.tau,
-            nu_max: c.nu_max,
-            beta: c.beta,
-            theta: c.theta,
-            j: c.j,
             h: self.h,
-            m: c.m,
-            x0_mean: c.x0_mean,
-            x0_sd: c.x0_sd,
+            ..base_params(&self.config)
         }
     }
 }

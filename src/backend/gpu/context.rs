@@ -156,28 +156,7 @@ impl GpuContext {
         kernel_source: &str,
         entry: &str,
     ) -> anyhow::Result<wgpu::ComputePipeline> {
-        let source = format!("{}\n{}", crate::shaders::RNG, kernel_source);
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(label),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-        if let Some(err) = pollster::block_on(scope.pop()) {
-            anyhow::bail!("shader {label}::{entry} failed to compile: {err}");
-        }
-        Ok(pipeline)
+        self.build_pipeline(label, kernel_source, entry, None)
     }
 
     /// Like `pipeline`, with an explicit layout (kernels of one module sharing a bind group).
@@ -187,6 +166,16 @@ impl GpuContext {
         kernel_source: &str,
         entry: &str,
         layout: &wgpu::PipelineLayout,
+    ) -> anyhow::Result<wgpu::ComputePipeline> {
+        self.build_pipeline(label, kernel_source, entry, Some(layout))
+    }
+
+    fn build_pipeline(
+        &self,
+        label: &str,
+        kernel_source: &str,
+        entry: &str,
+        layout: Option<&wgpu::PipelineLayout>,
     ) -> anyhow::Result<wgpu::ComputePipeline> {
         let source = format!("{}\n{}", crate::shaders::RNG, kernel_source);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -200,7 +189,7 @@ impl GpuContext {
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
-                layout: Some(layout),
+                layout,
                 module: &module,
                 entry_point: Some(entry),
                 compilation_options: Default::default(),
