@@ -152,17 +152,22 @@ fn thin_self_rare(count: u32, c: f32, q: f32, s: ptr<function, Stream>) -> u32 {
     return j; // unreachable
 }
 
+// thin_self of src/model/hydro.rs, with its two closures written out: the exact q and the
+// tail stream of neuron g at step t.
+fn thin_self(count: u32, u: f32, q_max: f32, a: u32, x: f32, lambda_a: f32, g: u32, t: u32) -> u32 {
+    let c = f32(count) * q_max;
+    if (count == 0u || u >= c) {
+        return count;
+    }
+    var s = stream_new(counter(g, t, PURPOSE_HYDRO_TAIL, params.replica), key());
+    return count - thin_self_rare(count, c, rate_fn(a, x) / lambda_a, &s);
+}
+
 fn step_independent(a: u32, g: u32, x: f32, t: u32, lambda_total: vec2<f32>) -> f32 {
     let w = philox4x32_10(counter(g, t, PURPOSE_HYDRO_STEP, params.replica), key());
     var counts = vec2<u32>(table_sample(0u, w.x), table_sample(1u, w.y));
-    // thin_self: remove the neuron's own term from its population's count.
-    let own = counts[a];
     let q_max = pick(a, params.nu_max_e, params.nu_max_i) / lambda_total[a];
-    let c = f32(own) * q_max;
-    if (own != 0u && u32_to_uniform(w.z) < c) {
-        var s = stream_new(counter(g, t, PURPOSE_HYDRO_TAIL, params.replica), key());
-        counts[a] = own - thin_self_rare(own, c, rate_fn(a, x) / lambda_total[a], &s);
-    }
+    counts[a] = thin_self(counts[a], u32_to_uniform(w.z), q_max, a, x, lambda_total[a], g, t);
     return relax(a, x) + (jump(a, 0u) * f32(counts.x) - jump(a, 1u) * f32(counts.y));
 }
 

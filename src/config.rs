@@ -3,7 +3,6 @@
 
 use crate::theory::hydro_limit::{self as hl, HydroTheoryParams};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
 
 /// A bad configuration: the CLI prints it on one line and exits with code 2.
 #[derive(Debug, thiserror::Error)]
@@ -163,14 +162,8 @@ fn check_pair(
     Ok(())
 }
 
-/// Reads a JSON config file; unknown fields, wrong types and malformed JSON are errors that
-/// name the file, the field path and the position.
-pub fn load_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad(format!("{}: cannot read: {e}", path.display())))?;
-    parse_json(&text).map_err(|e| bad(format!("{}: {}", path.display(), e.0)))
-}
-
+/// Parses a JSON config; unknown fields, wrong types and malformed JSON are errors that
+/// name the field path and the position.
 pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
     let de = &mut serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(de).map_err(|e| {

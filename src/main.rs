@@ -187,7 +187,8 @@ fn load_hydro(path: &std::path::Path) -> anyhow::Result<HydroConfig> {
         ))
         .into());
     }
-    Ok(config::load_json(path)?)
+    Ok(config::parse_json(&text)
+        .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?)
 }
 
 fn info(json: bool) -> anyhow::Result<ExitCode> {

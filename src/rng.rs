@@ -46,6 +46,25 @@ pub mod purpose {
     pub const HYDRO_PAIR: u32 = 19;
 }
 
+/// The three Random123 known-answer vectors of MODEL.md: (counter, key, expected output).
+pub const PHILOX_KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
+    (
+        [0; 4],
+        [0; 2],
+        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+    ),
+    (
+        [u32::MAX; 4],
+        [u32::MAX; 2],
+        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+    ),
+    (
+        [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+        [0xa4093822, 0x299f31d0],
+        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+    ),
+];
+
 /// 32 x 32 -> 64-bit product as (hi, lo). The WGSL twin builds it from 16-bit halves.
 #[inline(always)]
 pub fn mulhilo(a: u32, b: u32) -> (u32, u32) {
@@ -391,21 +410,9 @@ mod tests {
 
     #[test]
     fn philox_known_answers() {
-        assert_eq!(
-            philox4x32_10([0; 4], [0; 2]),
-            [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
-        );
-        assert_eq!(
-            philox4x32_10([u32::MAX; 4], [u32::MAX; 2]),
-            [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]
-        );
-        assert_eq!(
-            philox4x32_10(
-                [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-                [0xa4093822, 0x299f31d0]
-            ),
-            [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
-        );
+        for (ctr, key, want) in PHILOX_KNOWN_ANSWERS {
+            assert_eq!(philox4x32_10(ctr, key), want);
+        }
     }
 
     #[test]

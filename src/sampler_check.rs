@@ -213,24 +213,7 @@ impl GpuSamplerKernel {
     }
 }
 
-/// The three Random123 known-answer vectors of MODEL.md: (counter, key, expected output).
-pub const KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
-    (
-        [0; 4],
-        [0; 2],
-        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
-    ),
-    (
-        [u32::MAX; 4],
-        [u32::MAX; 2],
-        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
-    ),
-    (
-        [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-        [0xa4093822, 0x299f31d0],
-        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
-    ),
-];
+pub use crate::rng::PHILOX_KNOWN_ANSWERS as KNOWN_ANSWERS;
 
 /// `count` (counter, key) items spread over the whole space: edge words (0, 1, 2^31,
 /// 0xffffffff, ...) in every position, then pseudo-random words from a different generator

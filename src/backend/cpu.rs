@@ -34,13 +34,15 @@ struct ChunkSums {
     sums: PowerSums,
 }
 
-impl ChunkSums {
-    fn merge(mut self, o: &ChunkSums) -> ChunkSums {
-        self.lambda += o.lambda;
-        self.spikes += o.spikes;
-        self.sums.merge(&o.sums);
-        self
+/// Chunk partials combined in chunk order (independent of the thread count).
+fn combine(parts: &[ChunkSums]) -> ChunkSums {
+    let mut s = ChunkSums::default();
+    for p in parts {
+        s.lambda += p.lambda;
+        s.spikes += p.spikes;
+        s.sums.merge(&p.sums);
     }
+    s
 }
 
 impl HydroCpu {
@@ -108,9 +110,7 @@ impl HydroCpu {
                     })
                     .collect()
             };
-            *o = parts
-                .iter()
-                .fold(ChunkSums::default(), |acc, p| acc.merge(p));
+            *o = combine(&parts);
             if shared && draw_spikes {
                 self.spike_count[a] = o.spikes;
             }
@@ -161,9 +161,7 @@ impl HydroCpu {
                             s
                         })
                         .collect();
-                    *o = parts
-                        .iter()
-                        .fold(ChunkSums::default(), |acc, p| acc.merge(p));
+                    *o = combine(&parts);
                 }
             }
             Coupling::Shared => {
@@ -193,9 +191,7 @@ impl HydroCpu {
                             s
                         })
                         .collect();
-                    *o = parts
-                        .iter()
-                        .fold(ChunkSums::default(), |acc, p| acc.merge(p));
+                    *o = combine(&parts);
                     self.spike_count[a] = o.spikes;
                 }
             }

@@ -75,7 +75,6 @@ pub struct HydroGpu {
     grid: (u32, u32),
     n: u32,
     n_pad: u32,
-    step: u32,
     initial: RecordSample,
 }
 
@@ -221,7 +220,6 @@ impl HydroGpu {
             grid,
             n: c.n,
             n_pad: n_pad as u32,
-            step: 0,
             initial: RecordSample {
                 step: 0,
                 sums: [PowerSums::default(); 2],
@@ -285,9 +283,7 @@ impl HydroBackend for HydroGpu {
     }
 
     fn advance(&mut self, steps: u32, record_every: u32) -> anyhow::Result<Vec<RecordSample>> {
-        if record_every != self.params.record_every {
-            self.params.record_every = record_every;
-        }
+        self.params.record_every = record_every;
         let mut out = Vec::new();
         let mut left = steps;
         while left > 0 {
@@ -319,7 +315,6 @@ impl HydroBackend for HydroGpu {
                 self.ctx.queue.submit([enc.finish()]);
                 done += k;
             }
-            self.step += chunk;
             out.extend(self.take_records()?);
             left -= chunk;
         }
