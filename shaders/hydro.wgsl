@@ -8,10 +8,10 @@
 // Poisson tables). No float atomics; the reduction tree has a fixed shape.
 
 const WG: u32 = 256u;
-const ITEMS: u32 = 4u;
+const ITEMS: u32 = 16u;
 const PART: u32 = 6u;          // per-workgroup partials: lambda, spikes, s1, s2, s3, s4
 const TABLE_CAP: u32 = 16384u;
-const GUIDE_CAP: u32 = 16384u;
+const GUIDE_CAP: u32 = 16384u; // 2^14
 const TABLE_STRIDE: u32 = 32772u; // 4 + TABLE_CAP + GUIDE_CAP
 const REC_STRIDE: u32 = 24u;   // step, then per population: count, (hi, lo) of s1..s4 and lambda
 const COUPLING_INDEPENDENT: u32 = 0u;
@@ -89,9 +89,20 @@ fn key() -> vec2<u32> {
     return vec2<u32>(params.key_lo, params.key_hi);
 }
 
+// e^x as hydro.rs computes it (Cephes expf): WGSL's exp has no specified accuracy.
+fn exp_f32(x_in: f32) -> f32 {
+    let x = clamp(x_in, -87.0, 88.0);
+    let kf = round(x * 1.44269504);
+    let r = x - kf * 0.6933594 - kf * -2.1219444e-4;
+    let p = ((((1.9875691e-4 * r + 1.3981999e-3) * r + 8.333452e-3) * r + 4.1665796e-2) * r
+        + 1.6666665e-1) * r + 0.5;
+    let y = p * (r * r) + r + 1.0;
+    return y * bitcast<f32>(u32(i32(kf) + 127) << 23u);
+}
+
 fn rate_fn(a: u32, x: f32) -> f32 {
     return pick(a, params.nu_max_e, params.nu_max_i)
-        / (1.0 + exp(-pick(a, params.beta_e, params.beta_i) * (x - pick(a, params.theta_e, params.theta_i))));
+        / (1.0 + exp_f32(-pick(a, params.beta_e, params.beta_i) * (x - pick(a, params.theta_e, params.theta_i))));
 }
 
 fn relax(a: u32, x: f32) -> f32 {
@@ -109,7 +120,7 @@ fn expm1_f32(x: f32) -> f32 {
     if (abs(x) < 1e-3) {
         return x * (1.0 + x * (0.5 + x * (1.0 / 6.0)));
     }
-    return exp(x) - 1.0;
+    return exp_f32(x) - 1.0;
 }
 
 fn spike_prob(a: u32, x: f32) -> f32 {
@@ -182,16 +193,31 @@ fn step_shared(a: u32, x: f32, own_spike: bool, counts: vec2<u32>) -> f32 {
     return relax(a, x) + (jump(a, 0u) * f32(s.x) - jump(a, 1u) * f32(s.y));
 }
 
-// Fixed-shape tree sum of red[j * WG + lid] for j < count; result in red[j * WG].
+// Fixed-shape sum of red[j * WG + lid] for j < count; result in red[j * WG]. Two levels of
+// RADIX-way sums in order (few barriers: each costs a context switch per SIMD group on CPU
+// implementations such as lavapipe).
+const RADIX: u32 = 16u; // WG = RADIX * RADIX
 fn tree_reduce(lid: u32, count: u32) {
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (lid < s) {
-            for (var j = 0u; j < count; j = j + 1u) {
-                red[j * WG + lid] = red[j * WG + lid] + red[j * WG + lid + s];
+    if (lid < RADIX) {
+        for (var j = 0u; j < count; j = j + 1u) {
+            var s = 0.0;
+            for (var r = 0u; r < RADIX; r = r + 1u) {
+                s = s + red[j * WG + lid * RADIX + r];
             }
+            red[j * WG + lid * RADIX] = s;
         }
-        workgroupBarrier();
     }
+    workgroupBarrier();
+    if (lid == 0u) {
+        for (var j = 0u; j < count; j = j + 1u) {
+            var s = 0.0;
+            for (var r = 0u; r < RADIX; r = r + 1u) {
+                s = s + red[j * WG + r * RADIX];
+            }
+            red[j * WG] = s;
+        }
+    }
+    workgroupBarrier();
 }
 
 fn write_partials(wg_index: u32, lid: u32, acc: array<f32, 6>, record: bool) {
@@ -326,15 +352,26 @@ fn reduce_population(lid: u32, a: u32, record: bool) {
     }
     red[5u * WG + lid] = f32(spk); // exact: spike counts stay below 2^24 per thread
     workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-        if (lid < s) {
+    // Two levels of RADIX-way ordered sums, as in tree_reduce.
+    for (var level = 0u; level < 2u; level = level + 1u) {
+        let stride = select(RADIX, 1u, level == 0u);
+        let busy = select(1u, RADIX, level == 0u);
+        if (lid < busy) {
+            let base = lid * RADIX * stride;
             for (var j = 0u; j < 5u; j = j + 1u) {
-                let r = df_add(vec2<f32>(red[j * WG + lid], red_lo[j * WG + lid]),
-                               vec2<f32>(red[j * WG + lid + s], red_lo[j * WG + lid + s]));
-                red[j * WG + lid] = r.x;
-                red_lo[j * WG + lid] = r.y;
+                var acc = vec2<f32>(red[j * WG + base], red_lo[j * WG + base]);
+                for (var r = 1u; r < RADIX; r = r + 1u) {
+                    let e = j * WG + base + r * stride;
+                    acc = df_add(acc, vec2<f32>(red[e], red_lo[e]));
+                }
+                red[j * WG + base] = acc.x;
+                red_lo[j * WG + base] = acc.y;
             }
-            red[5u * WG + lid] = red[5u * WG + lid] + red[5u * WG + lid + s];
+            var cnt = red[5u * WG + base];
+            for (var r = 1u; r < RADIX; r = r + 1u) {
+                cnt = cnt + red[5u * WG + base + r * stride];
+            }
+            red[5u * WG + base] = cnt;
         }
         workgroupBarrier();
     }
@@ -364,10 +401,12 @@ fn build_table(lid: u32, b: u32, lambda: f32) {
     let lo = u32(floor(max(lambda - wdt, 0.0)));
     let hi = u32(ceil(lambda + wdt));
     let len = hi - lo + 1u;
+    // guide_bits: about 4 buckets per entry, at most GUIDE_CAP
     var bits = 1u;
     while ((1u << bits) < len) {
         bits = bits + 1u;
     }
+    bits = min(bits + 2u, 14u);
     let mid = len / 2u;
     let chunk = (len + WG - 1u) / WG;
     let start = min(lid * chunk, len);

@@ -326,10 +326,10 @@ impl HydroConfig {
                 "det J_s = {:.4} <= 0: the balanced state is unstable",
                 p.det_j_s()
             ));
-        } else if let Ok(ss) = hl::steady_state(&p) {
-            if let Err(e) = hl::check_stability(&p, ss.mu, ss.var) {
-                warnings.push(format!("balanced state may be unstable: {e}"));
-            }
+        } else if let Ok(ss) = hl::steady_state(&p)
+            && let Err(e) = hl::check_stability(&p, ss.mu, ss.var)
+        {
+            warnings.push(format!("balanced state may be unstable: {e}"));
         }
         Ok(HydroSetup {
             config: c,

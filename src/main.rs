@@ -265,10 +265,10 @@ fn open_gpu(backend: BackendArg) -> anyhow::Result<Option<std::sync::Arc<GpuCont
 
 fn selftest(backend: BackendArg, json: bool) -> anyhow::Result<ExitCode> {
     let gpu = open_gpu(backend)?;
-    if let Some(g) = &gpu {
-        if !json {
-            println!("GPU adapter: {}", g.report.summary());
-        }
+    if let Some(g) = &gpu
+        && !json
+    {
+        println!("GPU adapter: {}", g.report.summary());
     }
     let cpu = backend != BackendArg::Gpu || gpu.is_some();
     let checks = balnet::selftest::run(gpu.as_ref(), cpu);

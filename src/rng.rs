@@ -92,6 +92,120 @@ pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     c
 }
 
+/// Counters per call of `philox4x32_10_lanes`.
+pub const LANES: usize = 16;
+
+/// `philox4x32_10` of LANES counters at once, struct-of-arrays (`ctr[word][lane]`), lane by lane
+/// the same function; written as plain loops over lanes so that the compiler vectorises it.
+#[inline(always)]
+pub fn philox4x32_10_lanes(ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
+    let mut c = ctr;
+    let mut k = key;
+    for r in 0..10 {
+        if r > 0 {
+            k = [k[0].wrapping_add(PHILOX_W0), k[1].wrapping_add(PHILOX_W1)];
+        }
+        let mut next = [[0u32; LANES]; 4];
+        for i in 0..LANES {
+            let p0 = (PHILOX_M0 as u64) * (c[0][i] as u64);
+            let p1 = (PHILOX_M1 as u64) * (c[2][i] as u64);
+            next[0][i] = ((p1 >> 32) as u32) ^ c[1][i] ^ k[0];
+            next[1][i] = p1 as u32;
+            next[2][i] = ((p0 >> 32) as u32) ^ c[3][i] ^ k[1];
+            next[3][i] = p0 as u32;
+        }
+        c = next;
+    }
+    c
+}
+
+/// `philox4x32_10_lanes` with AVX-512 intrinsics: each 32 x 32 -> 64 multiply of 16 lanes is
+/// two `vpmuludq` (even and odd lanes) and two blends, about half of what the compiler emits
+/// for the portable loop. Bitwise the same function.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub unsafe fn philox4x32_10_lanes_avx512(
+    ctr: [[u32; LANES]; 4],
+    key: [u32; 2],
+) -> [[u32; LANES]; 4] {
+    use core::arch::x86_64::*;
+    const ODD: __mmask16 = 0xAAAA;
+    // (hi, lo) of m * c per lane.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn mulhilo16(m: __m512i, c: __m512i) -> (__m512i, __m512i) {
+        let even = _mm512_mul_epu32(c, m);
+        let odd = _mm512_mul_epu32(_mm512_srli_epi64::<32>(c), m);
+        let lo = _mm512_mask_blend_epi32(ODD, even, _mm512_slli_epi64::<32>(odd));
+        let hi = _mm512_mask_blend_epi32(ODD, _mm512_srli_epi64::<32>(even), odd);
+        (hi, lo)
+    }
+    // SAFETY: [u32; 16] and __m512i have the same size; every bit pattern is valid for both.
+    let to = |a: [u32; LANES]| unsafe { core::mem::transmute::<[u32; LANES], __m512i>(a) };
+    let from = |v: __m512i| unsafe { core::mem::transmute::<__m512i, [u32; LANES]>(v) };
+    let m0 = _mm512_set1_epi32(PHILOX_M0 as i32);
+    let m1 = _mm512_set1_epi32(PHILOX_M1 as i32);
+    let mut c = [to(ctr[0]), to(ctr[1]), to(ctr[2]), to(ctr[3])];
+    let mut k = key;
+    for r in 0..10 {
+        if r > 0 {
+            k = [k[0].wrapping_add(PHILOX_W0), k[1].wrapping_add(PHILOX_W1)];
+        }
+        let (hi0, lo0) = mulhilo16(m0, c[0]);
+        let (hi1, lo1) = mulhilo16(m1, c[2]);
+        let k0 = _mm512_set1_epi32(k[0] as i32);
+        let k1 = _mm512_set1_epi32(k[1] as i32);
+        c = [
+            _mm512_xor_si512(_mm512_xor_si512(hi1, c[1]), k0),
+            lo1,
+            _mm512_xor_si512(_mm512_xor_si512(hi0, c[3]), k1),
+            lo0,
+        ];
+    }
+    [from(c[0]), from(c[1]), from(c[2]), from(c[3])]
+}
+
+/// A way to compute `philox4x32_10_lanes`; the lane kernels are generic over it.
+pub trait PhiloxLanes: Copy {
+    fn philox(self, ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4];
+}
+
+/// The portable loop (vectorised by the compiler for whatever the caller is compiled for).
+#[derive(Clone, Copy, Debug)]
+pub struct PortableLanes;
+
+impl PhiloxLanes for PortableLanes {
+    #[inline(always)]
+    fn philox(self, ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
+        philox4x32_10_lanes(ctr, key)
+    }
+}
+
+/// Proof that the CPU has AVX-512F: only `detect` makes one.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+pub struct Avx512Lanes(());
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512Lanes {
+    pub fn detect() -> Option<Self> {
+        std::is_x86_feature_detected!("avx512f").then_some(Avx512Lanes(()))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl PhiloxLanes for Avx512Lanes {
+    #[inline(always)]
+    fn philox(self, ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
+        // SAFETY: an Avx512Lanes exists only where AVX-512F was detected.
+        unsafe { philox4x32_10_lanes_avx512(ctr, key) }
+    }
+}
+
 /// The Philox key of a run's 64-bit seed: (low word, high word).
 pub fn seed_key(seed: u64) -> [u32; 2] {
     [seed as u32, (seed >> 32) as u32]
@@ -407,6 +521,37 @@ pub fn binomial(s: &mut Stream, m: u32, p: f32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn philox_lanes_equal_scalar_philox() {
+        let edges = [0u32, 1, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff];
+        let mut ctr = [[0u32; LANES]; 4];
+        for rep in 0..64u32 {
+            for w in 0..4 {
+                for l in 0..LANES {
+                    let h = philox4x32_10([rep, w as u32, l as u32, 77], [1, 2])[0];
+                    ctr[w][l] = if h.is_multiple_of(3) {
+                        edges[(h as usize / 3) % 6]
+                    } else {
+                        h
+                    };
+                }
+            }
+            let key = [rep.wrapping_mul(0x9E37_79B9), !rep];
+            let mut want = [[0u32; LANES]; 4];
+            for l in 0..LANES {
+                let o = philox4x32_10([ctr[0][l], ctr[1][l], ctr[2][l], ctr[3][l]], key);
+                for w in 0..4 {
+                    want[w][l] = o[w];
+                }
+            }
+            assert_eq!(PortableLanes.philox(ctr, key), want);
+            #[cfg(target_arch = "x86_64")]
+            if let Some(p) = Avx512Lanes::detect() {
+                assert_eq!(p.philox(ctr, key), want);
+            }
+        }
+    }
 
     #[test]
     fn philox_known_answers() {

@@ -5,7 +5,9 @@
 use super::HydroBackend;
 use crate::config::Coupling;
 use crate::model::hydro::{self as mh, HydroConsts, PoissonTable};
+use crate::model::hydro_lanes::{self as ml, SHARED_BLOCK};
 use crate::record::{PowerSums, RecordSample};
+use crate::rng::{self, LANES, PhiloxLanes};
 use rayon::prelude::*;
 
 /// Neurons per parallel work item.
@@ -25,6 +27,7 @@ pub struct HydroCpu {
     /// `shared` mode: this step's spike count per population.
     spike_count: [u32; 2],
     shift: [f64; 2],
+    isa: Isa,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -49,6 +52,12 @@ impl HydroCpu {
     /// x(0) ~ N(x0_mean, x0_sd²) from the HYDRO_INIT stream; `shift` is where the power sums
     /// are centred (the theory's mean).
     pub fn new(c: HydroConsts, replica: u32, shift: [f64; 2]) -> Self {
+        Self::with_isa(c, replica, shift, Isa::detect())
+    }
+
+    /// As `new`, with the kernels' instruction-set level given (every level gives the same
+    /// numbers; tests compare them).
+    pub fn with_isa(c: HydroConsts, replica: u32, shift: [f64; 2], isa: Isa) -> Self {
         let n = c.n as usize;
         let x: Vec<f32> = (0..2 * n)
             .into_par_iter()
@@ -63,6 +72,7 @@ impl HydroCpu {
             lambda: [0.0; 2],
             spike_count: [0; 2],
             shift,
+            isa,
         };
         if c.coupling == Coupling::Shared {
             e.spikes = vec![0; 2 * n];
@@ -122,7 +132,7 @@ impl HydroCpu {
     fn step(&mut self, record: bool) -> [ChunkSums; 2] {
         let n = self.c.n as usize;
         let c = self.c;
-        let (t, replica, shift) = (self.t, self.replica, self.shift);
+        let (t, replica, isa) = (self.t, self.replica, self.isa);
         let lam_tot = [self.lambda[0] as f32, self.lambda[1] as f32];
         let mut out = [ChunkSums::default(); 2];
         match c.coupling {
@@ -133,32 +143,21 @@ impl HydroCpu {
                 ];
                 let q_max = [c.nu_max[0] / lam_tot[0], c.nu_max[1] / lam_tot[1]];
                 for (a, o) in out.iter_mut().enumerate() {
+                    let k = StepArgs {
+                        c: &c,
+                        a,
+                        t,
+                        replica,
+                        shift: self.shift[a],
+                        record,
+                    };
                     let xs = &mut self.x[a * n..(a + 1) * n];
                     let parts: Vec<ChunkSums> = xs
                         .par_chunks_mut(CPU_CHUNK)
                         .enumerate()
                         .map(|(ci, xc)| {
-                            let mut s = ChunkSums::default();
                             let g0 = (a * n + ci * CPU_CHUNK) as u32;
-                            for (i, x) in xc.iter_mut().enumerate() {
-                                let xn = mh::step_independent(
-                                    &c,
-                                    a,
-                                    g0 + i as u32,
-                                    *x,
-                                    t,
-                                    replica,
-                                    &tables,
-                                    q_max,
-                                    lam_tot,
-                                );
-                                *x = xn;
-                                s.lambda += c.rate_fn(a, xn) as f64;
-                                if record {
-                                    s.sums.add(xn as f64 - shift[a]);
-                                }
-                            }
-                            s
+                            independent_chunk(isa, &k, g0, xc, &tables, q_max, lam_tot)
                         })
                         .collect();
                     *o = combine(&parts);
@@ -167,6 +166,14 @@ impl HydroCpu {
             Coupling::Shared => {
                 let counts = self.spike_count;
                 for (a, o) in out.iter_mut().enumerate() {
+                    let k = StepArgs {
+                        c: &c,
+                        a,
+                        t,
+                        replica,
+                        shift: self.shift[a],
+                        record,
+                    };
                     let xs = &mut self.x[a * n..(a + 1) * n];
                     let sp = &mut self.spikes[a * n..(a + 1) * n];
                     let parts: Vec<ChunkSums> = xs
@@ -174,21 +181,8 @@ impl HydroCpu {
                         .zip(sp.par_chunks_mut(CPU_CHUNK))
                         .enumerate()
                         .map(|(ci, (xc, sc))| {
-                            let mut s = ChunkSums::default();
                             let g0 = (a * n + ci * CPU_CHUNK) as u32;
-                            for (i, (x, sk)) in xc.iter_mut().zip(sc.iter_mut()).enumerate() {
-                                let xn = mh::step_shared(&c, a, *x, *sk != 0, counts);
-                                *x = xn;
-                                let fired =
-                                    mh::spikes_shared(&c, a, g0 + i as u32, xn, t + 1, replica);
-                                *sk = fired as u8;
-                                s.spikes += fired as u32;
-                                s.lambda += c.rate_fn(a, xn) as f64;
-                                if record {
-                                    s.sums.add(xn as f64 - shift[a]);
-                                }
-                            }
-                            s
+                            shared_chunk(isa, &k, g0, xc, sc, counts)
                         })
                         .collect();
                     *o = combine(&parts);
@@ -214,7 +208,7 @@ impl HydroCpu {
                     for &x in &self.x[a * n..(a + 1) * n] {
                         o.lambda += c.rate_fn(a, x) as f64;
                         if record {
-                            o.sums.add(x as f64 - shift[a]);
+                            o.sums.add(x as f64 - self.shift[a]);
                         }
                     }
                 }
@@ -228,7 +222,11 @@ impl HydroCpu {
 
 impl HydroBackend for HydroCpu {
     fn name(&self) -> String {
-        format!("cpu ({} threads)", rayon::current_num_threads())
+        format!(
+            "cpu ({} threads, {})",
+            rayon::current_num_threads(),
+            self.isa.name()
+        )
     }
 
     fn initial_record(&mut self) -> anyhow::Result<RecordSample> {
@@ -258,5 +256,245 @@ impl HydroBackend for HydroCpu {
 
     fn state(&mut self) -> anyhow::Result<Vec<f32>> {
         Ok(self.x.clone())
+    }
+}
+
+/// The instruction-set level the chunk kernels run at, detected once. Every level computes
+/// bitwise the same numbers (no fused multiply-add contraction, the same exp), only faster.
+#[derive(Clone, Copy, Debug)]
+pub enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx512(rng::Avx512Lanes),
+    Avx2,
+    Baseline,
+}
+
+impl Isa {
+    /// Every level this CPU can run, best first.
+    pub fn available() -> Vec<Isa> {
+        let mut v = vec![Isa::detect()];
+        #[cfg(target_arch = "x86_64")]
+        if !matches!(v[0], Isa::Avx2 | Isa::Baseline) && std::is_x86_feature_detected!("avx2") {
+            v.push(Isa::Avx2);
+        }
+        if !matches!(v[0], Isa::Baseline) {
+            v.push(Isa::Baseline);
+        }
+        v
+    }
+
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(p) = rng::Avx512Lanes::detect()
+                && std::is_x86_feature_detected!("avx512vl")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512dq")
+                && std::is_x86_feature_detected!("fma")
+            {
+                return Isa::Avx512(p);
+            }
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Baseline
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512(_) => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Baseline => "baseline",
+        }
+    }
+}
+
+/// What a chunk kernel needs besides its neurons.
+struct StepArgs<'a> {
+    c: &'a HydroConsts,
+    a: usize,
+    t: u32,
+    replica: u32,
+    shift: f64,
+    record: bool,
+}
+
+/// Defines `$name(isa, args..)`, which runs `$body(philox, args..)` compiled for the given level.
+macro_rules! multiversion {
+    ($name:ident => $body:ident($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        #[allow(clippy::too_many_arguments)]
+        fn $name(isa: Isa, $($arg: $ty),*) -> $ret {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi1,bmi2")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx512(p: rng::Avx512Lanes, $($arg: $ty),*) -> $ret {
+                    $body(p, $($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma,bmi1,bmi2")]
+                #[allow(clippy::too_many_arguments)]
+                fn avx2($($arg: $ty),*) -> $ret {
+                    $body(rng::PortableLanes, $($arg),*)
+                }
+                // SAFETY: `isa` came from `Isa::detect`, which checked these features.
+                match isa {
+                    Isa::Avx512(p) => return unsafe { avx512(p, $($arg),*) },
+                    Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    Isa::Baseline => {}
+                }
+            }
+            let _ = isa;
+            $body(rng::PortableLanes, $($arg),*)
+        }
+    };
+}
+
+multiversion!(independent_chunk => independent_chunk_body(
+    k: &StepArgs,
+    g0: u32,
+    xs: &mut [f32],
+    tables: &[PoissonTable; 2],
+    q_max: [f32; 2],
+    lam_tot: [f32; 2]
+) -> ChunkSums);
+
+multiversion!(shared_chunk => shared_chunk_body(
+    k: &StepArgs,
+    g0: u32,
+    xs: &mut [f32],
+    spikes: &mut [u8],
+    counts: [u32; 2]
+) -> ChunkSums);
+
+/// Power sums of a chunk's new state, on record steps only.
+#[inline(always)]
+fn record_sums(k: &StepArgs, xs: &[f32], s: &mut ChunkSums) {
+    if k.record {
+        for &x in xs {
+            s.sums.add(x as f64 - k.shift);
+        }
+    }
+}
+
+/// `independent` mode over neurons g0 .. g0 + xs.len() of population k.a: LANES at a time,
+/// the remainder one by one. Lambda is summed per lane, then over lanes in order.
+#[inline(always)]
+fn independent_chunk_body(
+    p: impl PhiloxLanes,
+    k: &StepArgs,
+    g0: u32,
+    xs: &mut [f32],
+    tables: &[PoissonTable; 2],
+    q_max: [f32; 2],
+    lam_tot: [f32; 2],
+) -> ChunkSums {
+    let (c, a, t, replica) = (k.c, k.a, k.t, k.replica);
+    let mut acc = [0f64; LANES];
+    let mut rest = 0f64;
+    let mut blocks = xs.chunks_exact_mut(LANES);
+    let mut g = g0;
+    for blk in blocks.by_ref() {
+        let blk: &mut [f32; LANES] = blk.try_into().expect("LANES-sized block");
+        ml::step_independent_lanes(p, c, a, g, blk, t, replica, tables, q_max, lam_tot);
+        ml::accumulate_rates(c, a, blk, &mut acc);
+        g += LANES as u32;
+    }
+    for x in blocks.into_remainder() {
+        *x = mh::step_independent(c, a, g, *x, t, replica, tables, q_max, lam_tot);
+        rest += c.rate_fn(a, *x) as f64;
+        g += 1;
+    }
+    let mut s = ChunkSums {
+        lambda: acc.iter().sum::<f64>() + rest,
+        ..ChunkSums::default()
+    };
+    record_sums(k, xs, &mut s);
+    s
+}
+
+/// `shared` mode over neurons g0 .. g0 + xs.len() of population k.a: neurons before the first
+/// multiple of 4 and after the last whole block one by one, SHARED_BLOCK at a time between.
+#[inline(always)]
+fn shared_chunk_body(
+    p: impl PhiloxLanes,
+    k: &StepArgs,
+    g0: u32,
+    xs: &mut [f32],
+    spikes: &mut [u8],
+    counts: [u32; 2],
+) -> ChunkSums {
+    let (c, a, t, replica) = (k.c, k.a, k.t, k.replica);
+    let mut s = ChunkSums::default();
+    let mut acc = [0f64; LANES];
+    let mut rest = 0f64;
+    let one = |g: u32, x: &mut f32, sp: &mut u8, rest: &mut f64| {
+        let xn = mh::step_shared(c, a, *x, *sp != 0, counts);
+        *x = xn;
+        let fired = mh::spikes_shared(c, a, g, xn, t + 1, replica);
+        *sp = fired as u8;
+        *rest += c.rate_fn(a, xn) as f64;
+        fired as u32
+    };
+    let head = ((4 - g0 % 4) % 4).min(xs.len() as u32) as usize;
+    let body = (xs.len() - head) / SHARED_BLOCK * SHARED_BLOCK;
+    for i in 0..head {
+        s.spikes += one(g0 + i as u32, &mut xs[i], &mut spikes[i], &mut rest);
+    }
+    let mut g = g0 + head as u32;
+    for (xb, sb) in xs[head..head + body]
+        .chunks_exact_mut(SHARED_BLOCK)
+        .zip(spikes[head..head + body].chunks_exact_mut(SHARED_BLOCK))
+    {
+        let xb: &mut [f32; SHARED_BLOCK] = xb.try_into().expect("block");
+        let sb: &mut [u8; SHARED_BLOCK] = sb.try_into().expect("block");
+        s.spikes += ml::step_shared_block(p, c, a, g, xb, sb, t, replica, counts, &mut acc);
+        g += SHARED_BLOCK as u32;
+    }
+    for i in head + body..xs.len() {
+        s.spikes += one(g, &mut xs[i], &mut spikes[i], &mut rest);
+        g += 1;
+    }
+    s.lambda = acc.iter().sum::<f64>() + rest;
+    record_sums(k, xs, &mut s);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HydroConfig;
+
+    /// Every instruction-set level gives bitwise the same trajectory, including the chunk
+    /// heads and tails (n = 1003 is neither a multiple of 4 nor of LANES).
+    #[test]
+    fn every_isa_gives_the_same_bits() {
+        for coupling in [Coupling::Independent, Coupling::Shared] {
+            let cfg = HydroConfig {
+                n: 1003,
+                coupling,
+                ..HydroConfig::default()
+            };
+            let c = HydroConsts::new(&cfg.validate(true).expect("valid"));
+            let runs: Vec<(Vec<u32>, Vec<RecordSample>)> = Isa::available()
+                .into_iter()
+                .map(|isa| {
+                    let mut b = HydroCpu::with_isa(c, 3, [0.0, 0.0], isa);
+                    let rec = b.advance(40, 10).expect("advance");
+                    let x = b.state().expect("state");
+                    (x.iter().map(|v| v.to_bits()).collect(), rec)
+                })
+                .collect();
+            assert!(!runs.is_empty());
+            for r in &runs[1..] {
+                assert_eq!(r.0, runs[0].0, "{coupling:?}");
+                for (p, q) in r.1.iter().zip(&runs[0].1) {
+                    assert_eq!(p.lambda, q.lambda);
+                    assert_eq!(p.sums[0], q.sums[0]);
+                }
+            }
+            println!("{coupling:?}: {} levels agree", runs.len());
+        }
     }
 }

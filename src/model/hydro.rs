@@ -70,7 +70,7 @@ impl HydroConsts {
     /// f_a(x) = nu_max / (1 + exp(-beta (x - theta)))
     #[inline(always)]
     pub fn rate_fn(&self, a: usize, x: f32) -> f32 {
-        self.nu_max[a] / (1.0 + (-self.beta[a] * (x - self.theta[a])).exp())
+        self.nu_max[a] / (1.0 + exp_f32(-self.beta[a] * (x - self.theta[a])))
     }
 
     /// x(0) of global neuron `g` in population a.
@@ -88,18 +88,49 @@ impl HydroConsts {
     /// Spike probability of one step in `shared` mode: 1 - exp(-f dt).
     #[inline(always)]
     pub fn spike_prob(&self, a: usize, x: f32) -> f32 {
-        -expm1_f32(-self.rate_fn(a, x) * self.dt)
+        self.spike_prob_of_rate(self.rate_fn(a, x))
+    }
+
+    /// 1 - exp(-rate dt).
+    #[inline(always)]
+    pub fn spike_prob_of_rate(&self, rate: f32) -> f32 {
+        -expm1_f32(-rate * self.dt)
     }
 }
+
+/// Below this |x|, `expm1_f32` uses its series.
+pub const EXPM1_SERIES_MAX: f32 = 1e-3;
 
 /// exp(x) - 1, accurate near 0 (WGSL has no expm1).
 #[inline(always)]
 pub fn expm1_f32(x: f32) -> f32 {
-    if x.abs() < 1e-3 {
-        x * (1.0 + x * (0.5 + x * (1.0 / 6.0)))
+    if x.abs() < EXPM1_SERIES_MAX {
+        expm1_series(x)
     } else {
-        x.exp() - 1.0
+        exp_f32(x) - 1.0
     }
+}
+
+/// The series branch of `expm1_f32` (relative error < 1e-13 for |x| < 1e-3, below f32's).
+#[inline(always)]
+pub fn expm1_series(x: f32) -> f32 {
+    x * (1.0 + x * (0.5 + x * (1.0 / 6.0)))
+}
+
+/// e^x in f32 within 2 ulp (Cephes expf: Cody–Waite reduction by ln 2, degree-6 polynomial),
+/// spelled out so that the CPU vectorises it and the WGSL twin computes the same function
+/// (WGSL's exp has no specified accuracy). x is clamped to [-87, 88]; NaN stays NaN.
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let kf = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let r = x - kf * 0.693_359_4 - kf * -2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let y = p * (r * r) + r + 1.0;
+    y * f32::from_bits(((kf as i32 + 127) as u32) << 23)
 }
 
 /// Exact inverse-CDF table of Poisson(lambda) on [lo, lo + len): thresholds T[i] =
@@ -111,8 +142,20 @@ pub struct PoissonTable {
     pub lo: u32,
     pub len: u32,
     pub guide_shift: u32,
-    pub thresholds: Vec<u32>,
-    pub guide: Vec<u32>,
+    /// T[0 .. len) in a fixed-capacity array, so that an index masked by CAP - 1 needs no
+    /// bounds check and the lane sampler vectorises into gathers.
+    pub thresholds: Box<[u32; POISSON_TABLE_CAP]>,
+    pub guide: Box<[u32; POISSON_GUIDE_CAP]>,
+}
+
+const TABLE_MASK: usize = POISSON_TABLE_CAP - 1;
+const GUIDE_MASK: usize = POISSON_GUIDE_CAP - 1;
+
+fn boxed_zeros<const N: usize>() -> Box<[u32; N]> {
+    vec![0u32; N]
+        .into_boxed_slice()
+        .try_into()
+        .expect("length N")
 }
 
 /// [lo, hi] of the table of Poisson(lambda).
@@ -123,13 +166,14 @@ pub fn poisson_table_range(lambda: f64) -> (u32, u32) {
     (lo, hi)
 }
 
-/// log2 of the guide-table size for a table of `len` entries (at least 2 buckets).
+/// log2 of the guide-table size for a table of `len` entries: about 4 buckets per entry (so
+/// that a draw rarely needs more than the guide's first comparison), at most POISSON_GUIDE_CAP.
 pub fn guide_bits(len: u32) -> u32 {
     let mut bits = 1;
     while (1u32 << bits) < len {
         bits += 1;
     }
-    bits
+    (bits + 2).min(POISSON_GUIDE_CAP.trailing_zeros())
 }
 
 impl PoissonTable {
@@ -167,30 +211,61 @@ impl PoissonTable {
         }
         let bits = guide_bits(len as u32);
         let guide_shift = 32 - bits;
-        let guide = (0..1u64 << bits)
-            .map(|g| {
-                let w = g << guide_shift;
-                let i = thresholds.partition_point(|&t| (t as u64) <= w);
-                (i.min(len - 1)) as u32
-            })
-            .collect();
+        let mut guide = boxed_zeros::<POISSON_GUIDE_CAP>();
+        for (g, e) in guide.iter_mut().take(1 << bits).enumerate() {
+            let w = (g as u64) << guide_shift;
+            *e = thresholds
+                .partition_point(|&t| (t as u64) <= w)
+                .min(len - 1) as u32;
+        }
+        let mut table = boxed_zeros::<POISSON_TABLE_CAP>();
+        table[..len].copy_from_slice(&thresholds);
         PoissonTable {
             lo,
             len: len as u32,
             guide_shift,
-            thresholds,
+            thresholds: table,
             guide,
         }
     }
 
+    /// The first i at or after the guide's entry with w < T[i] (or the last entry). The first
+    /// comparison is branch-free; the loop rarely runs.
     #[inline(always)]
     pub fn sample(&self, w: u32) -> u32 {
-        let mut i = self.guide[(w >> self.guide_shift) as usize] as usize;
+        let mut i = self.guide[(w >> self.guide_shift) as usize & GUIDE_MASK] as usize;
         let last = self.len as usize - 1;
-        while i < last && w >= self.thresholds[i] {
+        i += ((i < last) & (w >= self.thresholds[i & TABLE_MASK])) as usize;
+        while i < last && w >= self.thresholds[i & TABLE_MASK] {
             i += 1;
         }
         self.lo + i as u32
+    }
+
+    /// `sample` of LANES words: the guide lookup and first comparison as gathers over lanes,
+    /// the rare longer searches lane by lane.
+    #[inline(always)]
+    pub fn sample_lanes(&self, w: &[u32; crate::rng::LANES]) -> [u32; crate::rng::LANES] {
+        let last = self.len - 1;
+        let mut idx = [0u32; crate::rng::LANES];
+        let mut more = false;
+        for l in 0..crate::rng::LANES {
+            let mut i = self.guide[(w[l] >> self.guide_shift) as usize & GUIDE_MASK];
+            i += ((i < last) & (w[l] >= self.thresholds[i as usize & TABLE_MASK])) as u32;
+            more |= (i < last) & (w[l] >= self.thresholds[i as usize & TABLE_MASK]);
+            idx[l] = i;
+        }
+        if more {
+            for l in 0..crate::rng::LANES {
+                while idx[l] < last && w[l] >= self.thresholds[idx[l] as usize & TABLE_MASK] {
+                    idx[l] += 1;
+                }
+            }
+        }
+        for i in idx.iter_mut() {
+            *i += self.lo;
+        }
+        idx
     }
 }
 
@@ -332,6 +407,21 @@ pub fn pairwise_counts(
 mod tests {
     use super::*;
     use crate::sampler_check::{self as sc};
+
+    #[test]
+    fn exp_f32_is_accurate() {
+        let mut worst = 0f64;
+        for i in 0..=2_000_000 {
+            let x = -87.0 + 175.0 * i as f64 / 2e6;
+            let got = exp_f32(x as f32) as f64;
+            let want = (x as f32 as f64).exp();
+            worst = worst.max(((got - want) / want).abs());
+        }
+        // 2 ulp of f32 is 2.4e-7 relative.
+        assert!(worst < 2.4e-7, "max relative error {worst:e}");
+        assert!(exp_f32(f32::NAN).is_nan());
+        assert_eq!(exp_f32(0.0), 1.0);
+    }
 
     #[test]
     fn table_sampler_fits_poisson() {

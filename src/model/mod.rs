@@ -1,3 +1,4 @@
 //! Model families: parameters, derived constants and the per-neuron steps.
 
 pub mod hydro;
+pub mod hydro_lanes;

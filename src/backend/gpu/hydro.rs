@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 /// Must match the constants of shaders/hydro.wgsl.
 pub const HYDRO_WG: u64 = 256;
-pub const HYDRO_ITEMS: u64 = 4;
+pub const HYDRO_ITEMS: u64 = 16;
 pub const HYDRO_PART: u64 = 6;
 pub const HYDRO_REC_STRIDE: usize = 24;
 const TABLE_STRIDE: u64 = 4 + POISSON_TABLE_CAP as u64 + POISSON_GUIDE_CAP as u64;
