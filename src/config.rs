@@ -1,6 +1,8 @@
 //! Run configurations: serde types, defaults (MODEL.md), and validation with errors that
 //! name the field, the value and the allowed range.
 
+pub mod lif;
+
 use crate::theory::hydro_limit::{self as hl, HydroTheoryParams};
 use serde::{Deserialize, Serialize};
 

@@ -108,11 +108,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             force,
         } => {
-            let cfg = load_hydro(&config)?;
             let out = out.unwrap_or_else(|| {
                 let stem = config.file_stem().map(|s| s.to_string_lossy().to_string());
                 PathBuf::from("runs").join(stem.unwrap_or_else(|| "run".into()))
             });
+            if read_model(&config)?.1 == "lif" {
+                return run_lif(&config, backend, n, steps, seed, out);
+            }
+            let cfg = load_hydro(&config)?;
             let opts = balnet::run::RunOptions {
                 backend,
                 n,
@@ -148,6 +151,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Theory { config, n, out } => {
+            if read_model(&config)?.1 == "lif" {
+                let cfg: balnet::config::lif::LifConfig = parse_config(&config)?;
+                let t = balnet::run_lif::theory_lif(cfg, out.as_deref())?;
+                println!(
+                    "self-consistent state (identical E and I neurons): rate {:.4} Hz, ISI CV {:.4}, mu {:.3} mV, sigma {:.3} mV, effective tau {:.4} ms",
+                    t.rate_hz, t.cv, t.mu_mv, t.sigma_mv, t.tau_ms
+                );
+                if let Some(o) = out {
+                    println!(
+                        "wrote {} and {}",
+                        o.join("theory.json").display(),
+                        o.join("pv.csv").display()
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let cfg = load_hydro(&config)?;
             let ss = balnet::run::theory_hydro(cfg, n, out.as_deref())?;
             for (a, name) in ["E", "I"].iter().enumerate() {
@@ -175,20 +194,89 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load_hydro(path: &std::path::Path) -> anyhow::Result<HydroConfig> {
+/// The config text and its model name ("hydro" or "lif"; anything else is an error).
+fn read_model(path: &std::path::Path) -> anyhow::Result<(String, String)> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
     let model =
         config::model_of(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
-    if model != "hydro" {
+    if model != "hydro" && model != "lif" {
         return Err(ConfigError(format!(
-            "{}: model = {model:?}: this version simulates \"hydro\" (model H) only",
+            "{}: model = {model:?}: must be \"hydro\" (model H) or \"lif\" (model L)",
             path.display()
         ))
         .into());
     }
+    Ok((text, model))
+}
+
+fn parse_config<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyhow::Result<T> {
+    let (text, _) = read_model(path)?;
     Ok(config::parse_json(&text)
         .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?)
+}
+
+fn load_hydro(path: &std::path::Path) -> anyhow::Result<HydroConfig> {
+    parse_config(path)
+}
+
+fn run_lif(
+    config: &std::path::Path,
+    backend: BackendChoice,
+    n: Option<u64>,
+    steps: Option<u64>,
+    seed: Option<u64>,
+    out: PathBuf,
+) -> anyhow::Result<ExitCode> {
+    if n.is_some() {
+        return Err(ConfigError(
+            "--n applies to model H; set n_e and n_i in a model L config".into(),
+        )
+        .into());
+    }
+    let cfg: balnet::config::lif::LifConfig = parse_config(config)?;
+    let opts = balnet::run_lif::LifRunOptions {
+        backend,
+        seed,
+        duration_ms: steps.map(|s| s as f64 * cfg.dt),
+        out: out.clone(),
+        progress: true,
+    };
+    let s = balnet::run_lif::run_lif(cfg, &opts)?;
+    println!("backend: {}", s.backend);
+    if let (Some(k), Some(b)) = (s.synapses, s.bytes_per_synapse) {
+        println!(
+            "network: {} + {} neurons, {k} synapses ({b:.2} bytes each), built in {:.2} s",
+            s.n_e, s.n_i, s.network_build_seconds
+        );
+    }
+    println!(
+        "stepping {:.2} s: {:.2} wall s per simulated s, {:.3e} neuron-steps/s{}",
+        s.stepping_seconds,
+        s.wall_seconds_per_simulated_second,
+        s.neuron_steps_per_second,
+        s.synaptic_events_per_second
+            .map(|e| format!(", {e:.3e} synaptic events/s"))
+            .unwrap_or_default()
+    );
+    if let Some(sm) = &s.summary {
+        for (a, name) in ["E", "I"].iter().enumerate() {
+            println!(
+                "{name}: rate {:.3} Hz, mean CV {} ({} neurons with >= 3 spikes), silent {:.3}",
+                sm.mean_rate_hz[a],
+                sm.mean_cv[a]
+                    .map(|c| format!("{c:.3}"))
+                    .unwrap_or("-".into()),
+                sm.neurons_with_cv[a],
+                sm.fraction_silent[a]
+            );
+        }
+    }
+    if let Some(t) = &s.theory {
+        println!("mean-field: rate {:.3} Hz, CV {:.3}", t.rate_hz, t.cv);
+    }
+    println!("wrote {}", out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn info(json: bool) -> anyhow::Result<ExitCode> {

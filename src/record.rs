@@ -1,6 +1,8 @@
 //! What a run measures and how it is reduced and written: population power sums, the
 //! moments derived from them, and atomic CSV / NPY / JSON writers.
 
+pub mod lif;
+
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -126,10 +128,21 @@ pub fn num(x: f64) -> String {
 
 /// A 1-D little-endian f32 .npy file (NumPy format version 1.0).
 pub fn write_npy_f32(path: &Path, data: &[f32]) -> anyhow::Result<()> {
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}",
+    write_npy_f32_shape(path, &format!("({},)", data.len()), data)
+}
+
+/// A 2-D row-major [rows, cols] little-endian f32 .npy file.
+pub fn write_npy_f32_2d(path: &Path, rows: usize, cols: usize, data: &[f32]) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        data.len() == rows * cols,
+        "npy: {} values for {rows} x {cols}",
         data.len()
     );
+    write_npy_f32_shape(path, &format!("({rows}, {cols})"), data)
+}
+
+fn write_npy_f32_shape(path: &Path, shape: &str, data: &[f32]) -> anyhow::Result<()> {
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
     let unpadded = 10 + header.len() + 1;
     header.push_str(&" ".repeat(unpadded.div_ceil(64) * 64 - unpadded));
     header.push('\n');

@@ -250,6 +250,19 @@ impl Stream {
         }
     }
 
+    /// The stream of `ctr` with its first block already computed (`first` =
+    /// philox4x32_10(ctr, key), e.g. from `philox4x32_10_lanes`): the same words as `new`.
+    #[inline(always)]
+    pub fn with_first_block(ctr: [u32; 4], key: [u32; 2], first: [u32; 4]) -> Self {
+        Stream {
+            ctr,
+            key,
+            block: 1,
+            buf: first,
+            used: 0,
+        }
+    }
+
     /// True once the stream has handed out all `STREAM_MAX_BLOCKS` blocks.
     pub fn exhausted(&self) -> bool {
         self.used >= 4 && self.block >= STREAM_MAX_BLOCKS
@@ -367,8 +380,15 @@ pub fn poisson_log_pmf(k: f32, lambda: f32) -> f32 {
 }
 
 fn poisson_inversion(s: &mut Stream, lambda: f32) -> u32 {
+    poisson_inversion_p0(s, lambda, (-lambda).exp())
+}
+
+/// Poisson inversion with P(0) = `p0` = `(-lambda).exp()` supplied (callers drawing many
+/// variates of one lambda compute it once); the same draws as `poisson` for lambda < 10.
+#[inline]
+pub fn poisson_inversion_p0(s: &mut Stream, lambda: f32, p0: f32) -> u32 {
     let u = uniform01(s);
-    let mut p = (-lambda).exp();
+    let mut p = p0;
     let mut f = p;
     let mut k = 0u32;
     while u >= f && k < 200 {

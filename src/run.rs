@@ -33,6 +33,29 @@ pub struct LateComparison {
     pub error_vs_limit_times_sqrt_n: f64,
     pub first_order_coefficient: f64,
     pub error_vs_corrected: f64,
+    /// The corrected prediction plus the O(dt) offset of the scheme's own n → ∞ limit
+    /// (`hydro_limit::scheme_steady_state` minus the dt → 0 steady state).
+    pub corrected_at_dt: f64,
+    pub error_vs_corrected_at_dt: f64,
+}
+
+/// Per population, the O(dt) offsets (rate, mean, var) of the scheme's n → ∞ steady state
+/// from the dt → 0 one; zero where the theory has no balanced state.
+pub fn scheme_offsets(s: &HydroSetup) -> [[f64; 3]; 2] {
+    let p = s.theory_params();
+    match (
+        hl::steady_state(&p),
+        hl::scheme_steady_state(&p, s.config.dt),
+    ) {
+        (Ok(c), Ok(d)) => std::array::from_fn(|a| {
+            [
+                d.rate[a] - c.rate[a],
+                d.mu[a] - c.mu[a],
+                d.var[a] - c.var[a],
+            ]
+        }),
+        _ => [[0.0; 3]; 2],
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -242,6 +265,7 @@ pub fn late_time_comparison(
     rows: &[MomentRow],
     pts: &[TheoryPoint],
     n: f64,
+    dt_offsets: [[f64; 3]; 2],
 ) -> Vec<LatePopulation> {
     let sn = n.sqrt();
     let mut out = Vec::new();
@@ -261,7 +285,8 @@ pub fn late_time_comparison(
         let k = late.len() as f64;
         let cmp = |sim: &dyn Fn(&MomentRow) -> f64,
                    lim: &dyn Fn(&TheoryPoint) -> f64,
-                   coef: &dyn Fn(&TheoryPoint) -> f64| {
+                   coef: &dyn Fn(&TheoryPoint) -> f64,
+                   offset: f64| {
             let simulated = late.iter().map(|(r, _)| sim(r)).sum::<f64>() / k;
             let limit = late.iter().map(|(_, p)| lim(p)).sum::<f64>() / k;
             let c1 = late.iter().map(|(_, p)| coef(p)).sum::<f64>() / k;
@@ -274,13 +299,20 @@ pub fn late_time_comparison(
                 error_vs_limit_times_sqrt_n: (simulated - limit) * sn,
                 first_order_coefficient: c1,
                 error_vs_corrected: simulated - corrected,
+                corrected_at_dt: corrected + offset,
+                error_vs_corrected_at_dt: simulated - corrected - offset,
             }
         };
         out.push(LatePopulation {
             population: POP_NAMES[a],
-            rate: cmp(&|r| r.rate, &|p| p.rate[a], &|p| p.delta[a]),
-            mean: cmp(&|r| r.mean, &|p| p.mu[a], &|p| p.m1[a]),
-            var: cmp(&|r| r.var, &|p| p.var[a], &|p| p.v1[a]),
+            rate: cmp(
+                &|r| r.rate,
+                &|p| p.rate[a],
+                &|p| p.delta[a],
+                dt_offsets[a][0],
+            ),
+            mean: cmp(&|r| r.mean, &|p| p.mu[a], &|p| p.m1[a], dt_offsets[a][1]),
+            var: cmp(&|r| r.var, &|p| p.var[a], &|p| p.v1[a], dt_offsets[a][2]),
         });
     }
     out
@@ -373,7 +405,7 @@ pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSu
     write_moments_csv(&opts.out.join("moments.csv"), &rows, &s.config.record)?;
     if let Some(pts) = &theory {
         write_theory_csv(&opts.out.join("theory.csv"), pts, Some(s.config.n as f64))?;
-        summary.late_time = late_time_comparison(&rows, pts, s.config.n as f64);
+        summary.late_time = late_time_comparison(&rows, pts, s.config.n as f64, scheme_offsets(&s));
     }
     if let Err(e) =
         crate::plot_moments::write(&opts.out.join("moments.png"), &s, &rows, theory.as_deref())

@@ -35,7 +35,34 @@ fn bad_configs_exit_2_with_one_line() {
             "cannot be balanced",
         ),
         (r#"{"model":"hydro","n":1000,"#, "EOF"),
-        (r#"{"model":"lif"}"#, "model = \"lif\""),
+        (r#"{"model":"spiking"}"#, "model = \"spiking\""),
+        // Model L (issue 5): K >= N_E, gamma K > N_I, a <= 0, theta <= V_r, dt > tau_rp,
+        // a network that cannot fit in memory.
+        (r#"{"model":"lif","K":100,"n_e":100}"#, "K = 100: must be < n_e = 100"),
+        (
+            r#"{"model":"lif","K":100,"gamma":2.0,"n_i":150}"#,
+            "gamma K = 200: must be < n_i = 150",
+        ),
+        (
+            r#"{"model":"lif","K":100,"synapse":{"kind":"conductance","a":0,"g":20}}"#,
+            "synapse.a = 0",
+        ),
+        (
+            r#"{"model":"lif","K":100,"synapse":{"kind":"conductance","a":-0.01,"g":20}}"#,
+            "synapse.a = -0.01",
+        ),
+        (
+            r#"{"model":"lif","K":100,"neuron":{"theta":-70}}"#,
+            "theta = -70 (E): must be > v_r = -65",
+        ),
+        (
+            r#"{"model":"lif","K":100,"dt":3.0}"#,
+            "dt = 3 ms: must be <= tau_rp = 2 ms",
+        ),
+        (
+            r#"{"model":"lif","K":4000000,"gamma":0,"n_e":16000000,"n_i":100}"#,
+            "lower n_e/n_i or K",
+        ),
     ];
     for (i, (json, needle)) in cases.iter().enumerate() {
         let p = tmp(&format!("bad{i}.json"));
@@ -84,4 +111,45 @@ fn run_and_theory_write_their_files() {
     let (code, stdout, _) = balnet(&["theory", p.to_str().unwrap(), "--n", "10000"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("E: rate 0.300000"));
+}
+
+#[test]
+fn lif_run_and_theory_write_their_files() {
+    let p = tmp("lif_small.json");
+    std::fs::write(
+        &p,
+        r#"{"model":"lif","K":100,"synapse":{"kind":"conductance","a":0.009,"g":20},"nu_x":25,"warmup":20,"duration":100}"#,
+    )
+    .unwrap();
+    let out = tmp("lif_run_small");
+    let (code, stdout, err) = balnet(&[
+        "run",
+        p.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("synaptic events/s"), "{stdout}");
+    for f in [
+        "run.json",
+        "rates.csv",
+        "neurons.npy",
+        "vhist.csv",
+        "raster.csv",
+        "lif.png",
+    ] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["status"], "complete");
+    assert_eq!(run["synapses"], 2000 * 125);
+    // 100 ms in 1 ms bins.
+    let rates = std::fs::read_to_string(out.join("rates.csv")).unwrap();
+    assert_eq!(rates.lines().count(), 1 + 100);
+    let (code, stdout, err) = balnet(&["theory", p.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("self-consistent state"), "{stdout}");
 }

@@ -2,8 +2,25 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod isa;
+pub mod lif_cpu;
 
 use crate::record::RecordSample;
+use crate::record::lif::LifRecording;
+
+/// A model L simulation on some backend; it records on its own side.
+pub trait LifBackend {
+    fn name(&self) -> String;
+    /// Advances `steps` steps (warm-up first, then recorded steps).
+    fn advance(&mut self, steps: u32) -> anyhow::Result<()>;
+    fn steps_done(&self) -> u64;
+    /// What was recorded so far.
+    fn recording(&mut self) -> anyhow::Result<LifRecording>;
+    /// (synapse count, bytes per synapse) of stored connectivity, if any.
+    fn synapses(&self) -> Option<(u64, f64)>;
+    /// Seconds spent building the network.
+    fn build_seconds(&self) -> f64;
+}
 
 /// A model H simulation on some backend. The driver calls `advance` in chunks; the backend
 /// records on its own side and hands back the record points of the chunk.

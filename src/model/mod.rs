@@ -2,3 +2,5 @@
 
 pub mod hydro;
 pub mod hydro_lanes;
+pub mod lif;
+pub mod lif_connectivity;

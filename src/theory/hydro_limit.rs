@@ -882,6 +882,42 @@ pub fn steady_state(p: &HydroTheoryParams) -> Result<TheoryPoint, TheoryError> {
     Ok(point(f64::INFINITY, r, &s, v1, k1))
 }
 
+/// The n → ∞ steady state of the simulation scheme itself at time step `dt` (MODEL.md step 3),
+/// which is off the dt → 0 limit by O(dt) — and that offset, seen through sqrt(n), grows
+/// like dt·sqrt(n) against the first-order corrections:
+/// - the drive is integrated with weight tau_a (1 − e^{−dt/tau_a}) = w_a dt but the jumps with
+///   weight dt, so balance pins the rates to r_dt = −J_s^{-1} (w ∘ h) (≈ r (1 − dt/(2 tau)));
+/// - the within-population variance is that of the AR(1) step with innovation variance
+///   dt D_a(r_dt): s²_dt = dt D_a / (1 − e^{−2 dt/tau_a}) (≈ (tau D / 2)(1 + dt/tau));
+/// - the mean solves the balance constraint with those: E f_a(mu + s_dt Z) = r_dt,a.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SchemeSteadyState {
+    pub rate: [f64; 2],
+    pub mu: [f64; 2],
+    pub var: [f64; 2],
+}
+
+pub fn scheme_steady_state(
+    p: &HydroTheoryParams,
+    dt: f64,
+) -> Result<SchemeSteadyState, TheoryError> {
+    positive("dt", dt)?;
+    let w: [f64; 2] = std::array::from_fn(|a| p.tau[a] * (-(-dt / p.tau[a]).exp_m1()) / dt);
+    let scaled = HydroTheoryParams {
+        h: [p.h[0] * w[0], p.h[1] * w[1]],
+        ..*p
+    };
+    let rate = balanced_rates(&scaled)?;
+    let mut mu = [0.0; 2];
+    let mut var = [0.0; 2];
+    for a in 0..2 {
+        let d = p.j[a][0].powi(2) * rate[0] + p.j[a][1].powi(2) * rate[1];
+        var[a] = dt * d / (-(-2.0 * dt / p.tau[a]).exp_m1());
+        mu[a] = mean_on_manifold(p, a, var[a], rate[a])?;
+    }
+    Ok(SchemeSteadyState { rate, mu, var })
+}
+
 // ------------------------------------------------------------------------------------------
 // Stiffness and the initial layer.
 
@@ -967,6 +1003,28 @@ pub fn initial_layer_duration(p: &HydroTheoryParams, n: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scheme_steady_state_tends_to_the_limit_at_first_order_in_dt() {
+        let p = HydroTheoryParams::model_defaults();
+        let c = steady_state(&p).expect("limit");
+        for dt in [1e-2, 1e-3, 1e-4] {
+            let d = scheme_steady_state(&p, dt).expect("scheme");
+            for a in 0..2 {
+                let tau = p.tau[a];
+                // r (1 - dt/(2 tau)) and (tau D / 2)(1 + dt/tau) to first order in dt.
+                let rate_pred = c.rate[a] * (1.0 - dt / (2.0 * tau));
+                assert!(
+                    (d.rate[a] - rate_pred).abs() < 0.5 * c.rate[a] * dt * dt,
+                    "{dt}"
+                );
+                // D scales with the rates: (1 + dt/tau)(1 - dt/(2 tau)) = 1 + dt/(2 tau).
+                let var_pred = c.var[a] * (1.0 + dt / (2.0 * tau));
+                assert!((d.var[a] - var_pred).abs() < c.var[a] * dt * dt, "{dt}");
+                assert!((d.mu[a] - c.mu[a]).abs() < 10.0 * dt, "{dt}");
+            }
+        }
+    }
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol

@@ -1,0 +1,364 @@
+//! Model L: the LIF neuron with delta conductance (or current) synapses (MODEL.md, "Model
+//! L"). Derived constants and the per-neuron step, written once here; the CPU backend runs it
+//! over neurons in parallel.
+//!
+//! Neuron i (E: i < n_e, I: i >= n_e) draws its external input at step t from counter
+//! (i, t, LIF_EXT, replica); `annealed` inputs from (i, t, LIF_ANNEALED, replica);
+//! `fixed_indegree` partners from (i, block, LIF_CONN, replica), block = 0, 1, ...; Gaussian
+//! in-degrees (CV_K > 0) from (i, 0, LIF_DEGREE, replica).
+
+use crate::config::lif::{Integrator, LifSetup, SynapseConfig};
+use crate::model::hydro::exp_f32;
+use crate::rng::{self, Stream};
+
+/// RNG purposes of model L.
+pub mod purpose {
+    pub const LIF_INIT: u32 = 32;
+    pub const LIF_EXT: u32 = 33;
+    pub const LIF_ANNEALED: u32 = 34;
+    pub const LIF_CONN: u32 = 35;
+    pub const LIF_DEGREE: u32 = 36;
+}
+
+/// Per-population constants of the step (f32, as the kernels use them).
+#[derive(Clone, Copy, Debug)]
+pub struct LifPop {
+    pub tau_l: f32,
+    pub e_l: f32,
+    pub e_e: f32,
+    pub e_i: f32,
+    pub theta: f32,
+    pub v_r: f32,
+    pub tau_rp: f32,
+    /// e^{-dt / tau_l}
+    pub decay: f32,
+    pub inv_tau_l: f32,
+}
+
+/// Synapse constants: conductance (a, g a, e^{-a}) or current (J, -g J).
+#[derive(Clone, Copy, Debug)]
+pub enum LifSyn {
+    Conductance { a: f32, ga: f32, exp_neg_a: f32 },
+    Current { j_e: f32, j_i: f32 },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct LifConsts {
+    pub n_e: u32,
+    pub n_i: u32,
+    pub dt: f32,
+    pub pop: [LifPop; 2],
+    pub syn: LifSyn,
+    /// Mean external count per step, K_X nu_X dt, and e^{-ext_lambda}.
+    pub ext_lambda: f32,
+    pub ext_p0: f32,
+    /// Mean gap between external arrivals (ms): dt / ext_lambda.
+    pub ext_mean_gap: f32,
+    pub integrator: Integrator,
+    pub key: [u32; 2],
+}
+
+impl LifConsts {
+    pub fn new(s: &LifSetup) -> Self {
+        let c = &s.config;
+        let pop = s.neuron.map(|p| LifPop {
+            tau_l: p.tau_l as f32,
+            e_l: p.e_l as f32,
+            e_e: p.e_e as f32,
+            e_i: p.e_i as f32,
+            theta: p.theta as f32,
+            v_r: p.v_r as f32,
+            tau_rp: p.tau_rp as f32,
+            decay: (-c.dt / p.tau_l).exp() as f32,
+            inv_tau_l: (1.0 / p.tau_l) as f32,
+        });
+        let ext_lambda = (s.k_x as f64 * c.nu_x * c.dt * 1e-3) as f32;
+        let syn = match c.synapse {
+            SynapseConfig::Conductance { a, g } => LifSyn::Conductance {
+                a: a as f32,
+                ga: (g * a) as f32,
+                exp_neg_a: (-a).exp() as f32,
+            },
+            SynapseConfig::Current { j, g } => LifSyn::Current {
+                j_e: j as f32,
+                j_i: (-g * j) as f32,
+            },
+        };
+        LifConsts {
+            n_e: s.n_e,
+            n_i: s.n_i,
+            dt: c.dt as f32,
+            pop,
+            syn,
+            ext_lambda,
+            ext_p0: (-ext_lambda).exp(),
+            ext_mean_gap: (c.dt / ext_lambda as f64) as f32,
+            integrator: c.integrator,
+            key: rng::seed_key(c.seed),
+        }
+    }
+
+    #[inline(always)]
+    pub fn population(&self, i: u32) -> usize {
+        (i >= self.n_e) as usize
+    }
+}
+
+/// State of one neuron.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct NeuronState {
+    /// Membrane potential (mV).
+    pub v: f32,
+    /// Refractory time left at the start of the next step (ms); <= 0 when not refractory.
+    pub refractory: f32,
+}
+
+/// What one step of one neuron produced.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct StepOutcome {
+    /// Spike time within the step (ms from the step's start), if the neuron fired.
+    pub spike: Option<f32>,
+}
+
+/// Leak over `t` ms: V <- E_L + (V - E_L) e^{-t / tau_L}.
+#[inline(always)]
+fn leak(p: &LifPop, v: f32, t: f32) -> f32 {
+    p.e_l + (v - p.e_l) * exp_neg(t * p.inv_tau_l)
+}
+
+/// e^{-x} for x >= 0: below 2^-6 the Taylor polynomial to x^4 (truncation < x^5/120 < 1e-11,
+/// far below f32 rounding), a short dependency chain for the common short leaks; else
+/// `exp_f32`.
+#[inline(always)]
+pub fn exp_neg(x: f32) -> f32 {
+    if x < 0.015625 {
+        1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0))))
+    } else {
+        exp_f32(-x)
+    }
+}
+
+/// The simultaneous update with `n_e` excitatory and `n_i` inhibitory arrivals.
+#[inline(always)]
+pub fn apply_inputs(p: &LifPop, syn: &LifSyn, v: f32, n_e: u32, n_i: u32) -> f32 {
+    if n_e == 0 && n_i == 0 {
+        return v;
+    }
+    match *syn {
+        LifSyn::Conductance { a, ga, .. } => {
+            let ge = a * n_e as f32;
+            let gi = ga * n_i as f32;
+            let g = ge + gi;
+            let v_inf = (ge * p.e_e + gi * p.e_i) / g;
+            v_inf + (v - v_inf) * exp_neg(g)
+        }
+        LifSyn::Current { j_e, j_i } => v + j_e * n_e as f32 + j_i * n_i as f32,
+    }
+}
+
+/// One excitatory arrival (the `precise` integrator's external input).
+#[inline(always)]
+fn apply_one_excitatory(p: &LifPop, syn: &LifSyn, v: f32) -> f32 {
+    match *syn {
+        LifSyn::Conductance { exp_neg_a, .. } => p.e_e + (v - p.e_e) * exp_neg_a,
+        LifSyn::Current { j_e, .. } => v + j_e,
+    }
+}
+
+/// The counter of neuron i's external input at step t.
+#[inline(always)]
+pub fn ext_counter(i: u32, t: u32, replica: u32) -> [u32; 4] {
+    rng::counter(i, t, purpose::LIF_EXT, replica)
+}
+
+/// The `lumped` integrator's external count of a step: Poisson(K_X nu_X dt) (the same draw
+/// as `rng::poisson`).
+#[inline(always)]
+pub fn external_count(c: &LifConsts, s: &mut Stream) -> u32 {
+    if c.ext_lambda <= 0.0 {
+        0
+    } else if c.ext_lambda < rng::POISSON_INVERSION_MAX {
+        rng::poisson_inversion_p0(s, c.ext_lambda, c.ext_p0)
+    } else {
+        rng::poisson(s, c.ext_lambda)
+    }
+}
+
+/// One step of neuron `i` (population a) at step t: recurrent arrivals (rec_e, rec_i) land
+/// at the step's start; external arrivals are drawn here. Returns the new state and whether
+/// (and when) the neuron fired.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub fn step_neuron(
+    c: &LifConsts,
+    a: usize,
+    i: u32,
+    t: u32,
+    replica: u32,
+    st: NeuronState,
+    rec_e: u32,
+    rec_i: u32,
+) -> (NeuronState, StepOutcome) {
+    let mut s = Stream::new(ext_counter(i, t, replica), c.key);
+    step_neuron_with(c, a, &mut s, st, rec_e, rec_i)
+}
+
+/// `step_neuron` drawing from the neuron's external stream `s` (already positioned at its
+/// start).
+#[inline(always)]
+pub fn step_neuron_with(
+    c: &LifConsts,
+    a: usize,
+    s: &mut Stream,
+    st: NeuronState,
+    rec_e: u32,
+    rec_i: u32,
+) -> (NeuronState, StepOutcome) {
+    let p = &c.pop[a];
+    let dt = c.dt;
+    // Refractory for the whole step: held at V_r, every arrival discarded.
+    if st.refractory >= dt {
+        return (
+            NeuronState {
+                v: p.v_r,
+                refractory: st.refractory - dt,
+            },
+            StepOutcome::default(),
+        );
+    }
+    match c.integrator {
+        Integrator::Lumped => {
+            if st.refractory > 0.0 {
+                // Refractory ends inside the step: the lumped scheme resumes next step.
+                return (
+                    NeuronState {
+                        v: p.v_r,
+                        refractory: 0.0,
+                    },
+                    StepOutcome::default(),
+                );
+            }
+            let n_x = external_count(c, s);
+            let v = leak(p, st.v, dt);
+            let v = apply_inputs(p, &c.syn, v, rec_e + n_x, rec_i);
+            if v >= p.theta {
+                (
+                    NeuronState {
+                        v: p.v_r,
+                        refractory: p.tau_rp - dt,
+                    },
+                    StepOutcome { spike: Some(dt) },
+                )
+            } else {
+                (NeuronState { v, refractory: 0.0 }, StepOutcome::default())
+            }
+        }
+        Integrator::Precise => step_precise(c, p, s, st, rec_e, rec_i),
+    }
+}
+
+/// The `precise` integrator: recurrent arrivals at the step's start (unless refractory then),
+/// then the external Poisson process run forward from the moment the neuron is free, its
+/// arrivals at exponential gaps (mean dt / (K_X nu_X dt)), each applied after the exact leak
+/// and followed by a threshold check. The gaps come from 24-bit uniforms in (0, 1], so a gap
+/// is capped at 16.6 mean gaps (a truncation of probability 2^-24).
+#[inline(always)]
+fn step_precise(
+    c: &LifConsts,
+    p: &LifPop,
+    s: &mut Stream,
+    st: NeuronState,
+    rec_e: u32,
+    rec_i: u32,
+) -> (NeuronState, StepOutcome) {
+    let dt = c.dt;
+    let fire = |at: f32| {
+        (
+            NeuronState {
+                v: p.v_r,
+                refractory: at + p.tau_rp - dt,
+            },
+            StepOutcome { spike: Some(at) },
+        )
+    };
+    let (mut v, mut now) = if st.refractory > 0.0 {
+        (p.v_r, st.refractory)
+    } else {
+        let v = apply_inputs(p, &c.syn, st.v, rec_e, rec_i);
+        if v >= p.theta {
+            return fire(0.0);
+        }
+        (v, 0.0)
+    };
+    if c.ext_lambda > 0.0 {
+        let mut at = now;
+        loop {
+            at += -rng::u32_to_uniform_open0(s.next_u32()).ln() * c.ext_mean_gap;
+            if at >= dt {
+                break;
+            }
+            v = apply_one_excitatory(p, &c.syn, leak(p, v, at - now));
+            now = at;
+            if v >= p.theta {
+                return fire(at);
+            }
+        }
+    }
+    (
+        NeuronState {
+            v: leak(p, v, dt - now),
+            refractory: 0.0,
+        },
+        StepOutcome::default(),
+    )
+}
+
+/// Initial state of neuron i.
+pub fn initial_state(
+    c: &LifConsts,
+    v0: &crate::config::lif::InitialV,
+    i: u32,
+    replica: u32,
+) -> NeuronState {
+    let mut s = Stream::new(rng::counter(i, 0, purpose::LIF_INIT, replica), c.key);
+    let v = match *v0 {
+        crate::config::lif::InitialV::Uniform { lo, hi } => {
+            lo as f32 + (hi - lo) as f32 * rng::uniform01(&mut s)
+        }
+        crate::config::lif::InitialV::Gaussian { mean, sd } => {
+            mean as f32 + sd as f32 * rng::normal(&mut s)
+        }
+    };
+    let a = c.population(i);
+    NeuronState {
+        v: v.min(c.pop[a].theta - 1e-3),
+        refractory: 0.0,
+    }
+}
+
+/// `annealed` connectivity: this step's recurrent inputs of neuron i, Binomial(K_b, S_b / N_b)
+/// from last step's population spike counts (the neuron's own spike excluded from S).
+pub fn annealed_inputs(
+    c: &LifConsts,
+    i: u32,
+    t: u32,
+    replica: u32,
+    k: [u32; 2],
+    spikes: [u32; 2],
+    own_spike: bool,
+) -> (u32, u32) {
+    let a = c.population(i);
+    let mut s = Stream::new(rng::counter(i, t, purpose::LIF_ANNEALED, replica), c.key);
+    let mut draw = |b: usize| {
+        let n_b = if b == 0 { c.n_e } else { c.n_i };
+        let others = n_b - (a == b) as u32;
+        let sb = spikes[b] - (a == b && own_spike) as u32;
+        if k[b] == 0 || sb == 0 || others == 0 {
+            return 0;
+        }
+        rng::binomial(&mut s, k[b], sb as f32 / others as f32)
+    };
+    let e = draw(0);
+    let i_ = draw(1);
+    (e, i_)
+}
