@@ -38,7 +38,10 @@ fn bad_configs_exit_2_with_one_line() {
         (r#"{"model":"spiking"}"#, "model = \"spiking\""),
         // Model L (issue 5): K >= N_E, gamma K > N_I, a <= 0, theta <= V_r, dt > tau_rp,
         // a network that cannot fit in memory.
-        (r#"{"model":"lif","K":100,"n_e":100}"#, "K = 100: must be < n_e = 100"),
+        (
+            r#"{"model":"lif","K":100,"n_e":100}"#,
+            "K = 100: must be < n_e = 100",
+        ),
         (
             r#"{"model":"lif","K":100,"gamma":2.0,"n_i":150}"#,
             "gamma K = 200: must be < n_i = 150",
