@@ -5,9 +5,11 @@
 
 use super::LifBackend;
 use super::isa::{Isa, multiversion};
+use crate::config::lif::Integrator;
 use crate::config::lif::{Connectivity, LifSetup};
 use crate::model::lif::{self as ml, LifConsts, NeuronState};
 use crate::model::lif_connectivity::{self as conn, Csr, TARGET_BITS, TARGET_MASK};
+use crate::model::lif_lanes as ml_lanes;
 use crate::record::lif::LifRecording;
 use crate::rng::{LANES, PhiloxLanes, Stream};
 use rayon::prelude::*;
@@ -55,7 +57,8 @@ multiversion!(neuron_chunk => neuron_chunk_body(
     i0: u32,
     st: &mut [NeuronState],
     spiked: &mut [u8],
-    acc: &mut [u32]
+    acc: &mut [u32],
+    prev: Option<(&Csr, &[(u32, f32)])>
 ) -> ChunkOut);
 
 /// Advances neurons i0 .. i0 + st.len(): their external streams' first Philox blocks are
@@ -68,28 +71,35 @@ fn neuron_chunk_body(
     st: &mut [NeuronState],
     spiked: &mut [u8],
     acc: &mut [u32],
+    prev: Option<(&Csr, &[(u32, f32)])>,
 ) -> ChunkOut {
     let c = k.c;
+    // Last step's spikes reach this chunk's counters first (delay >= 1 step), in the same
+    // parallel pass, while the counters are about to be read.
+    if let Some((csr, spikes)) = prev
+        && k.t > 0
+    {
+        deliver_range(
+            csr,
+            spikes,
+            c.n_e,
+            acc,
+            k.acc_stride / 2,
+            k.t as usize - 1,
+            i0,
+        );
+    }
     let mut out = ChunkOut::default();
     if k.sample_v {
         out.vhist = Some([vec![0; k.vbins], vec![0; k.vbins]]);
     }
-    let mut words = [[0u32; LANES]; 4];
-    for (k_local, (x, own)) in st.iter_mut().zip(spiked.iter_mut()).enumerate() {
+    let len = st.len();
+    let precise = c.integrator == Integrator::Precise;
+    // This step's recurrent input of neuron i (local index k_local); clears its counters.
+    let inputs = |k_local: usize, own: bool, acc: &mut [u32]| -> (u32, u32) {
         let i = i0 + k_local as u32;
-        let lane = k_local % LANES;
-        if lane == 0 {
-            let mut ctr = [[0u32; LANES]; 4];
-            for l in 0..LANES {
-                let cl = ml::ext_counter(i + l as u32, k.t, k.replica);
-                for w in 0..4 {
-                    ctr[w][l] = cl[w];
-                }
-            }
-            words = p.philox(ctr, c.key);
-        }
         let a = c.population(i);
-        let (rec_e, rec_i) = match k.connectivity {
+        match k.connectivity {
             Connectivity::FixedIndegree => {
                 let o = k_local * k.acc_stride + k.slot_now * 2;
                 let v = (acc[o], acc[o + 1]);
@@ -97,33 +107,89 @@ fn neuron_chunk_body(
                 acc[o + 1] = 0;
                 v
             }
-            Connectivity::Annealed => {
-                ml::annealed_inputs(c, i, k.t, k.replica, k.k, k.counts, *own != 0)
-            }
+            Connectivity::Annealed => ml::annealed_inputs(c, i, k.t, k.replica, k.k, k.counts, own),
             Connectivity::AllToAll => (
-                k.counts[0] - (a == 0 && *own != 0) as u32,
-                k.counts[1] - (a == 1 && *own != 0) as u32,
+                k.counts[0] - (a == 0 && own) as u32,
+                k.counts[1] - (a == 1 && own) as u32,
             ),
-        };
-        let first = [
-            words[0][lane],
-            words[1][lane],
-            words[2][lane],
-            words[3][lane],
-        ];
-        let mut s = Stream::with_first_block(ml::ext_counter(i, k.t, k.replica), c.key, first);
-        let (next, outcome) = ml::step_neuron_with(c, a, &mut s, *x, rec_e, rec_i);
-        *x = next;
-        *own = outcome.spike.is_some() as u8;
-        if let Some(off) = outcome.spike {
-            out.spikes.push((i, off));
-            out.counts[a] += 1;
         }
-        if let Some(h) = out.vhist.as_mut()
-            && next.refractory <= 0.0
-            && let Some(b) = LifRecording::vhist_bin(k.vrange, k.vbins, next.v)
-        {
-            h[a][b] += 1;
+    };
+    let finish =
+        |i: u32, next: NeuronState, spike: Option<f32>, own: &mut u8, out: &mut ChunkOut| {
+            let a = c.population(i);
+            *own = spike.is_some() as u8;
+            if let Some(off) = spike {
+                out.spikes.push((i, off));
+                out.counts[a] += 1;
+            }
+            if let Some(h) = out.vhist.as_mut()
+                && next.refractory <= 0.0
+                && let Some(b) = LifRecording::vhist_bin(k.vrange, k.vbins, next.v)
+            {
+                h[a][b] += 1;
+            }
+        };
+    let mut k_local = 0;
+    while k_local < len {
+        let i = i0 + k_local as u32;
+        let whole_block = k_local + LANES <= len && (i + LANES as u32 <= c.n_e || i >= c.n_e);
+        if whole_block {
+            let mut ctr = [[0u32; LANES]; 4];
+            for l in 0..LANES {
+                let cl = ml::ext_counter(i + l as u32, k.t, k.replica);
+                for w in 0..4 {
+                    ctr[w][l] = cl[w];
+                }
+            }
+            let words = p.philox(ctr, c.key);
+            let a = c.population(i);
+            let mut rec_e = [0u32; LANES];
+            let mut rec_i = [0u32; LANES];
+            for l in 0..LANES {
+                (rec_e[l], rec_i[l]) = inputs(k_local + l, spiked[k_local + l] != 0, acc);
+            }
+            if precise {
+                let block: &[NeuronState; LANES] =
+                    st[k_local..k_local + LANES].try_into().expect("block");
+                let r = ml_lanes::step_precise_lanes(
+                    c, a, i, k.t, k.replica, block, &rec_e, &rec_i, &words,
+                );
+                for l in 0..LANES {
+                    st[k_local + l] = r.state[l];
+                    let spike = r.spike[l].is_finite().then_some(r.spike[l]);
+                    finish(
+                        i + l as u32,
+                        r.state[l],
+                        spike,
+                        &mut spiked[k_local + l],
+                        &mut out,
+                    );
+                }
+            } else {
+                for l in 0..LANES {
+                    let first = [words[0][l], words[1][l], words[2][l], words[3][l]];
+                    let ctr = ml::ext_counter(i + l as u32, k.t, k.replica);
+                    let mut s = Stream::with_first_block(ctr, c.key, first);
+                    let (next, o) =
+                        ml::step_neuron_with(c, a, &mut s, st[k_local + l], rec_e[l], rec_i[l]);
+                    st[k_local + l] = next;
+                    finish(
+                        i + l as u32,
+                        next,
+                        o.spike,
+                        &mut spiked[k_local + l],
+                        &mut out,
+                    );
+                }
+            }
+            k_local += LANES;
+        } else {
+            let a = c.population(i);
+            let (rec_e, rec_i) = inputs(k_local, spiked[k_local] != 0, acc);
+            let (next, o) = ml::step_neuron(c, a, i, k.t, k.replica, st[k_local], rec_e, rec_i);
+            st[k_local] = next;
+            finish(i, next, o.spike, &mut spiked[k_local], &mut out);
+            k_local += 1;
         }
     }
     out
@@ -212,6 +278,8 @@ impl LifCpu {
             vbins,
         };
         let isa = self.isa;
+        let prev_spikes = std::mem::take(&mut self.spikes);
+        let prev = self.csr.as_ref().map(|csr| (csr, &prev_spikes[..]));
         let outs: Vec<ChunkOut> = self
             .state
             .par_chunks_mut(CHUNK)
@@ -219,10 +287,10 @@ impl LifCpu {
             .zip(acc_chunks)
             .enumerate()
             .map(|(ci, ((st, sp), acc))| {
-                neuron_chunk(isa, &k_args, (ci * CHUNK) as u32, st, sp, acc)
+                neuron_chunk(isa, &k_args, (ci * CHUNK) as u32, st, sp, acc, prev)
             })
             .collect();
-        let mut spikes = std::mem::take(&mut self.spikes);
+        let mut spikes = prev_spikes;
         spikes.clear();
         let mut counts = [0u32; 2];
         for o in &outs {
@@ -237,9 +305,6 @@ impl LifCpu {
                 }
             }
         }
-        if let Some(csr) = &self.csr {
-            deliver(csr, &spikes, self.s.n_e, &mut self.acc, slots, t as usize);
-        }
         if recording {
             self.rec.record_step(t as u64 - warm, &spikes);
         }
@@ -249,34 +314,34 @@ impl LifCpu {
     }
 }
 
-/// Pushes each spike of step t to its targets' counters at slot (t + delay) % slots. The
-/// targets are split into ranges handled in parallel; each range scans every spiking row
-/// from the first target in range (rows are sorted by target).
-fn deliver(csr: &Csr, spikes: &[(u32, f32)], n_e: u32, acc: &mut [u32], slots: usize, t: usize) {
-    if spikes.is_empty() {
-        return;
-    }
-    const RANGE: usize = 2048;
+/// Pushes each spike of step t (emitted during it) to the counters of the targets in
+/// [lo, lo + part.len() / stride) at slot (t + delay) % slots; rows are sorted by target, so
+/// each row is entered by binary search at the first target in range.
+#[inline(always)]
+fn deliver_range(
+    csr: &Csr,
+    spikes: &[(u32, f32)],
+    n_e: u32,
+    part: &mut [u32],
+    slots: usize,
+    t: usize,
+    lo: u32,
+) {
     let stride = slots * 2;
-    acc.par_chunks_mut(RANGE * stride)
-        .enumerate()
-        .for_each(|(ri, part)| {
-            let lo = (ri * RANGE) as u32;
-            let hi = lo + (part.len() / stride) as u32;
-            for &(j, _) in spikes {
-                let kind = (j >= n_e) as usize;
-                let row = csr.row(j);
-                let start = row.partition_point(|&w| (w & TARGET_MASK) < lo);
-                for &w in &row[start..] {
-                    let target = w & TARGET_MASK;
-                    if target >= hi {
-                        break;
-                    }
-                    let slot = (t + (w >> TARGET_BITS) as usize) % slots;
-                    part[(target - lo) as usize * stride + slot * 2 + kind] += 1;
-                }
+    let hi = lo + (part.len() / stride) as u32;
+    for &(j, _) in spikes {
+        let kind = (j >= n_e) as usize;
+        let row = csr.row(j);
+        let start = row.partition_point(|&w| (w & TARGET_MASK) < lo);
+        for &w in &row[start..] {
+            let target = w & TARGET_MASK;
+            if target >= hi {
+                break;
             }
-        });
+            let slot = (t + (w >> TARGET_BITS) as usize) % slots;
+            part[(target - lo) as usize * stride + slot * 2 + kind] += 1;
+        }
+    }
 }
 
 impl LifBackend for LifCpu {

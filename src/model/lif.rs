@@ -122,7 +122,7 @@ pub struct StepOutcome {
 
 /// Leak over `t` ms: V <- E_L + (V - E_L) e^{-t / tau_L}.
 #[inline(always)]
-fn leak(p: &LifPop, v: f32, t: f32) -> f32 {
+pub fn leak(p: &LifPop, v: f32, t: f32) -> f32 {
     p.e_l + (v - p.e_l) * exp_neg(t * p.inv_tau_l)
 }
 
@@ -141,15 +141,13 @@ pub fn exp_neg(x: f32) -> f32 {
 /// The simultaneous update with `n_e` excitatory and `n_i` inhibitory arrivals.
 #[inline(always)]
 pub fn apply_inputs(p: &LifPop, syn: &LifSyn, v: f32, n_e: u32, n_i: u32) -> f32 {
-    if n_e == 0 && n_i == 0 {
-        return v;
-    }
     match *syn {
         LifSyn::Conductance { a, ga, .. } => {
             let ge = a * n_e as f32;
             let gi = ga * n_i as f32;
             let g = ge + gi;
-            let v_inf = (ge * p.e_e + gi * p.e_i) / g;
+            // Branch-free: with no input, v_inf = 0 and e^0 = 1 give back v exactly.
+            let v_inf = (ge * p.e_e + gi * p.e_i) / g.max(f32::MIN_POSITIVE);
             v_inf + (v - v_inf) * exp_neg(g)
         }
         LifSyn::Current { j_e, j_i } => v + j_e * n_e as f32 + j_i * n_i as f32,
@@ -271,46 +269,117 @@ fn step_precise(
     rec_e: u32,
     rec_i: u32,
 ) -> (NeuronState, StepOutcome) {
-    let dt = c.dt;
-    let fire = |at: f32| {
-        (
-            NeuronState {
-                v: p.v_r,
-                refractory: at + p.tau_rp - dt,
-            },
-            StepOutcome { spike: Some(at) },
-        )
-    };
-    let (mut v, mut now) = if st.refractory > 0.0 {
-        (p.v_r, st.refractory)
-    } else {
-        let v = apply_inputs(p, &c.syn, st.v, rec_e, rec_i);
-        if v >= p.theta {
-            return fire(0.0);
-        }
-        (v, 0.0)
-    };
+    let (v, now, fired) = precise_start(c, p, st, rec_e, rec_i);
+    if fired {
+        return fire_at(c, p, 0.0);
+    }
+    precise_continue(c, p, s, v, now, now)
+}
+
+/// The state after a spike at `at` ms into the step.
+#[inline(always)]
+pub fn fire_at(c: &LifConsts, p: &LifPop, at: f32) -> (NeuronState, StepOutcome) {
+    (
+        NeuronState {
+            v: p.v_r,
+            refractory: at + p.tau_rp - c.dt,
+        },
+        StepOutcome { spike: Some(at) },
+    )
+}
+
+/// Start of a `precise` step of a neuron not refractory for the whole step: (V, the time it
+/// is free from, whether the recurrent arrivals at the start made it fire).
+#[inline(always)]
+pub fn precise_start(
+    c: &LifConsts,
+    p: &LifPop,
+    st: NeuronState,
+    rec_e: u32,
+    rec_i: u32,
+) -> (f32, f32, bool) {
+    let v = apply_inputs(p, &c.syn, st.v, rec_e, rec_i);
+    let refractory = st.refractory > 0.0;
+    (
+        if refractory { p.v_r } else { v },
+        if refractory { st.refractory } else { 0.0 },
+        !refractory && v >= p.theta,
+    )
+}
+
+/// The gap to the next external arrival drawn from word w (ms).
+#[inline(always)]
+pub fn ext_gap(c: &LifConsts, w: u32) -> f32 {
+    -ln_f32(rng::u32_to_uniform_open0(w)) * c.ext_mean_gap
+}
+
+/// V just after an external arrival at `at`, from V at `now`.
+#[inline(always)]
+pub fn precise_arrival(c: &LifConsts, p: &LifPop, v: f32, now: f32, at: f32) -> f32 {
+    apply_one_excitatory(p, &c.syn, leak(p, v, at - now))
+}
+
+/// The rest of a `precise` step from V at `now`, the external process at `at` (its last
+/// arrival, or `now` before any): arrivals until one lands beyond dt or one fires.
+#[inline(always)]
+pub fn precise_continue(
+    c: &LifConsts,
+    p: &LifPop,
+    s: &mut Stream,
+    mut v: f32,
+    mut now: f32,
+    mut at: f32,
+) -> (NeuronState, StepOutcome) {
     if c.ext_lambda > 0.0 {
-        let mut at = now;
         loop {
-            at += -rng::u32_to_uniform_open0(s.next_u32()).ln() * c.ext_mean_gap;
-            if at >= dt {
+            at += ext_gap(c, s.next_u32());
+            if at >= c.dt {
                 break;
             }
-            v = apply_one_excitatory(p, &c.syn, leak(p, v, at - now));
+            v = precise_arrival(c, p, v, now, at);
             now = at;
             if v >= p.theta {
-                return fire(at);
+                return fire_at(c, p, at);
             }
         }
     }
     (
         NeuronState {
-            v: leak(p, v, dt - now),
+            v: leak(p, v, c.dt - now),
             refractory: 0.0,
         },
         StepOutcome::default(),
     )
+}
+
+/// ln x for x in (0, 1] and beyond (finite, > 0) in f32 within 2 ulp (Cephes logf), spelled
+/// out so that it vectorises and a WGSL twin can compute the same function.
+#[inline(always)]
+pub fn ln_f32(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e0 = ((bits >> 23) & 0xff) as i32 - 126;
+    let m0 = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
+    let small = m0 < std::f32::consts::FRAC_1_SQRT_2;
+    let e = (e0 - small as i32) as f32;
+    let m = if small { m0 + m0 - 1.0 } else { m0 - 1.0 };
+    let z = m * m;
+    let mut y = ((((((((7.037_683_6e-2 * m - 1.151_461e-1) * m + 1.167_699_9e-1) * m
+        - 1.242_014_1e-1)
+        * m
+        + 1.424_932_3e-1)
+        * m
+        - 1.666_805_8e-1)
+        * m
+        + 2.000_071_5e-1)
+        * m
+        - 2.499_999_4e-1)
+        * m
+        + 3.333_333e-1)
+        * m
+        * z;
+    y += -2.121_944_4e-4 * e;
+    y += -0.5 * z;
+    m + y + 0.693_359_4 * e
 }
 
 /// Initial state of neuron i.
@@ -361,4 +430,42 @@ pub fn annealed_inputs(
     let e = draw(0);
     let i_ = draw(1);
     (e, i_)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ln_f32_is_accurate() {
+        let mut worst = 0f64;
+        // Every 24-bit uniform the gaps use, and a spread of larger values.
+        for k in 1..=(1u32 << 24) {
+            let x = k as f32 * (1.0 / 16_777_216.0);
+            let got = ln_f32(x) as f64;
+            let want = (x as f64).ln();
+            let err = (got - want).abs() / want.abs().max(f32::EPSILON as f64);
+            worst = worst.max(err);
+        }
+        for k in 0..10_000 {
+            let x = 1.0 + k as f32 * 0.37;
+            let want = (x as f64).ln();
+            worst = worst.max((ln_f32(x) as f64 - want).abs() / want.abs().max(1e-7));
+        }
+        assert!(
+            worst < 4.0 * f32::EPSILON as f64,
+            "worst relative error {worst:e}"
+        );
+        assert_eq!(ln_f32(1.0), 0.0);
+    }
+
+    #[test]
+    fn exp_neg_is_accurate() {
+        for k in 0..100_000 {
+            let x = k as f32 * 1e-5;
+            let want = (-(x as f64)).exp();
+            let got = exp_neg(x) as f64;
+            assert!((got - want).abs() / want < 2.5e-7, "{x}: {got} vs {want}");
+        }
+    }
 }

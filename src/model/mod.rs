@@ -4,3 +4,4 @@ pub mod hydro;
 pub mod hydro_lanes;
 pub mod lif;
 pub mod lif_connectivity;
+pub mod lif_lanes;
