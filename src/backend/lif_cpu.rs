@@ -15,7 +15,7 @@ use crate::rng::{LANES, PhiloxLanes, Stream};
 use rayon::prelude::*;
 
 /// Neurons per parallel work item.
-const CHUNK: usize = 1024;
+const CHUNK: usize = 2048;
 
 pub struct LifCpu {
     s: LifSetup,
@@ -145,8 +145,19 @@ fn neuron_chunk_body(
             let a = c.population(i);
             let mut rec_e = [0u32; LANES];
             let mut rec_i = [0u32; LANES];
-            for l in 0..LANES {
-                (rec_e[l], rec_i[l]) = inputs(k_local + l, spiked[k_local + l] != 0, acc);
+            if k.connectivity == Connectivity::FixedIndegree {
+                // The common case, without the per-neuron dispatch.
+                for l in 0..LANES {
+                    let o = (k_local + l) * k.acc_stride + k.slot_now * 2;
+                    rec_e[l] = acc[o];
+                    rec_i[l] = acc[o + 1];
+                    acc[o] = 0;
+                    acc[o + 1] = 0;
+                }
+            } else {
+                for l in 0..LANES {
+                    (rec_e[l], rec_i[l]) = inputs(k_local + l, spiked[k_local + l] != 0, acc);
+                }
             }
             if precise {
                 let block: &[NeuronState; LANES] =
@@ -154,16 +165,24 @@ fn neuron_chunk_body(
                 let r = ml_lanes::step_precise_lanes(
                     c, a, i, k.t, k.replica, block, &rec_e, &rec_i, &words,
                 );
+                let mut any_spike = false;
                 for l in 0..LANES {
                     st[k_local + l] = r.state[l];
-                    let spike = r.spike[l].is_finite().then_some(r.spike[l]);
-                    finish(
-                        i + l as u32,
-                        r.state[l],
-                        spike,
-                        &mut spiked[k_local + l],
-                        &mut out,
-                    );
+                    let f = r.spike[l].is_finite();
+                    spiked[k_local + l] = f as u8;
+                    any_spike |= f;
+                }
+                if any_spike || out.vhist.is_some() {
+                    for l in 0..LANES {
+                        let spike = r.spike[l].is_finite().then_some(r.spike[l]);
+                        finish(
+                            i + l as u32,
+                            r.state[l],
+                            spike,
+                            &mut spiked[k_local + l],
+                            &mut out,
+                        );
+                    }
                 }
             } else {
                 for l in 0..LANES {
@@ -329,16 +348,31 @@ fn deliver_range(
 ) {
     let stride = slots * 2;
     let hi = lo + (part.len() / stride) as u32;
+    let n = (csr.offsets.len() - 1) as u64;
+    let t_slot = t % slots;
     for &(j, _) in spikes {
         let kind = (j >= n_e) as usize;
         let row = csr.row(j);
-        let start = row.partition_point(|&w| (w & TARGET_MASK) < lo);
+        // Targets are sorted and spread evenly over [0, n): start from the proportional
+        // position and walk to the first target >= lo (a few entries, one or two cache lines,
+        // where a binary search would miss the cache at every probe).
+        let mut start = (row.len() as u64 * lo as u64 / n) as usize;
+        while start > 0 && (row[start - 1] & TARGET_MASK) >= lo {
+            start -= 1;
+        }
+        while start < row.len() && (row[start] & TARGET_MASK) < lo {
+            start += 1;
+        }
         for &w in &row[start..] {
             let target = w & TARGET_MASK;
             if target >= hi {
                 break;
             }
-            let slot = (t + (w >> TARGET_BITS) as usize) % slots;
+            // (t + delay) % slots without a division: 1 <= delay < slots.
+            let mut slot = t_slot + (w >> TARGET_BITS) as usize;
+            if slot >= slots {
+                slot -= slots;
+            }
             part[(target - lo) as usize * stride + slot * 2 + kind] += 1;
         }
     }
