@@ -162,9 +162,15 @@ fn neuron_chunk_body(
             if precise {
                 let block: &[NeuronState; LANES] =
                     st[k_local..k_local + LANES].try_into().expect("block");
-                let r = ml_lanes::step_precise_lanes(
-                    c, a, i, k.t, k.replica, block, &rec_e, &rec_i, &words,
-                );
+                let r = if c.short_leaks(a) {
+                    ml_lanes::step_precise_lanes::<true>(
+                        c, a, i, k.t, k.replica, block, &rec_e, &rec_i, &words,
+                    )
+                } else {
+                    ml_lanes::step_precise_lanes::<false>(
+                        c, a, i, k.t, k.replica, block, &rec_e, &rec_i, &words,
+                    )
+                };
                 let mut any_spike = false;
                 for l in 0..LANES {
                     st[k_local + l] = r.state[l];

@@ -126,13 +126,29 @@ pub fn leak(p: &LifPop, v: f32, t: f32) -> f32 {
     p.e_l + (v - p.e_l) * exp_neg(t * p.inv_tau_l)
 }
 
+/// `leak` for 0 <= t <= dt when dt / tau_L < 2^-6 (`LifConsts::short_leaks`): the same
+/// value, without evaluating the branch `exp_neg` never takes there.
+#[inline(always)]
+pub fn leak_short(p: &LifPop, v: f32, t: f32) -> f32 {
+    p.e_l + (v - p.e_l) * exp_neg_series(t * p.inv_tau_l)
+}
+
+/// The series branch of `exp_neg` (x < 2^-6).
+#[inline(always)]
+pub fn exp_neg_series(x: f32) -> f32 {
+    1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0))))
+}
+
+/// Below this x, `exp_neg` uses its series.
+pub const EXP_NEG_SERIES_MAX: f32 = 0.015625;
+
 /// e^{-x} for x >= 0: below 2^-6 the Taylor polynomial to x^4 (truncation < x^5/120 < 1e-11,
 /// far below f32 rounding), a short dependency chain for the common short leaks; else
 /// `exp_f32`.
 #[inline(always)]
 pub fn exp_neg(x: f32) -> f32 {
-    if x < 0.015625 {
-        1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0))))
+    if x < EXP_NEG_SERIES_MAX {
+        exp_neg_series(x)
     } else {
         exp_f32(-x)
     }
@@ -317,6 +333,20 @@ pub fn ext_gap(c: &LifConsts, w: u32) -> f32 {
 #[inline(always)]
 pub fn precise_arrival(c: &LifConsts, p: &LifPop, v: f32, now: f32, at: f32) -> f32 {
     apply_one_excitatory(p, &c.syn, leak(p, v, at - now))
+}
+
+/// `precise_arrival` where `short_leaks` holds (the same value).
+#[inline(always)]
+pub fn precise_arrival_short(c: &LifConsts, p: &LifPop, v: f32, now: f32, at: f32) -> f32 {
+    apply_one_excitatory(p, &c.syn, leak_short(p, v, at - now))
+}
+
+impl LifConsts {
+    /// Whether every leak within a step of population a stays in `exp_neg`'s series range
+    /// (dt / tau_L < 2^-6), so the lane kernel can skip the other branch.
+    pub fn short_leaks(&self, a: usize) -> bool {
+        self.dt * self.pop[a].inv_tau_l < EXP_NEG_SERIES_MAX
+    }
 }
 
 /// The rest of a `precise` step from V at `now`, the external process at `at` (its last

@@ -14,10 +14,11 @@ pub struct BlockOut {
 }
 
 /// `precise` step of neurons i0 .. i0 + LANES, all of population a; `first[w][l]` is word w of
-/// lane l's external stream (counter `ml::ext_counter(i0 + l, t, replica)`).
+/// lane l's external stream (counter `ml::ext_counter(i0 + l, t, replica)`). SHORT must be
+/// `c.short_leaks(a)` or false.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn step_precise_lanes(
+pub fn step_precise_lanes<const SHORT: bool>(
     c: &LifConsts,
     a: usize,
     i0: u32,
@@ -52,7 +53,11 @@ pub fn step_precise_lanes(
         for l in 0..LANES {
             let next = at[l] + ml::ext_gap(c, first[w][l]);
             let live = !ended[l] && next < dt;
-            let vx = ml::precise_arrival(c, p, v[l], now[l], next);
+            let vx = if SHORT {
+                ml::precise_arrival_short(c, p, v[l], now[l], next)
+            } else {
+                ml::precise_arrival(c, p, v[l], now[l], next)
+            };
             let fired = live && vx >= p.theta;
             if !ended[l] {
                 at[l] = next;
@@ -74,7 +79,11 @@ pub fn step_precise_lanes(
     // Settled lanes, written branch-free; the rare unsettled ones below.
     for l in 0..LANES {
         let leaked = NeuronState {
-            v: ml::leak(p, v[l], dt - now[l]),
+            v: if SHORT {
+                ml::leak_short(p, v[l], dt - now[l])
+            } else {
+                ml::leak(p, v[l], dt - now[l])
+            },
             refractory: 0.0,
         };
         let fired = NeuronState {
@@ -162,26 +171,32 @@ mod tests {
                         first[k][l] = w[k];
                     }
                 }
-                let out = step_precise_lanes(&c, 0, i0, t, 0, &st, &rec_e, &rec_i, &first);
-                for l in 0..LANES {
-                    let (want, o) =
-                        ml::step_neuron(&c, 0, i0 + l as u32, t, 0, st[l], rec_e[l], rec_i[l]);
-                    assert_eq!(
-                        want.v.to_bits(),
-                        out.state[l].v.to_bits(),
-                        "block {b} lane {l}"
-                    );
-                    assert_eq!(
-                        want.refractory.to_bits(),
-                        out.state[l].refractory.to_bits(),
-                        "block {b} lane {l}"
-                    );
-                    match o.spike {
-                        Some(x) => {
-                            fired += 1;
-                            assert_eq!(x.to_bits(), out.spike[l].to_bits());
+                assert!(c.short_leaks(0));
+                let short =
+                    step_precise_lanes::<true>(&c, 0, i0, t, 0, &st, &rec_e, &rec_i, &first);
+                let general =
+                    step_precise_lanes::<false>(&c, 0, i0, t, 0, &st, &rec_e, &rec_i, &first);
+                for out in [short, general] {
+                    for l in 0..LANES {
+                        let (want, o) =
+                            ml::step_neuron(&c, 0, i0 + l as u32, t, 0, st[l], rec_e[l], rec_i[l]);
+                        assert_eq!(
+                            want.v.to_bits(),
+                            out.state[l].v.to_bits(),
+                            "block {b} lane {l}"
+                        );
+                        assert_eq!(
+                            want.refractory.to_bits(),
+                            out.state[l].refractory.to_bits(),
+                            "block {b} lane {l}"
+                        );
+                        match o.spike {
+                            Some(x) => {
+                                fired += 1;
+                                assert_eq!(x.to_bits(), out.spike[l].to_bits());
+                            }
+                            None => assert!(out.spike[l].is_nan()),
                         }
-                        None => assert!(out.spike[l].is_nan()),
                     }
                 }
             }
