@@ -19,4 +19,5 @@ pub mod sampler_check;
 pub mod selftest;
 pub mod shaders;
 pub mod stats;
+pub mod sweep;
 pub mod theory;

@@ -65,6 +65,23 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run every point of a sweep file (base config x grid x seeds) into DIR/runs/<id>/ and
+    /// write DIR/summary.csv; finished points are skipped on a rerun.
+    Sweep {
+        sweep: PathBuf,
+        /// Output directory [default: runs/<sweep name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only the points with index = I mod N (job arrays), e.g. 0/4.
+        #[arg(long)]
+        shard: Option<String>,
+        /// List the points and their estimated memory; run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Rebuild DIR/summary.csv from the run directories present (after sharded runs).
+        #[arg(long)]
+        merge: bool,
+    },
     /// Check the random number generator and samplers on this machine's backends.
     Selftest {
         #[arg(long, value_enum, default_value = "auto")]
@@ -191,6 +208,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Selftest { backend, json } => selftest(backend, json),
+        Command::Sweep {
+            sweep,
+            out,
+            shard,
+            dry_run,
+            merge,
+        } => sweep_cmd(&sweep, out, shard, dry_run, merge),
     }
 }
 
@@ -214,6 +238,77 @@ fn parse_config<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> anyho
     let (text, _) = read_model(path)?;
     Ok(config::parse_json(&text)
         .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?)
+}
+
+fn sweep_cmd(
+    path: &std::path::Path,
+    out: Option<PathBuf>,
+    shard: Option<String>,
+    dry_run: bool,
+    merge: bool,
+) -> anyhow::Result<ExitCode> {
+    use balnet::sweep;
+    let (spec, base) = sweep::load(path)?;
+    let points = sweep::points(&spec, &base)?;
+    let out = out.unwrap_or_else(|| {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_string());
+        PathBuf::from("runs").join(stem.unwrap_or_else(|| "sweep".into()))
+    });
+    let shard = match shard {
+        Some(s) => sweep::parse_shard(&s)?,
+        None => (0, 1),
+    };
+    if merge {
+        let rows = sweep::write_summary(&out, &points)?;
+        println!(
+            "{} runs of {} in {}",
+            rows,
+            points.len(),
+            out.join("summary.csv").display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if dry_run {
+        for p in points.iter().filter(|p| p.index % shard.1 == shard.0) {
+            let params: Vec<String> = p.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let mem = sweep::estimated_bytes(&p.config)
+                .map(|b| format!("{:.1} MB", b / 1e6))
+                .unwrap_or_else(|e| format!("invalid: {e}"));
+            println!(
+                "{} {} seed={} memory {mem} status {}",
+                p.id,
+                params.join(" "),
+                p.seed,
+                sweep::status_of(&sweep::run_dir(&out, p)).unwrap_or_else(|| "new".into())
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let total = points
+        .iter()
+        .filter(|p| p.index % shard.1 == shard.0)
+        .count();
+    let mut done = 0;
+    let rep = sweep::run_sweep(&points, &out, shard, spec.backend, |p, r| {
+        done += 1;
+        match r {
+            Ok(true) => eprintln!("[{done}/{total}] {} complete", p.id),
+            Ok(false) => eprintln!("[{done}/{total}] {} already complete, skipped", p.id),
+            Err(e) => eprintln!("[{done}/{total}] {} failed: {e:#}", p.id),
+        }
+    })?;
+    println!(
+        "{} ran, {} skipped (complete), {} failed; summary in {}",
+        rep.ran,
+        rep.skipped,
+        rep.failed,
+        out.join("summary.csv").display()
+    );
+    Ok(if rep.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn load_hydro(path: &std::path::Path) -> anyhow::Result<HydroConfig> {

@@ -37,7 +37,9 @@ pub trait HydroBackend {
 }
 
 /// Which backend to run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendChoice {
     /// The GPU if an adapter exists, else the CPU with a one-line notice.

@@ -1,0 +1,517 @@
+//! `balnet sweep`: a base config and a grid of values for any of its fields (by JSON path),
+//! times a number of seeds. Every point becomes a run directory DIR/runs/<id>/ with the usual
+//! files; DIR/summary.csv has one row per point. A point counts as done only when its run.json
+//! says `"status": "complete"`, so a rerun skips finished points and redoes interrupted
+//! ones; a failing point is recorded with its error and the others go on. `--shard I/N` runs
+//! the points whose index is I mod N (for job arrays); `--merge` rebuilds summary.csv from
+//! whatever run directories exist.
+
+use crate::backend::BackendChoice;
+use crate::config::{self, ConfigError};
+use crate::record::{self, Csv};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One axis of the grid: explicit values or a linear / logarithmic range of `count` points.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Axis {
+    Values(Vec<Value>),
+    Range(RangeSpec),
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeSpec {
+    /// [start, stop, count], both ends included.
+    #[serde(default)]
+    pub linspace: Option<(f64, f64, usize)>,
+    /// [start, stop, count], log-spaced, both ends included (start, stop > 0).
+    #[serde(default)]
+    pub logspace: Option<(f64, f64, usize)>,
+}
+
+/// The sweep file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSpec {
+    /// The base config: a path (relative to the sweep file) or an inline config object.
+    pub base: Value,
+    /// Field path ("n", "J.0.1", "synapse.a") -> values. Points are the Cartesian product,
+    /// axes in path order.
+    #[serde(default)]
+    pub grid: BTreeMap<String, Axis>,
+    /// Seeds per grid point: seed_base, seed_base + 1, ...
+    #[serde(default = "one")]
+    pub seeds: u64,
+    #[serde(default = "one")]
+    pub seed_base: u64,
+    /// Backend of every run.
+    #[serde(default = "auto")]
+    pub backend: BackendChoice,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn auto() -> BackendChoice {
+    BackendChoice::Auto
+}
+
+/// One run of the sweep.
+#[derive(Clone, Debug)]
+pub struct Point {
+    pub index: usize,
+    pub id: String,
+    /// (path, value) of each axis, then the seed.
+    pub params: Vec<(String, Value)>,
+    pub seed: u64,
+    pub config: Value,
+}
+
+fn axis_values(path: &str, a: &Axis) -> Result<Vec<Value>, ConfigError> {
+    let num = |x: f64| {
+        if x.fract() == 0.0 && x.abs() < 9e15 {
+            Value::from(x as i64)
+        } else {
+            Value::from(x)
+        }
+    };
+    let v = match a {
+        Axis::Values(v) => v.clone(),
+        Axis::Range(RangeSpec {
+            linspace: Some((a, b, k)),
+            logspace: None,
+        }) => (0..*k)
+            .map(|i| num(a + (b - a) * i as f64 / (*k as f64 - 1.0).max(1.0)))
+            .collect(),
+        Axis::Range(RangeSpec {
+            linspace: None,
+            logspace: Some((a, b, k)),
+        }) => {
+            if !(*a > 0.0 && *b > 0.0) {
+                return Err(ConfigError(format!(
+                    "grid.{path}: logspace [{a}, {b}, {k}] needs start and stop > 0"
+                )));
+            }
+            (0..*k)
+                .map(|i| {
+                    let f = i as f64 / (*k as f64 - 1.0).max(1.0);
+                    num((a.ln() + (b.ln() - a.ln()) * f).exp().round_sig())
+                })
+                .collect()
+        }
+        Axis::Range(_) => {
+            return Err(ConfigError(format!(
+                "grid.{path}: give a list of values, or exactly one of linspace / logspace"
+            )));
+        }
+    };
+    if v.is_empty() {
+        return Err(ConfigError(format!("grid.{path}: no values")));
+    }
+    Ok(v)
+}
+
+trait RoundSig {
+    fn round_sig(self) -> f64;
+}
+
+impl RoundSig for f64 {
+    /// Rounds to 12 significant digits, so that logspace(1e3, 1e6, 4) gives 1e4, not 9999.99.
+    fn round_sig(self) -> f64 {
+        if self == 0.0 || !self.is_finite() {
+            return self;
+        }
+        let e = self.abs().log10().floor() as i32;
+        let scale = 10f64.powi(11 - e);
+        (self * scale).round() / scale
+    }
+}
+
+/// Sets the field at a dotted path ("J.0.1"): object keys and array indices.
+pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), ConfigError> {
+    let mut cur = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (k, part) in parts.iter().enumerate() {
+        let last = k + 1 == parts.len();
+        cur = match cur {
+            Value::Object(map) => {
+                if last {
+                    map.insert(part.to_string(), value);
+                    return Ok(());
+                }
+                map.entry(part.to_string())
+                    .or_insert_with(|| Value::Object(Default::default()))
+            }
+            Value::Array(arr) => {
+                let i: usize = part.parse().map_err(|_| {
+                    ConfigError(format!("grid path {path}: `{part}` is not an array index"))
+                })?;
+                let len = arr.len();
+                let slot = arr.get_mut(i).ok_or_else(|| {
+                    ConfigError(format!(
+                        "grid path {path}: index {i} out of range (length {len})"
+                    ))
+                })?;
+                if last {
+                    *slot = value;
+                    return Ok(());
+                }
+                slot
+            }
+            _ => {
+                return Err(ConfigError(format!(
+                    "grid path {path}: `{part}` is inside a value that is neither an object nor an array"
+                )));
+            }
+        };
+    }
+    Ok(())
+}
+
+/// The sweep file parsed, with its base config loaded.
+pub fn load(path: &Path) -> Result<(SweepSpec, Value), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
+    let spec: SweepSpec = config::parse_json(&text)
+        .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?;
+    let base = match &spec.base {
+        Value::String(p) => {
+            let bp = path.parent().unwrap_or(Path::new(".")).join(p);
+            let t = std::fs::read_to_string(&bp)
+                .map_err(|e| ConfigError(format!("base {}: cannot read: {e}", bp.display())))?;
+            serde_json::from_str(&t)
+                .map_err(|e| ConfigError(format!("base {}: {e}", bp.display())))?
+        }
+        Value::Object(_) => spec.base.clone(),
+        other => {
+            return Err(ConfigError(format!(
+                "field `base`: a config path or object, got {other}"
+            )));
+        }
+    };
+    if spec.seeds == 0 {
+        return Err(ConfigError("seeds = 0: must be >= 1".into()));
+    }
+    Ok((spec, base))
+}
+
+/// The base config with every field the file leaves out filled from the model's defaults, so
+/// that any field (e.g. "J.0.1") can be set by path.
+pub fn with_defaults(base: &Value) -> Result<Value, ConfigError> {
+    let mut full = match base.get("model").and_then(Value::as_str) {
+        Some("hydro") => serde_json::to_value(config::HydroConfig::default()),
+        Some("lif") => serde_json::to_value(config::lif::LifConfig::default()),
+        other => {
+            return Err(ConfigError(format!(
+                "base config: model = {other:?}: must be \"hydro\" or \"lif\""
+            )));
+        }
+    }
+    .map_err(|e| ConfigError(e.to_string()))?;
+    merge(&mut full, base);
+    Ok(full)
+}
+
+/// Overlays `top` on `under`: objects field by field, except tagged variants (objects with a
+/// "kind"), which replace what was there; anything else replaces.
+fn merge(under: &mut Value, top: &Value) {
+    match (under, top) {
+        (Value::Object(u), Value::Object(t)) if !t.contains_key("kind") => {
+            for (k, v) in t {
+                match u.get_mut(k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        u.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (u, t) => *u = t.clone(),
+    }
+}
+
+/// Every point of the sweep, in a fixed order (axes in path order, seeds innermost).
+pub fn points(spec: &SweepSpec, base: &Value) -> Result<Vec<Point>, ConfigError> {
+    let base = &with_defaults(base)?;
+    let axes: Vec<(String, Vec<Value>)> = spec
+        .grid
+        .iter()
+        .map(|(p, a)| axis_values(p, a).map(|v| (p.clone(), v)))
+        .collect::<Result<_, _>>()?;
+    let mut combos: Vec<Vec<(String, Value)>> = vec![Vec::new()];
+    for (path, values) in &axes {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((path.clone(), v.clone()));
+                    c
+                })
+            })
+            .collect();
+    }
+    let mut out = Vec::new();
+    for combo in combos {
+        for s in 0..spec.seeds {
+            let seed = spec.seed_base + s;
+            let mut cfg = base.clone();
+            for (p, v) in &combo {
+                set_path(&mut cfg, p, v.clone())?;
+            }
+            set_path(&mut cfg, "seed", Value::from(seed))?;
+            let index = out.len();
+            out.push(Point {
+                index,
+                id: format!("{index:05}"),
+                params: combo.clone(),
+                seed,
+                config: cfg,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `I/N` of `--shard`.
+pub fn parse_shard(s: &str) -> Result<(usize, usize), ConfigError> {
+    let bad = || ConfigError(format!("--shard {s}: expected I/N with 0 <= I < N"));
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n): (usize, usize) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// Estimated memory of a point's run (bytes), from its model and sizes.
+pub fn estimated_bytes(cfg: &Value) -> Result<f64, ConfigError> {
+    match cfg.get("model").and_then(Value::as_str) {
+        Some("hydro") => {
+            let c: config::HydroConfig =
+                serde_json::from_value(cfg.clone()).map_err(|e| ConfigError(e.to_string()))?;
+            Ok(2.0 * c.n as f64 * 8.0)
+        }
+        Some("lif") => {
+            let c: config::lif::LifConfig =
+                serde_json::from_value(cfg.clone()).map_err(|e| ConfigError(e.to_string()))?;
+            let s = c.validate()?;
+            let n = s.n() as f64;
+            let syn = match s.config.connectivity {
+                config::lif::Connectivity::FixedIndegree => n * (s.k_e + s.k_i) as f64,
+                _ => 0.0,
+            };
+            Ok(syn * 4.0 + n * (8.0 + 40.0) + n * s.delay_slots as f64 * 8.0)
+        }
+        other => Err(ConfigError(format!(
+            "model = {other:?}: must be \"hydro\" or \"lif\""
+        ))),
+    }
+}
+
+/// Runs one point into `dir` unless its run.json already says complete. Returns Ok(true) if
+/// it ran, Ok(false) if skipped; a failed run is Err with its message (run.json records it).
+pub fn run_point(p: &Point, dir: &Path, backend: BackendChoice) -> anyhow::Result<bool> {
+    if status_of(dir).as_deref() == Some("complete") {
+        return Ok(false);
+    }
+    std::fs::create_dir_all(dir)?;
+    record::write_json(&dir.join("config.json"), &p.config)?;
+    let text = serde_json::to_string(&p.config)?;
+    let result = match p.config.get("model").and_then(Value::as_str) {
+        Some("hydro") => {
+            let cfg: config::HydroConfig = config::parse_json(&text)?;
+            let opts = crate::run::RunOptions {
+                backend,
+                n: None,
+                steps: None,
+                seed: None,
+                out: dir.to_path_buf(),
+                force: false,
+                progress: false,
+            };
+            crate::run::run_hydro(cfg, &opts).map(|_| ())
+        }
+        Some("lif") => {
+            let cfg: config::lif::LifConfig = config::parse_json(&text)?;
+            let opts = crate::run_lif::LifRunOptions {
+                backend: if backend == BackendChoice::Auto {
+                    BackendChoice::Cpu
+                } else {
+                    backend
+                },
+                seed: None,
+                duration_ms: None,
+                out: dir.to_path_buf(),
+                progress: false,
+            };
+            crate::run_lif::run_lif(cfg, &opts).map(|_| ())
+        }
+        other => {
+            Err(ConfigError(format!("model = {other:?}: must be \"hydro\" or \"lif\"")).into())
+        }
+    };
+    if let Err(e) = result {
+        // Errors before run.json existed (bad config) leave a failed record of their own.
+        if status_of(dir).as_deref() != Some("failed") {
+            record::write_json(
+                &dir.join("run.json"),
+                &serde_json::json!({"status": "failed", "error": format!("{e:#}")}),
+            )?;
+        }
+        return Err(e);
+    }
+    Ok(true)
+}
+
+/// The `status` field of dir/run.json, if readable.
+pub fn status_of(dir: &Path) -> Option<String> {
+    let t = std::fs::read_to_string(dir.join("run.json")).ok()?;
+    let v: Value = serde_json::from_str(&t).ok()?;
+    v.get("status")?.as_str().map(str::to_string)
+}
+
+/// Key results of a run directory, as (column, value) pairs: status, error, throughput and
+/// the model's steady-state numbers.
+fn results(dir: &Path) -> Vec<(String, String)> {
+    let v: Value = std::fs::read_to_string(dir.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let s = |x: &Value| match x {
+        Value::Null => String::new(),
+        Value::String(t) => t.replace(',', ";"),
+        other => other.to_string(),
+    };
+    let mut out = vec![
+        ("status".to_string(), s(&v["status"])),
+        ("error".to_string(), s(&v["error"])),
+    ];
+    match v["model"].as_str() {
+        Some("hydro") => {
+            for (a, pop) in ["E", "I"].iter().enumerate() {
+                for q in ["rate", "mean", "var"] {
+                    let c = &v["late_time"][a][q];
+                    out.push((format!("{pop}_{q}"), s(&c["simulated"])));
+                    out.push((
+                        format!("{pop}_{q}_err_x_sqrt_n"),
+                        s(&c["error_vs_limit_times_sqrt_n"]),
+                    ));
+                    out.push((
+                        format!("{pop}_{q}_coefficient"),
+                        s(&c["first_order_coefficient"]),
+                    ));
+                }
+            }
+            out.push((
+                "neuron_steps_per_second".into(),
+                s(&v["neuron_steps_per_second"]),
+            ));
+        }
+        Some("lif") => {
+            for (a, pop) in ["E", "I"].iter().enumerate() {
+                out.push((
+                    format!("{pop}_rate_hz"),
+                    s(&v["summary"]["mean_rate_hz"][a]),
+                ));
+                out.push((format!("{pop}_cv"), s(&v["summary"]["mean_cv"][a])));
+            }
+            out.push(("theory_rate_hz".into(), s(&v["theory"]["rate_hz"])));
+            out.push(("theory_cv".into(), s(&v["theory"]["cv"])));
+            out.push((
+                "wall_seconds_per_simulated_second".into(),
+                s(&v["wall_seconds_per_simulated_second"]),
+            ));
+        }
+        _ => {}
+    }
+    out
+}
+
+/// Writes DIR/summary.csv for the points whose run directory exists, in point order.
+pub fn write_summary(dir: &Path, points: &[Point]) -> anyhow::Result<usize> {
+    let mut rows: Vec<Vec<(String, String)>> = Vec::new();
+    for p in points {
+        let rd = run_dir(dir, p);
+        if !rd.join("run.json").exists() {
+            continue;
+        }
+        let mut row = vec![("id".to_string(), p.id.clone())];
+        for (path, v) in &p.params {
+            row.push((path.clone(), v.to_string()));
+        }
+        row.push(("seed".into(), p.seed.to_string()));
+        row.extend(results(&rd));
+        rows.push(row);
+    }
+    // Columns: the union in first-seen order (hydro and lif rows differ).
+    let mut cols: Vec<String> = Vec::new();
+    for r in &rows {
+        for (c, _) in r {
+            if !cols.contains(c) {
+                cols.push(c.clone());
+            }
+        }
+    }
+    let header: Vec<&str> = cols.iter().map(String::as_str).collect();
+    let mut csv = Csv::new(&header);
+    for r in &rows {
+        let cells: Vec<String> = cols
+            .iter()
+            .map(|c| {
+                r.iter()
+                    .find(|(k, _)| k == c)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
+        csv.row(&cells);
+    }
+    csv.write(&dir.join("summary.csv"))?;
+    Ok(rows.len())
+}
+
+pub fn run_dir(dir: &Path, p: &Point) -> PathBuf {
+    dir.join("runs").join(&p.id)
+}
+
+/// Outcome counts of a sweep invocation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SweepReport {
+    pub ran: usize,
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+/// Runs the shard's points (sequentially, each using every core), rewriting summary.csv
+/// after each point so an interruption leaves it consistent with the finished runs.
+pub fn run_sweep(
+    points: &[Point],
+    dir: &Path,
+    shard: (usize, usize),
+    backend: BackendChoice,
+    mut on_point: impl FnMut(&Point, &anyhow::Result<bool>),
+) -> anyhow::Result<SweepReport> {
+    std::fs::create_dir_all(dir.join("runs"))?;
+    let mut rep = SweepReport::default();
+    for p in points.iter().filter(|p| p.index % shard.1 == shard.0) {
+        let r = run_point(p, &run_dir(dir, p), backend);
+        match &r {
+            Ok(true) => rep.ran += 1,
+            Ok(false) => rep.skipped += 1,
+            Err(_) => rep.failed += 1,
+        }
+        on_point(p, &r);
+        write_summary(dir, points)?;
+    }
+    write_summary(dir, points)?;
+    Ok(rep)
+}

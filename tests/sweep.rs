@@ -1,0 +1,173 @@
+//! `balnet sweep` end to end: sharded runs merged equal one unsharded sweep; a sweep killed
+//! midway and rerun completes every point and gives the uninterrupted summary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn balnet() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_balnet"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("balnet-sweep-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A sweep of `points` small model H runs (2 x 2000 neurons, 2.2 time units: late-time
+/// moments exist) over n and seeds.
+fn write_sweep(dir: &Path, ns: &[u64], seeds: u64) -> PathBuf {
+    let p = dir.join("sweep.json");
+    let ns: Vec<String> = ns.iter().map(|n| n.to_string()).collect();
+    std::fs::write(
+        &p,
+        format!(
+            r#"{{"base": {{"model": "hydro", "duration": 2.2, "record_every": 100}},
+                "grid": {{"n": [{}]}}, "seeds": {seeds}, "backend": "cpu"}}"#,
+            ns.join(", ")
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// summary.csv without the throughput column (wall-clock dependent).
+fn summary(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| header[i] != "neuron_steps_per_second")
+        .collect();
+    std::iter::once(header.join(","))
+        .chain(lines.map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            keep.iter().map(|&i| cells[i]).collect::<Vec<_>>().join(",")
+        }))
+        .collect()
+}
+
+fn run(args: &[&str]) {
+    let out = balnet().args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn shards_merged_equal_one_sweep() {
+    let d = tmp("shards");
+    let spec = write_sweep(&d, &[1000, 2000, 3000], 2);
+    let spec = spec.to_str().unwrap();
+    let whole = d.join("whole");
+    run(&["sweep", spec, "--out", whole.to_str().unwrap()]);
+    let parts = d.join("parts");
+    for i in 0..3 {
+        run(&[
+            "sweep",
+            spec,
+            "--out",
+            parts.to_str().unwrap(),
+            "--shard",
+            &format!("{i}/3"),
+        ]);
+    }
+    run(&["sweep", spec, "--out", parts.to_str().unwrap(), "--merge"]);
+    let (a, b) = (summary(&whole), summary(&parts));
+    assert_eq!(a.len(), 1 + 6);
+    assert!(a[1..].iter().all(|l| l.contains(",complete,")), "{a:?}");
+    // A late-time column is filled in (the runs reach t = 2).
+    assert!(
+        a[1].split(',').filter(|c| !c.is_empty()).count() > 10,
+        "{}",
+        a[1]
+    );
+    assert_eq!(a, b);
+}
+
+#[test]
+fn killed_sweep_resumes_to_the_same_summary() {
+    let d = tmp("kill");
+    let spec = write_sweep(&d, &[2000, 3000, 4000, 5000], 2);
+    let spec_s = spec.to_str().unwrap();
+    let reference = d.join("reference");
+    run(&["sweep", spec_s, "--out", reference.to_str().unwrap()]);
+
+    let out = d.join("killed");
+    let mut child = balnet()
+        .args(["sweep", spec_s, "--out", out.to_str().unwrap()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill (SIGKILL) once at least two points are complete and the sweep is still going.
+    let t0 = Instant::now();
+    loop {
+        let complete = (0..8)
+            .filter(|i| {
+                std::fs::read_to_string(out.join(format!("runs/{i:05}/run.json")))
+                    .map(|t| t.contains("\"complete\""))
+                    .unwrap_or(false)
+            })
+            .count();
+        if complete >= 2 || t0.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = summary(&out);
+    // Whatever the summary holds is consistent: no row claims a run that is not complete.
+    for l in &before[1..] {
+        let id = l.split(',').next().unwrap();
+        let status = balnet::sweep::status_of(&out.join("runs").join(id));
+        if l.contains(",complete,") {
+            assert_eq!(status.as_deref(), Some("complete"));
+        }
+    }
+    assert!(
+        before.len() < 1 + 8,
+        "the sweep was killed before finishing"
+    );
+    run(&["sweep", spec_s, "--out", out.to_str().unwrap()]);
+    assert_eq!(summary(&out), summary(&reference));
+}
+
+#[test]
+fn bad_sweeps_are_one_line_errors() {
+    let d = tmp("bad");
+    for (json, needle) in [
+        (
+            r#"{"base": {"model": "hydro"}, "grid": {"n": []}}"#,
+            "grid.n: no values",
+        ),
+        (
+            r#"{"base": {"model": "hydro"}, "grid": {"J.5.0": [1.0]}}"#,
+            "index 5 out of range",
+        ),
+        (
+            r#"{"base": {"model": "hydro"}, "sweeps": 3}"#,
+            "unknown field `sweeps`",
+        ),
+        (
+            r#"{"base": {"model": "hydro"}, "grid": {"n": {"logspace": [0, 10, 3]}}}"#,
+            "needs start and stop > 0",
+        ),
+    ] {
+        let p = d.join("s.json");
+        std::fs::write(&p, json).unwrap();
+        let out = balnet()
+            .args(["sweep", p.to_str().unwrap(), "--dry-run"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{json}: {err}");
+        assert!(err.contains(needle), "{json}: {err}");
+    }
+}
