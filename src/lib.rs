@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod convergence;
 pub mod model;
 pub mod plot;
 pub mod plot_lif;

@@ -258,6 +258,23 @@ fn sweep_cmd(
         Some(s) => sweep::parse_shard(&s)?,
         None => (0, 1),
     };
+    // A model H sweep over n also gets the convergence report.
+    let convergence = spec.grid.contains_key("n")
+        && points
+            .first()
+            .is_some_and(|p| p.config.get("model").and_then(|m| m.as_str()) == Some("hydro"));
+    let report = |out: &std::path::Path| -> anyhow::Result<()> {
+        if convergence {
+            let rows = balnet::convergence::collect(out)?;
+            balnet::convergence::write(out, &rows)?;
+            println!(
+                "convergence report: {} and {}",
+                out.join("convergence.csv").display(),
+                out.join("convergence.png").display()
+            );
+        }
+        Ok(())
+    };
     if merge {
         let rows = sweep::write_summary(&out, &points)?;
         println!(
@@ -266,6 +283,7 @@ fn sweep_cmd(
             points.len(),
             out.join("summary.csv").display()
         );
+        report(&out)?;
         return Ok(ExitCode::SUCCESS);
     }
     if dry_run {
@@ -304,6 +322,9 @@ fn sweep_cmd(
         rep.failed,
         out.join("summary.csv").display()
     );
+    if shard.1 == 1 {
+        report(&out)?;
+    }
     Ok(if rep.failed > 0 {
         ExitCode::from(1)
     } else {
