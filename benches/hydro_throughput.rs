@@ -73,6 +73,8 @@ fn main() -> anyhow::Result<()> {
                     out: std::env::temp_dir(),
                     force: true,
                     progress: false,
+                    checkpoint_every: None,
+                    resume: false,
                 };
                 let t0 = Instant::now();
                 let s = setup(config, &opts)?;

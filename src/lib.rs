@@ -5,6 +5,7 @@
 #![allow(clippy::needless_range_loop)]
 
 pub mod backend;
+pub mod checkpoint;
 pub mod config;
 pub mod convergence;
 pub mod model;

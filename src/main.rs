@@ -35,8 +35,9 @@ enum Command {
     },
     /// Simulate the network of a config file and write its run directory.
     Run {
-        /// JSON config (see configs/ and the README).
-        config: PathBuf,
+        /// JSON config (see configs/ and the README); not with --resume.
+        #[arg(required_unless_present = "resume")]
+        config: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "auto")]
         backend: BackendChoice,
         /// Neurons per population (overrides the config).
@@ -54,6 +55,13 @@ enum Command {
         /// Run even when the stiffness number is above 1.
         #[arg(long)]
         force: bool,
+        /// Model H: write DIR/checkpoint.bin every this many steps.
+        #[arg(long)]
+        checkpoint_every: Option<u64>,
+        /// Model H: continue the run in DIR from its checkpoint (same backend kind); its
+        /// outputs equal the uninterrupted run's.
+        #[arg(long, conflicts_with_all = ["config", "n", "steps", "seed", "out"])]
+        resume: Option<PathBuf>,
     },
     /// The large-n limit of a config (and with --n, its first-order finite-n prediction).
     Theory {
@@ -124,15 +132,32 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             out,
             force,
+            checkpoint_every,
+            resume,
         } => {
-            let out = out.unwrap_or_else(|| {
-                let stem = config.file_stem().map(|s| s.to_string_lossy().to_string());
-                PathBuf::from("runs").join(stem.unwrap_or_else(|| "run".into()))
-            });
-            if read_model(&config)?.1 == "lif" {
-                return run_lif(&config, backend, n, steps, seed, out);
+            let (cfg, out) = match (resume.clone(), config) {
+                (Some(dir), _) => (resumed_config(&dir)?, dir),
+                (None, Some(config)) => {
+                    let out = out.unwrap_or_else(|| {
+                        let stem = config.file_stem().map(|s| s.to_string_lossy().to_string());
+                        PathBuf::from("runs").join(stem.unwrap_or_else(|| "run".into()))
+                    });
+                    if read_model(&config)?.1 == "lif" {
+                        if checkpoint_every.is_some() {
+                            return Err(ConfigError(
+                                "--checkpoint-every applies to model H runs only".into(),
+                            )
+                            .into());
+                        }
+                        return run_lif(&config, backend, n, steps, seed, out);
+                    }
+                    (load_hydro(&config)?, out)
+                }
+                (None, None) => unreachable!("clap requires CONFIG or --resume"),
+            };
+            if checkpoint_every == Some(0) {
+                return Err(ConfigError("--checkpoint-every 0: must be >= 1".into()).into());
             }
-            let cfg = load_hydro(&config)?;
             let opts = balnet::run::RunOptions {
                 backend,
                 n,
@@ -141,6 +166,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 out: out.clone(),
                 force,
                 progress: true,
+                checkpoint_every,
+                resume: resume.is_some(),
             };
             let s = balnet::run::run_hydro(cfg, &opts)?;
             println!("backend: {}", s.backend);
@@ -330,6 +357,29 @@ fn sweep_cmd(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The resolved config of the model H run in `dir` (its run.json), for --resume.
+fn resumed_config(dir: &std::path::Path) -> anyhow::Result<HydroConfig> {
+    let p = dir.join("run.json");
+    let text = std::fs::read_to_string(&p)
+        .map_err(|e| ConfigError(format!("{}: cannot read: {e}", p.display())))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", p.display())))?;
+    if v["model"] != "hydro" {
+        return Err(
+            ConfigError(format!("{}: --resume applies to model H runs", p.display())).into(),
+        );
+    }
+    if !dir.join("checkpoint.bin").exists() {
+        return Err(ConfigError(format!(
+            "{}: no checkpoint.bin (run with --checkpoint-every)",
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(serde_json::from_value(v["config"].clone())
+        .map_err(|e| ConfigError(format!("{}: config: {e}", p.display())))?)
 }
 
 fn load_hydro(path: &std::path::Path) -> anyhow::Result<HydroConfig> {

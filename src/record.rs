@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// Sums over one population of 1, d, d², d³, d⁴ with d = x - shift (the shift, the theory's
 /// mean, keeps the raw sums from cancelling).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct PowerSums {
     pub count: f64,
     pub s1: f64,
@@ -52,7 +52,7 @@ impl PowerSums {
 }
 
 /// What a backend hands back at a record point.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, serde::Deserialize)]
 pub struct RecordSample {
     /// Steps completed (the state is x(step)).
     pub step: u64,

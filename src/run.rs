@@ -21,6 +21,10 @@ pub struct RunOptions {
     pub out: PathBuf,
     pub force: bool,
     pub progress: bool,
+    /// Write DIR/checkpoint.bin every this many steps.
+    pub checkpoint_every: Option<u64>,
+    /// Continue from DIR/checkpoint.bin (same backend kind).
+    pub resume: bool,
 }
 
 /// Late-time (t >= `LATE_T`) comparison of one moment of one population.
@@ -365,18 +369,45 @@ pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSu
         late_time: Vec::new(),
         error: None,
     };
-    record::write_json(&opts.out.join("run.json"), &summary)?;
+    let kind = if summary.backend.starts_with("gpu") {
+        "gpu"
+    } else {
+        "cpu"
+    };
+    let ck_path = opts.out.join("checkpoint.bin");
     let mut samples = vec![backend.initial_record()?];
+    let mut done = 0u64;
+    if opts.resume {
+        let ck = crate::checkpoint::read(&ck_path)?;
+        if ck.backend_kind != kind {
+            return Err(ConfigError(format!(
+                "checkpoint was written by the {} backend; resume with --backend {}",
+                ck.backend_kind, ck.backend_kind
+            ))
+            .into());
+        }
+        backend.restore(&ck.blobs)?;
+        samples = ck.samples;
+        done = ck.step;
+        summary
+            .warnings
+            .push(format!("resumed from a checkpoint at step {done}"));
+    }
+    record::write_json(&opts.out.join("run.json"), &summary)?;
     summary.setup_seconds = t_setup.elapsed().as_secs_f64();
 
     let every = s.config.record_every;
     let per_chunk = (2000 / every).max(1) * every;
     let bar = crate::progress::bar(s.steps, opts.progress);
+    bar.set_position(done);
     let t_step = Instant::now();
-    let mut done = 0u64;
+    let start = done;
     let mut failure = None;
     while done < s.steps {
-        let k = per_chunk.min(s.steps - done);
+        let mut k = per_chunk.min(s.steps - done);
+        if let Some(c) = opts.checkpoint_every {
+            k = k.min(c - done % c);
+        }
         match backend.advance(k as u32, every as u32) {
             Ok(v) => samples.extend(v),
             Err(e) => {
@@ -386,6 +417,18 @@ pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSu
         }
         done += k;
         bar.set_position(done);
+        if let Some(c) = opts.checkpoint_every
+            && done % c == 0
+            && done < s.steps
+        {
+            let ck = crate::checkpoint::Checkpoint {
+                backend_kind: kind.into(),
+                step: done,
+                samples: samples.clone(),
+                blobs: backend.snapshot()?,
+            };
+            crate::checkpoint::write(&ck_path, &ck)?;
+        }
         let rows = rows_from_samples(&s, shift, &samples[samples.len().saturating_sub(64)..]);
         if let Some((step, a)) = first_non_finite(&rows) {
             failure = Some(format!(
@@ -399,7 +442,7 @@ pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSu
     bar.finish_and_clear();
     summary.stepping_seconds = t_step.elapsed().as_secs_f64();
     summary.neuron_steps_per_second =
-        2.0 * s.config.n as f64 * done as f64 / summary.stepping_seconds.max(1e-12);
+        2.0 * s.config.n as f64 * (done - start) as f64 / summary.stepping_seconds.max(1e-12);
 
     let rows = rows_from_samples(&s, shift, &samples);
     write_moments_csv(&opts.out.join("moments.csv"), &rows, &s.config.record)?;

@@ -337,6 +337,8 @@ pub fn run_point(p: &Point, dir: &Path, backend: BackendChoice) -> anyhow::Resul
                 out: dir.to_path_buf(),
                 force: false,
                 progress: false,
+                checkpoint_every: None,
+                resume: false,
             };
             crate::run::run_hydro(cfg, &opts).map(|_| ())
         }

@@ -24,6 +24,8 @@ fn opts(backend: BackendChoice) -> RunOptions {
         // The convergence table runs n = 1e6 at dt = 1e-3 (stiffness 0.5, a warning).
         force: true,
         progress: false,
+        checkpoint_every: None,
+        resume: false,
     }
 }
 

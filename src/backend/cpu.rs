@@ -258,6 +258,42 @@ impl HydroBackend for HydroCpu {
     fn state(&mut self) -> anyhow::Result<Vec<f32>> {
         Ok(self.x.clone())
     }
+
+    fn snapshot(&mut self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        let scalars: [u64; 5] = [
+            self.t as u64,
+            self.lambda[0].to_bits(),
+            self.lambda[1].to_bits(),
+            self.spike_count[0] as u64,
+            self.spike_count[1] as u64,
+        ];
+        Ok(vec![
+            (
+                "cpu_scalars".into(),
+                bytemuck::cast_slice(&scalars).to_vec(),
+            ),
+            ("x".into(), bytemuck::cast_slice(&self.x).to_vec()),
+            ("spikes".into(), self.spikes.clone()),
+        ])
+    }
+
+    fn restore(&mut self, blobs: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+        let s: Vec<u64> = bytemuck::pod_collect_to_vec(super::blob(blobs, "cpu_scalars")?);
+        let x: Vec<f32> = bytemuck::pod_collect_to_vec(super::blob(blobs, "x")?);
+        let spikes = super::blob(blobs, "spikes")?.to_vec();
+        anyhow::ensure!(
+            s.len() == 5 && x.len() == self.x.len() && spikes.len() == self.spikes.len(),
+            "checkpoint does not fit this network (state of {} neurons, checkpoint {})",
+            self.x.len(),
+            x.len()
+        );
+        self.t = s[0] as u32;
+        self.lambda = [f64::from_bits(s[1]), f64::from_bits(s[2])];
+        self.spike_count = [s[3] as u32, s[4] as u32];
+        self.x = x;
+        self.spikes = spikes;
+        Ok(())
+    }
 }
 
 /// What a chunk kernel needs besides its neurons.

@@ -34,6 +34,19 @@ pub trait HydroBackend {
     fn advance(&mut self, steps: u32, record_every: u32) -> anyhow::Result<Vec<RecordSample>>;
     /// The full state x (E neurons then I neurons).
     fn state(&mut self) -> anyhow::Result<Vec<f32>>;
+    /// Everything needed to continue bit for bit on the same backend: named byte blobs.
+    fn snapshot(&mut self) -> anyhow::Result<Vec<(String, Vec<u8>)>>;
+    /// Restores a `snapshot` of a backend of the same kind and size.
+    fn restore(&mut self, blobs: &[(String, Vec<u8>)]) -> anyhow::Result<()>;
+}
+
+/// The blob named `name` of a snapshot.
+pub fn blob<'a>(blobs: &'a [(String, Vec<u8>)], name: &str) -> anyhow::Result<&'a [u8]> {
+    blobs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| &v[..])
+        .ok_or_else(|| anyhow::anyhow!("checkpoint has no `{name}`"))
 }
 
 /// Which backend to run on.

@@ -66,6 +66,8 @@ pub struct HydroGpu {
     params: HydroParams,
     params_buffer: wgpu::Buffer,
     x: wgpu::Buffer,
+    spikes: wgpu::Buffer,
+    tables: wgpu::Buffer,
     state: wgpu::Buffer,
     records: wgpu::Buffer,
     record_capacity: u32,
@@ -211,6 +213,8 @@ impl HydroGpu {
             params,
             params_buffer: pbuf,
             x,
+            spikes,
+            tables,
             state,
             records,
             record_capacity,
@@ -319,6 +323,42 @@ impl HydroBackend for HydroGpu {
             left -= chunk;
         }
         Ok(out)
+    }
+
+    fn snapshot(&mut self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        // The device buffers that carry state from step to step, raw (the partials and
+        // records are rewritten every step / chunk).
+        let mut out = Vec::new();
+        for (name, buf) in [
+            ("gpu_x", &self.x),
+            ("gpu_spikes", &self.spikes),
+            ("gpu_state", &self.state),
+            ("gpu_tables", &self.tables),
+        ] {
+            let words: Vec<u32> = buffers::read_back(&self.ctx, buf, 0, (buf.size() / 4) as usize)?;
+            out.push((name.to_string(), bytemuck::cast_slice(&words).to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn restore(&mut self, blobs: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+        for (name, buf) in [
+            ("gpu_x", &self.x),
+            ("gpu_spikes", &self.spikes),
+            ("gpu_state", &self.state),
+            ("gpu_tables", &self.tables),
+        ] {
+            let b = crate::backend::blob(blobs, name)?;
+            anyhow::ensure!(
+                b.len() as u64 == buf.size(),
+                "checkpoint `{name}` has {} bytes, this network's buffer {}",
+                b.len(),
+                buf.size()
+            );
+            self.ctx.queue.write_buffer(buf, 0, b);
+        }
+        self.ctx.wait()?;
+        Ok(())
     }
 
     fn state(&mut self) -> anyhow::Result<Vec<f32>> {
