@@ -418,7 +418,7 @@ pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSu
         done += k;
         bar.set_position(done);
         if let Some(c) = opts.checkpoint_every
-            && done % c == 0
+            && done.is_multiple_of(c)
             && done < s.steps
         {
             let ck = crate::checkpoint::Checkpoint {
