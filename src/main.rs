@@ -89,6 +89,9 @@ enum Command {
         /// Rebuild DIR/summary.csv from the run directories present (after sharded runs).
         #[arg(long)]
         merge: bool,
+        /// Points run at once (each run also uses every core through the shared pool).
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
     },
     /// Check the random number generator and samplers on this machine's backends.
     Selftest {
@@ -241,7 +244,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             shard,
             dry_run,
             merge,
-        } => sweep_cmd(&sweep, out, shard, dry_run, merge),
+            jobs,
+        } => sweep_cmd(&sweep, out, shard, dry_run, merge, jobs),
     }
 }
 
@@ -273,6 +277,7 @@ fn sweep_cmd(
     shard: Option<String>,
     dry_run: bool,
     merge: bool,
+    jobs: usize,
 ) -> anyhow::Result<ExitCode> {
     use balnet::sweep;
     let (spec, base) = sweep::load(path)?;
@@ -334,7 +339,10 @@ fn sweep_cmd(
         .filter(|p| p.index % shard.1 == shard.0)
         .count();
     let mut done = 0;
-    let rep = sweep::run_sweep(&points, &out, shard, spec.backend, |p, r| {
+    if jobs == 0 {
+        return Err(ConfigError("--jobs 0: must be >= 1".into()).into());
+    }
+    let rep = sweep::run_sweep(&points, &out, shard, spec.backend, jobs, |p, r| {
         done += 1;
         match r {
             Ok(true) => eprintln!("[{done}/{total}] {} complete", p.id),

@@ -493,26 +493,48 @@ pub struct SweepReport {
     pub failed: usize,
 }
 
-/// Runs the shard's points (sequentially, each using every core), rewriting summary.csv
-/// after each point so an interruption leaves it consistent with the finished runs.
+/// Runs the shard's points, `jobs` at a time (each run also uses the shared rayon pool),
+/// rewriting summary.csv after each point so an interruption leaves it consistent with the
+/// finished runs. Results do not depend on `jobs`: every run draws from its own counters.
 pub fn run_sweep(
     points: &[Point],
     dir: &Path,
     shard: (usize, usize),
     backend: BackendChoice,
-    mut on_point: impl FnMut(&Point, &anyhow::Result<bool>),
+    jobs: usize,
+    on_point: impl FnMut(&Point, &anyhow::Result<bool>) + Send,
 ) -> anyhow::Result<SweepReport> {
     std::fs::create_dir_all(dir.join("runs"))?;
-    let mut rep = SweepReport::default();
-    for p in points.iter().filter(|p| p.index % shard.1 == shard.0) {
-        let r = run_point(p, &run_dir(dir, p), backend);
-        match &r {
-            Ok(true) => rep.ran += 1,
-            Ok(false) => rep.skipped += 1,
-            Err(_) => rep.failed += 1,
+    let mine: Vec<&Point> = points
+        .iter()
+        .filter(|p| p.index % shard.1 == shard.0)
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let shared = std::sync::Mutex::new((SweepReport::default(), on_point, None::<anyhow::Error>));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(p) = mine.get(k) else { break };
+                    let r = run_point(p, &run_dir(dir, p), backend);
+                    let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
+                    match &r {
+                        Ok(true) => g.0.ran += 1,
+                        Ok(false) => g.0.skipped += 1,
+                        Err(_) => g.0.failed += 1,
+                    }
+                    (g.1)(p, &r);
+                    if let Err(e) = write_summary(dir, points) {
+                        g.2 = Some(e);
+                    }
+                }
+            });
         }
-        on_point(p, &r);
-        write_summary(dir, points)?;
+    });
+    let (rep, _, err) = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(e) = err {
+        return Err(e);
     }
     write_summary(dir, points)?;
     Ok(rep)

@@ -61,7 +61,7 @@ fn run(args: &[&str]) {
 }
 
 #[test]
-fn shards_merged_equal_one_sweep() {
+fn shards_merged_and_parallel_jobs_equal_one_sweep() {
     let d = tmp("shards");
     let spec = write_sweep(&d, &[1000, 2000, 3000], 2);
     let spec = spec.to_str().unwrap();
@@ -79,6 +79,10 @@ fn shards_merged_equal_one_sweep() {
         ]);
     }
     run(&["sweep", spec, "--out", parts.to_str().unwrap(), "--merge"]);
+    // Two points at a time: the same results.
+    let two = d.join("jobs2");
+    run(&["sweep", spec, "--out", two.to_str().unwrap(), "--jobs", "2"]);
+    assert_eq!(summary(&whole), summary(&two));
     let (a, b) = (summary(&whole), summary(&parts));
     assert_eq!(a.len(), 1 + 6);
     assert!(a[1..].iter().all(|l| l.contains(",complete,")), "{a:?}");
