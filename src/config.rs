@@ -92,6 +92,12 @@ pub struct HydroConfig {
     pub record: Vec<Moment>,
     /// Write the final state as state.npy.
     pub save_state: bool,
+    /// Replica index of the run (the RNG counter's replica word): replica r of a batched run
+    /// equals a single run with `replica: r`.
+    pub replica: u32,
+    /// Independent networks simulated together (replica, replica + 1, ...), each recorded
+    /// separately; CPU backend.
+    pub replicas: u32,
 }
 
 impl Default for HydroConfig {
@@ -117,6 +123,8 @@ impl Default for HydroConfig {
             record_every: 100,
             record: ALL_MOMENTS.to_vec(),
             save_state: false,
+            replica: 0,
+            replicas: 1,
         }
     }
 }
@@ -258,6 +266,23 @@ impl HydroConfig {
                 |x| x.is_finite() && x >= 0.0,
                 "finite and >= 0",
             )?;
+        }
+        if c.replicas == 0 || c.replicas > 65536 {
+            return Err(bad(format!(
+                "replicas = {}: must be in [1, 65536]",
+                c.replicas
+            )));
+        }
+        if c.replica as u64 + c.replicas as u64 > u32::MAX as u64 {
+            return Err(bad(format!(
+                "replica = {} + replicas = {}: must stay below 2^32",
+                c.replica, c.replicas
+            )));
+        }
+        if c.replicas > 1 && c.coupling == Coupling::Pairwise {
+            return Err(bad(
+                "replicas > 1 is not available with coupling = \"pairwise\"",
+            ));
         }
         if c.record_every == 0 {
             return Err(bad("record_every = 0: must be >= 1"));

@@ -14,6 +14,7 @@ pub mod plot_lif;
 pub mod plot_moments;
 pub mod progress;
 pub mod record;
+pub mod replicas;
 pub mod rng;
 pub mod run;
 pub mod run_lif;

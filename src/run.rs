@@ -350,7 +350,10 @@ pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSu
     let params = s.theory_params();
     let theory = hl::trajectory(&params, &record_times(&s)).ok();
     let shift = moment_shift(&s);
-    let (mut backend, adapter) = open_backend(&s, opts.backend, 0, shift)?;
+    if s.config.replicas > 1 {
+        return crate::replicas::run_replicas(s, opts, t_setup);
+    }
+    let (mut backend, adapter) = open_backend(&s, opts.backend, s.config.replica, shift)?;
     let mut summary = RunSummary {
         status: "running",
         balnet_version: env!("CARGO_PKG_VERSION"),

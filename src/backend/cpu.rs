@@ -29,6 +29,8 @@ pub struct HydroCpu {
     spike_count: [u32; 2],
     shift: [f64; 2],
     isa: Isa,
+    /// This step's Poisson tables (`independent`), rebuilt in place every step.
+    tables: Option<Box<[PoissonTable; 2]>>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -74,6 +76,7 @@ impl HydroCpu {
             spike_count: [0; 2],
             shift,
             isa,
+            tables: None,
         };
         if c.coupling == Coupling::Shared {
             e.spikes = vec![0; 2 * n];
@@ -138,10 +141,13 @@ impl HydroCpu {
         let mut out = [ChunkSums::default(); 2];
         match c.coupling {
             Coupling::Independent => {
-                let tables = [
-                    PoissonTable::build(c.dt as f64 * self.lambda[0]),
-                    PoissonTable::build(c.dt as f64 * self.lambda[1]),
-                ];
+                let lam = [c.dt as f64 * self.lambda[0], c.dt as f64 * self.lambda[1]];
+                let tables = self.tables.get_or_insert_with(|| {
+                    Box::new([PoissonTable::build(lam[0]), PoissonTable::build(lam[1])])
+                });
+                tables[0].rebuild(lam[0]);
+                tables[1].rebuild(lam[1]);
+                let tables: &[PoissonTable; 2] = tables;
                 let q_max = [c.nu_max[0] / lam_tot[0], c.nu_max[1] / lam_tot[1]];
                 for (a, o) in out.iter_mut().enumerate() {
                     let k = StepArgs {
@@ -158,7 +164,7 @@ impl HydroCpu {
                         .enumerate()
                         .map(|(ci, xc)| {
                             let g0 = (a * n + ci * CPU_CHUNK) as u32;
-                            independent_chunk(isa, &k, g0, xc, &tables, q_max, lam_tot)
+                            independent_chunk(isa, &k, g0, xc, tables, q_max, lam_tot)
                         })
                         .collect();
                     *o = combine(&parts);

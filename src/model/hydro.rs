@@ -179,6 +179,39 @@ pub fn guide_bits(len: u32) -> u32 {
 impl PoissonTable {
     /// Builds the table in f64 (the GPU builds the same table in f32 on the device).
     pub fn build(lambda: f64) -> Self {
+        let mut t = PoissonTable {
+            lo: 0,
+            len: 1,
+            guide_shift: 31,
+            thresholds: boxed_zeros::<POISSON_TABLE_CAP>(),
+            guide: boxed_zeros::<POISSON_GUIDE_CAP>(),
+        };
+        t.rebuild(lambda);
+        t
+    }
+
+    /// Rebuilds the table for a new lambda in place (no allocation: the CPU backend keeps
+    /// one table per population for the whole run).
+    pub fn rebuild(&mut self, lambda: f64) {
+        let built = Self::compute(lambda);
+        let len = built.0.len();
+        self.thresholds[..len].copy_from_slice(&built.0);
+        let bits = guide_bits(len as u32);
+        let guide_shift = 32 - bits;
+        let thresholds = &self.thresholds[..len];
+        for (g, e) in self.guide.iter_mut().take(1 << bits).enumerate() {
+            let w = (g as u64) << guide_shift;
+            *e = thresholds
+                .partition_point(|&t| (t as u64) <= w)
+                .min(len - 1) as u32;
+        }
+        self.lo = built.1;
+        self.len = len as u32;
+        self.guide_shift = guide_shift;
+    }
+
+    /// The thresholds of Poisson(lambda) on [lo, lo + len), and lo.
+    fn compute(lambda: f64) -> (Vec<u32>, u32) {
         let (lo, hi) = poisson_table_range(lambda);
         let len = (hi - lo + 1) as usize;
         let mut pmf = vec![0f64; len];
@@ -209,24 +242,7 @@ impl PoissonTable {
             thresholds[i] = to_threshold(1.0 - sf);
             sf += pmf[i];
         }
-        let bits = guide_bits(len as u32);
-        let guide_shift = 32 - bits;
-        let mut guide = boxed_zeros::<POISSON_GUIDE_CAP>();
-        for (g, e) in guide.iter_mut().take(1 << bits).enumerate() {
-            let w = (g as u64) << guide_shift;
-            *e = thresholds
-                .partition_point(|&t| (t as u64) <= w)
-                .min(len - 1) as u32;
-        }
-        let mut table = boxed_zeros::<POISSON_TABLE_CAP>();
-        table[..len].copy_from_slice(&thresholds);
-        PoissonTable {
-            lo,
-            len: len as u32,
-            guide_shift,
-            thresholds: table,
-            guide,
-        }
+        (thresholds, lo)
     }
 
     /// The first i at or after the guide's entry with w < T[i] (or the last entry). The first
@@ -240,32 +256,6 @@ impl PoissonTable {
             i += 1;
         }
         self.lo + i as u32
-    }
-
-    /// `sample` of LANES words: the guide lookup and first comparison as gathers over lanes,
-    /// the rare longer searches lane by lane.
-    #[inline(always)]
-    pub fn sample_lanes(&self, w: &[u32; crate::rng::LANES]) -> [u32; crate::rng::LANES] {
-        let last = self.len - 1;
-        let mut idx = [0u32; crate::rng::LANES];
-        let mut more = false;
-        for l in 0..crate::rng::LANES {
-            let mut i = self.guide[(w[l] >> self.guide_shift) as usize & GUIDE_MASK];
-            i += ((i < last) & (w[l] >= self.thresholds[i as usize & TABLE_MASK])) as u32;
-            more |= (i < last) & (w[l] >= self.thresholds[i as usize & TABLE_MASK]);
-            idx[l] = i;
-        }
-        if more {
-            for l in 0..crate::rng::LANES {
-                while idx[l] < last && w[l] >= self.thresholds[idx[l] as usize & TABLE_MASK] {
-                    idx[l] += 1;
-                }
-            }
-        }
-        for i in idx.iter_mut() {
-            *i += self.lo;
-        }
-        idx
     }
 }
 
