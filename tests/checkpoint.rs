@@ -4,23 +4,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn balnet() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_balnet"));
-    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
+use common::balnet;
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("balnet-ck-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("balnet-ck", name)
 }
 
-fn ok(c: &mut Command) {
+fn ok(c: &mut std::process::Command) {
     let out = c.output().unwrap();
     assert!(
         out.status.success(),

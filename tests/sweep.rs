@@ -1,21 +1,15 @@
 //! `balnet sweep` end to end: sharded runs merged equal one unsharded sweep; a sweep killed
 //! midway and rerun completes every point and gives the uninterrupted summary.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn balnet() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_balnet"));
-    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
-    c
-}
+use common::balnet;
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("balnet-sweep-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    common::fresh_dir("balnet-sweep", name)
 }
 
 /// A sweep of `points` small model H runs (2 x 2000 neurons, 2.2 time units: late-time

@@ -20,3 +20,18 @@ pub fn gpu() -> Option<Arc<GpuContext>> {
         }
     }
 }
+
+/// The balnet binary as a command, with XDG_RUNTIME_DIR set (Mesa warns without it).
+pub fn balnet() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_balnet"));
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c
+}
+
+/// A fresh, empty temporary directory for this test process.
+pub fn fresh_dir(prefix: &str, name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("{prefix}-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temporary directory");
+    d
+}
