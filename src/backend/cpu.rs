@@ -427,6 +427,46 @@ mod tests {
     use super::*;
     use crate::config::HydroConfig;
 
+    /// The thread count does not change a bit: fixed chunks combined in chunk order.
+    #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        for coupling in [Coupling::Independent, Coupling::Shared] {
+            let cfg = HydroConfig {
+                n: 20_000,
+                coupling,
+                ..HydroConfig::default()
+            };
+            let c = HydroConsts::new(&cfg.validate(true).expect("valid"));
+            let run = |threads: usize| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .expect("pool")
+                    .install(|| {
+                        let mut b = HydroCpu::new(c, 0, [0.0, 0.0]);
+                        let rec = b.advance(30, 10).expect("advance");
+                        let x: Vec<u32> = b
+                            .state()
+                            .expect("state")
+                            .iter()
+                            .map(|v| v.to_bits())
+                            .collect();
+                        (
+                            x,
+                            rec.iter().map(|r| (r.lambda, r.sums)).collect::<Vec<_>>(),
+                        )
+                    })
+            };
+            let (a, b) = (run(1), run(2));
+            assert_eq!(a.0, b.0, "{coupling:?}");
+            assert_eq!(a.1.len(), b.1.len());
+            for (p, q) in a.1.iter().zip(&b.1) {
+                assert_eq!(p.0, q.0);
+                assert_eq!(p.1, q.1);
+            }
+        }
+    }
+
     /// Every instruction-set level gives bitwise the same trajectory, including the chunk
     /// heads and tails (n = 1003 is neither a multiple of 4 nor of LANES).
     #[test]
