@@ -131,8 +131,9 @@ pub fn open_backend(s: &LifSetup, choice: BackendChoice) -> anyhow::Result<Box<d
     }
 }
 
-/// Estimated memory of the CPU backend (bytes) and the machine's available memory.
-fn check_memory(s: &LifSetup) -> Result<(), ConfigError> {
+/// Estimated memory of the CPU backend (bytes) and its stored synapse count: 4 bytes per
+/// synapse, the input ring buffer (with stored synapses), neuron state and recording.
+pub fn memory_estimate(s: &LifSetup) -> (f64, f64) {
     let n = s.n() as f64;
     let synapses = match s.config.connectivity {
         crate::config::lif::Connectivity::FixedIndegree => n * (s.k_e + s.k_i) as f64,
@@ -143,7 +144,12 @@ fn check_memory(s: &LifSetup) -> Result<(), ConfigError> {
     } else {
         0.0
     };
-    let need = synapses * 4.0 + n * 8.0 + acc + n * 40.0;
+    (synapses * 4.0 + n * 8.0 + acc + n * 40.0, synapses)
+}
+
+/// The estimate against the machine's available memory.
+fn check_memory(s: &LifSetup) -> Result<(), ConfigError> {
+    let (need, synapses) = memory_estimate(s);
     let avail = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| {

@@ -303,13 +303,7 @@ pub fn estimated_bytes(cfg: &Value) -> Result<f64, ConfigError> {
         Some("lif") => {
             let c: config::lif::LifConfig =
                 serde_json::from_value(cfg.clone()).map_err(|e| ConfigError(e.to_string()))?;
-            let s = c.validate()?;
-            let n = s.n() as f64;
-            let syn = match s.config.connectivity {
-                config::lif::Connectivity::FixedIndegree => n * (s.k_e + s.k_i) as f64,
-                _ => 0.0,
-            };
-            Ok(syn * 4.0 + n * (8.0 + 40.0) + n * s.delay_slots as f64 * 8.0)
+            Ok(crate::run_lif::memory_estimate(&c.validate()?).0)
         }
         other => Err(ConfigError(format!(
             "model = {other:?}: must be \"hydro\" or \"lif\""

@@ -139,6 +139,15 @@ impl HydroCpu {
         let (t, replica, isa) = (self.t, self.replica, self.isa);
         let lam_tot = [self.lambda[0] as f32, self.lambda[1] as f32];
         let mut out = [ChunkSums::default(); 2];
+        let shift = self.shift;
+        let args = |a: usize| StepArgs {
+            c: &c,
+            a,
+            t,
+            replica,
+            shift: shift[a],
+            record,
+        };
         match c.coupling {
             Coupling::Independent => {
                 let lam = [c.dt as f64 * self.lambda[0], c.dt as f64 * self.lambda[1]];
@@ -150,14 +159,7 @@ impl HydroCpu {
                 let tables: &[PoissonTable; 2] = tables;
                 let q_max = [c.nu_max[0] / lam_tot[0], c.nu_max[1] / lam_tot[1]];
                 for (a, o) in out.iter_mut().enumerate() {
-                    let k = StepArgs {
-                        c: &c,
-                        a,
-                        t,
-                        replica,
-                        shift: self.shift[a],
-                        record,
-                    };
+                    let k = args(a);
                     let xs = &mut self.x[a * n..(a + 1) * n];
                     let parts: Vec<ChunkSums> = xs
                         .par_chunks_mut(CPU_CHUNK)
@@ -173,14 +175,7 @@ impl HydroCpu {
             Coupling::Shared => {
                 let counts = self.spike_count;
                 for (a, o) in out.iter_mut().enumerate() {
-                    let k = StepArgs {
-                        c: &c,
-                        a,
-                        t,
-                        replica,
-                        shift: self.shift[a],
-                        record,
-                    };
+                    let k = args(a);
                     let xs = &mut self.x[a * n..(a + 1) * n];
                     let sp = &mut self.spikes[a * n..(a + 1) * n];
                     let parts: Vec<ChunkSums> = xs

@@ -101,11 +101,7 @@ fn neuron_chunk_body(
         let a = c.population(i);
         match k.connectivity {
             Connectivity::FixedIndegree => {
-                let o = k_local * k.acc_stride + k.slot_now * 2;
-                let v = (acc[o], acc[o + 1]);
-                acc[o] = 0;
-                acc[o + 1] = 0;
-                v
+                take_counts(acc, k_local * k.acc_stride + k.slot_now * 2)
             }
             Connectivity::Annealed => ml::annealed_inputs(c, i, k.t, k.replica, k.k, k.counts, own),
             Connectivity::AllToAll => (
@@ -149,10 +145,7 @@ fn neuron_chunk_body(
                 // The common case, without the per-neuron dispatch.
                 for l in 0..LANES {
                     let o = (k_local + l) * k.acc_stride + k.slot_now * 2;
-                    rec_e[l] = acc[o];
-                    rec_i[l] = acc[o + 1];
-                    acc[o] = 0;
-                    acc[o + 1] = 0;
+                    (rec_e[l], rec_i[l]) = take_counts(acc, o);
                 }
             } else {
                 for l in 0..LANES {
@@ -337,6 +330,15 @@ impl LifCpu {
         self.spike_counts = counts;
         self.t += 1;
     }
+}
+
+/// The (E, I) input counters at `o` (this step's slot of one neuron), cleared for reuse.
+#[inline(always)]
+fn take_counts(acc: &mut [u32], o: usize) -> (u32, u32) {
+    let v = (acc[o], acc[o + 1]);
+    acc[o] = 0;
+    acc[o + 1] = 0;
+    v
 }
 
 /// Pushes each spike of step t (emitted during it) to the counters of the targets in
