@@ -1,34 +1,43 @@
-// Model H on the GPU: the WGSL twin of src/model/hydro.rs (per-neuron step) and of the CPU
-// driver in src/backend/cpu.rs. Compiled after rng.wgsl.
+// Model H on the GPU: the WGSL twin of src/model/hydro.rs (per-neuron step, alias tables) and of
+// the CPU driver in src/backend/cpu.rs. Compiled after rng.wgsl and after a prelude the host
+// writes (src/backend/gpu/hydro.rs): `WG` (invocations per workgroup of the neuron kernels),
+// `FWG` (of `finalize`), `QUADS` (vec4s of neurons per invocation), `COUPLING`, `OWN_EXTRA_TERMS` (HydroConsts::own_extra_terms),
+// `EXPM1_SERIES_ONLY` (true when every argument of expm1_f32 is within its series range),
+// `INVOCATION_PARTIALS` (each invocation writes its own partial sums instead of a workgroup
+// tree: no barrier in the neuron kernels, for CPU devices where barriers are costly), and
+// `table_entry(i)`, which reads the step's alias tables from a uniform buffer where they fit,
+// else from a storage buffer.
 //
-// Layout: x[p] with p = a * n_pad + k (k < n), so every workgroup of WG * ITEMS neurons holds
-// one population; the RNG counter uses the global index g = a * n + k, as on the CPU.
-// Per step: `update` (every neuron, writes per-workgroup partial sums of the new state) then
-// `finalize` (one workgroup: two-float reduction of the partials, record, next step's
-// Poisson tables). No float atomics; the reduction tree has a fixed shape.
+// R replicas run side by side. Segment s = 2 r + a holds population a of replica r: x as vec4s
+// (neurons 4q .. 4q + 3 of a quad q together), padded to n_pad neurons so that every workgroup
+// covers one segment. Per step: `update` (every neuron; writes per-workgroup partial sums of
+// the new state) then `finalize` (one workgroup per replica: two-float reduction of the
+// partials, record, next step's four alias tables). No float atomics; every reduction tree has
+// a fixed shape. Software devices (lavapipe) run both sides of every branch, so the step has no
+// rare branch: each neuron pays for all the code below.
 
-const WG: u32 = 256u;
-const ITEMS: u32 = 16u;
+const ITEMS: u32 = QUADS * 4u;
 const PART: u32 = 6u;          // per-workgroup partials: lambda, spikes, s1, s2, s3, s4
-const TABLE_CAP: u32 = 16384u;
-const GUIDE_CAP: u32 = 16384u; // 2^14
-const TABLE_STRIDE: u32 = 32772u; // 4 + TABLE_CAP + GUIDE_CAP
-const REC_STRIDE: u32 = 24u;   // step, then per population: count, (hi, lo) of s1..s4 and lambda
+const REC_STRIDE: u32 = 24u;   // step, then per population: count, (hi, lo) of lambda, s1..s4
 const COUPLING_INDEPENDENT: u32 = 0u;
 const COUPLING_SHARED: u32 = 1u;
 const PURPOSE_HYDRO_INIT: u32 = 16u;
 const PURPOSE_HYDRO_STEP: u32 = 17u;
-const PURPOSE_HYDRO_TAIL: u32 = 18u;
+const EXPM1_SERIES_MAX: f32 = 0.25;
 
 struct HydroParams {
     n: u32,
     n_pad: u32,
-    wg_per_pop: u32,
+    wg_per_seg: u32,
     record_every: u32,
-    replica: u32,
-    key_lo: u32,
-    key_hi: u32,
-    coupling: u32,
+    replicas: u32,
+    quads: u32,
+    _pad4: u32,
+    _pad5: u32,
+    _pad6: u32,
+    table_stride: u32,
+    record_capacity: u32,
+    _pad0: u32,
     dt: f32,
     decay_e: f32,
     decay_i: f32,
@@ -50,43 +59,55 @@ struct HydroParams {
     x0_mean_i: f32,
     x0_sd_e: f32,
     x0_sd_i: f32,
-    _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    _pad3: u32,
 }
 
-struct HydroState {
+// One replica's step state; its key and counter replica word are set by the host, so that the
+// replicas of a batch may also differ in seed. Tables are indexed a * 2 + b (what population a
+// draws from b).
+struct ReplicaState {
     step: u32,
     spikes_e: u32,
     spikes_i: u32,
     record_index: u32,
     lambda_e: f32,
-    lambda_i: f32,
     lambda_e_lo: f32,
+    lambda_i: f32,
     lambda_i_lo: f32,
+    split_e: f32,
+    split_i: f32,
+    key_lo: u32,
+    key_hi: u32,
+    replica: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+    table_lo: vec4<u32>,
+    table_bits: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> params: HydroParams;
-@group(0) @binding(1) var<storage, read_write> xs: array<f32>;
+@group(0) @binding(1) var<storage, read_write> xs: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> spikes: array<u32>;
 @group(0) @binding(3) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(4) var<storage, read_write> state: HydroState;
-@group(0) @binding(5) var<storage, read_write> tables: array<u32>;
-@group(0) @binding(6) var<storage, read_write> records: array<f32>;
+@group(0) @binding(4) var<storage, read_write> state: array<ReplicaState>;
+@group(0) @binding(5) var<storage, read_write> records: array<f32>;
+@group(0) @binding(6) var<storage, read_write> scratch: array<u32>;
+@group(1) @binding(0) var<storage, read_write> tables_w: array<u32>;
 
-var<workgroup> red: array<f32, 1536>;   // PART * WG
-var<workgroup> red_lo: array<f32, 1280>; // 5 * WG (low words of the two-float sums)
+var<workgroup> red: array<f32, 1536>;   // PART * WG (WG <= 256), 12 * FWG (FWG <= 64)
+var<workgroup> red_lo: array<f32, 640>;  // 10 * FWG: low words of the two-float sums
+var<workgroup> red_u: array<u32, 256>;   // 4 * FWG
 var<workgroup> wg_u32: u32;
-var<workgroup> wg_lambda: vec2<f32>;
-var<workgroup> wg_spikes: vec2<u32>;
+var<workgroup> wg_state: ReplicaState;
 var<workgroup> wg_fin: array<f32, 24>;
+var<workgroup> wg_tab: array<vec4<u32>, 4>; // per table: lo, bits, len, mode
+var<workgroup> wg_mean: vec4<f32>;
 
 fn pick(a: u32, e: f32, i: f32) -> f32 {
     return select(e, i, a == 1u);
-}
-
-fn key() -> vec2<u32> {
-    return vec2<u32>(params.key_lo, params.key_hi);
 }
 
 // e^x as hydro.rs computes it (Cephes expf): WGSL's exp has no specified accuracy.
@@ -98,6 +119,18 @@ fn exp_f32(x_in: f32) -> f32 {
         + 1.6666665e-1) * r + 0.5;
     let y = p * (r * r) + r + 1.0;
     return y * bitcast<f32>(u32(i32(kf) + 127) << 23u);
+}
+
+fn expm1_series(x: f32) -> f32 {
+    return x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0
+        + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0))))))));
+}
+
+fn expm1_f32(x: f32) -> f32 {
+    if (EXPM1_SERIES_ONLY) {
+        return expm1_series(x);
+    }
+    return select(exp_f32(x) - 1.0, expm1_series(x), abs(x) < EXPM1_SERIES_MAX);
 }
 
 fn rate_fn(a: u32, x: f32) -> f32 {
@@ -116,75 +149,53 @@ fn jump(a: u32, b: u32) -> f32 {
     return select(params.jump_ie, params.jump_ii, b == 1u);
 }
 
-fn expm1_f32(x: f32) -> f32 {
-    if (abs(x) < 1e-3) {
-        return x * (1.0 + x * (0.5 + x * (1.0 / 6.0)));
-    }
-    return exp_f32(x) - 1.0;
-}
-
 fn spike_prob(a: u32, x: f32) -> f32 {
     return -expm1_f32(-rate_fn(a, x) * params.dt);
 }
 
-fn table_sample(b: u32, w: u32) -> u32 {
-    let base = b * TABLE_STRIDE;
-    let lo = tables[base];
-    let last = tables[base + 1u] - 1u;
-    let shift = tables[base + 2u];
-    var i = tables[base + 4u + TABLE_CAP + (w >> shift)];
-    while (i < last && w >= tables[base + 4u + i]) {
-        i = i + 1u;
-    }
-    return lo + i;
+fn to_threshold32(p: f32) -> u32 {
+    return u32(clamp(p * 4294967296.0, 0.0, 4294967040.0));
 }
 
-fn thin_self_rare(count: u32, c: f32, q: f32, s: ptr<function, Stream>) -> u32 {
-    let nf = f32(count);
-    let lq = log1p_f32(-q);
-    let p_any = -expm1_f32(nf * lq);
-    let v = uniform01(s);
-    var f = 1.0 - p_any / c;
-    if (v < f) {
-        return 0u;
-    }
-    let ratio = q / (1.0 - q);
-    var term = nf * q * exp((nf - 1.0) * lq) / c;
-    var j = 1u;
-    loop {
-        let f_next = f + term;
-        if (v < f_next || j >= count || f_next == f) {
-            return j;
-        }
-        f = f_next;
-        term = term * (f32(count - j) / f32(j + 1u)) * ratio;
-        j = j + 1u;
-    }
-    return j; // unreachable
+fn alias_sample(base: u32, bits: u32, lo: u32, w: u32) -> u32 {
+    let shift = 32u - bits;
+    let idx = w >> shift;
+    let e = table_entry(base + idx);
+    let stay = (w & ((1u << shift) - 1u)) < (e >> bits);
+    return lo + select(e & ((1u << bits) - 1u), idx, stay);
 }
 
-// thin_self of src/model/hydro.rs, with its two closures written out: the exact q and the
-// tail stream of neuron g at step t.
-fn thin_self(count: u32, u: f32, q_max: f32, a: u32, x: f32, lambda_a: f32, g: u32, t: u32) -> u32 {
-    let c = f32(count) * q_max;
-    if (count == 0u || u >= c) {
-        return count;
-    }
-    var s = stream_new(counter(g, t, PURPOSE_HYDRO_TAIL, params.replica), key());
-    return count - thin_self_rare(count, c, rate_fn(a, x) / lambda_a, &s);
+fn own_extra_mean(a: u32, x: f32, split: f32) -> f32 {
+    return max(params.dt * (split - rate_fn(a, x)), 0.0);
 }
 
-fn step_independent(a: u32, g: u32, x: f32, t: u32, lambda_total: vec2<f32>) -> f32 {
-    let w = philox4x32_10(counter(g, t, PURPOSE_HYDRO_STEP, params.replica), key());
-    var counts = vec2<u32>(table_sample(0u, w.x), table_sample(1u, w.y));
-    let q_max = pick(a, params.nu_max_e, params.nu_max_i) / lambda_total[a];
-    counts[a] = thin_self(counts[a], u32_to_uniform(w.z), q_max, a, x, lambda_total[a], g, t);
+// own_extra_count of hydro.rs as a count of the thresholds above w (a constant trip count, so
+// the loop unrolls and no lane waits for another).
+fn own_extra_count(mu: f32, w: u32) -> u32 {
+    var sf = -expm1_f32(-mu);
+    var term = mu * (1.0 - sf);
+    var count = 0u;
+    for (var j = 1u; j <= OWN_EXTRA_TERMS; j = j + 1u) {
+        count = count + select(0u, 1u, w < to_threshold32(sf));
+        sf = sf - term;
+        term = term * mu / f32(j + 1u);
+    }
+    return count;
+}
+
+// This workgroup's view of the step's tables (population a's two).
+struct StepTables {
+    base: vec2<u32>,
+    bits: vec2<u32>,
+    lo: vec2<u32>,
+    split: f32,
+}
+
+fn step_independent(a: u32, x: f32, we: u32, wi: u32, wb: u32, st: StepTables) -> f32 {
+    var counts = vec2<u32>(alias_sample(st.base.x, st.bits.x, st.lo.x, we),
+                           alias_sample(st.base.y, st.bits.y, st.lo.y, wi));
+    counts[a] = counts[a] + own_extra_count(own_extra_mean(a, x, st.split), wb);
     return relax(a, x) + (jump(a, 0u) * f32(counts.x) - jump(a, 1u) * f32(counts.y));
-}
-
-fn spikes_shared(a: u32, g: u32, x: f32, t: u32) -> bool {
-    let w = philox4x32_10(counter(g / 4u, t, PURPOSE_HYDRO_STEP, params.replica), key());
-    return u32_to_uniform(w[g % 4u]) < spike_prob(a, x);
 }
 
 fn step_shared(a: u32, x: f32, own_spike: bool, counts: vec2<u32>) -> f32 {
@@ -193,40 +204,70 @@ fn step_shared(a: u32, x: f32, own_spike: bool, counts: vec2<u32>) -> f32 {
     return relax(a, x) + (jump(a, 0u) * f32(s.x) - jump(a, 1u) * f32(s.y));
 }
 
-// Fixed-shape sum of red[j * WG + lid] for j < count; result in red[j * WG]. Two levels of
-// RADIX-way sums in order (few barriers: each costs a context switch per SIMD group on CPU
-// implementations such as lavapipe).
-const RADIX: u32 = 16u; // WG = RADIX * RADIX
-fn tree_reduce(lid: u32, count: u32) {
-    if (lid < RADIX) {
+// Fixed-shape sum of red[j * width + lid] for j < count over `width` invocations (a
+// multiple of 8, at most 256): 8-way sums in order, then one sum of the width / 8 results;
+// the result in red[j * width], visible to invocation 0 (callers add a barrier when others
+// read it). Few barriers: each costs a context switch per SIMD group on CPU implementations
+// such as lavapipe.
+fn tree_reduce(lid: u32, count: u32, width: u32) {
+    workgroupBarrier();
+    if (lid < width / 8u) {
         for (var j = 0u; j < count; j = j + 1u) {
             var s = 0.0;
-            for (var r = 0u; r < RADIX; r = r + 1u) {
-                s = s + red[j * WG + lid * RADIX + r];
+            for (var r = 0u; r < 8u; r = r + 1u) {
+                s = s + red[j * width + lid * 8u + r];
             }
-            red[j * WG + lid * RADIX] = s;
+            red[j * width + lid * 8u] = s;
         }
     }
     workgroupBarrier();
     if (lid == 0u) {
         for (var j = 0u; j < count; j = j + 1u) {
             var s = 0.0;
-            for (var r = 0u; r < RADIX; r = r + 1u) {
-                s = s + red[j * WG + r * RADIX];
+            for (var r = 0u; r < width / 8u; r = r + 1u) {
+                s = s + red[j * width + r * 8u];
             }
-            red[j * WG] = s;
+            red[j * width] = s;
+        }
+    }
+}
+
+// The same tree over red_u in wrapping u32 arithmetic.
+fn tree_reduce_u32(lid: u32, count: u32, width: u32) {
+    workgroupBarrier();
+    if (lid < width / 8u) {
+        for (var j = 0u; j < count; j = j + 1u) {
+            var s = 0u;
+            for (var r = 0u; r < 8u; r = r + 1u) {
+                s = s + red_u[j * width + lid * 8u + r];
+            }
+            red_u[j * width + lid * 8u] = s;
         }
     }
     workgroupBarrier();
+    if (lid == 0u) {
+        for (var j = 0u; j < count; j = j + 1u) {
+            var s = 0u;
+            for (var r = 0u; r < width / 8u; r = r + 1u) {
+                s = s + red_u[j * width + r * 8u];
+            }
+            red_u[j * width] = s;
+        }
+    }
 }
 
 fn write_partials(wg_index: u32, lid: u32, acc: array<f32, 6>, record: bool) {
     let count = select(2u, PART, record);
+    if (INVOCATION_PARTIALS) {
+        for (var j = 0u; j < count; j = j + 1u) {
+            partials[(wg_index * WG + lid) * PART + j] = acc[j];
+        }
+        return;
+    }
     for (var j = 0u; j < PART; j = j + 1u) {
         red[j * WG + lid] = acc[j];
     }
-    workgroupBarrier();
-    tree_reduce(lid, count);
+    tree_reduce(lid, count, WG);
     if (lid == 0u) {
         for (var j = 0u; j < PART; j = j + 1u) {
             partials[wg_index * PART + j] = red[j * WG];
@@ -237,82 +278,161 @@ fn write_partials(wg_index: u32, lid: u32, acc: array<f32, 6>, record: bool) {
 fn accumulate(acc: ptr<function, array<f32, 6>>, a: u32, x: f32, fired: bool, record: bool) {
     (*acc)[0] = (*acc)[0] + rate_fn(a, x);
     (*acc)[1] = (*acc)[1] + select(0.0, 1.0, fired);
-    if (record) {
-        let d = x - pick(a, params.shift_e, params.shift_i);
-        let d2 = d * d;
-        (*acc)[2] = (*acc)[2] + d;
-        (*acc)[3] = (*acc)[3] + d2;
-        (*acc)[4] = (*acc)[4] + d2 * d;
-        (*acc)[5] = (*acc)[5] + d2 * d2;
+    if (!record) {
+        return;
     }
+    let d = x - pick(a, params.shift_e, params.shift_i);
+    let d2 = d * d;
+    (*acc)[2] = (*acc)[2] + d;
+    (*acc)[3] = (*acc)[3] + d2;
+    (*acc)[4] = (*acc)[4] + d2 * d;
+    (*acc)[5] = (*acc)[5] + d2 * d2;
 }
 
-@compute @workgroup_size(256)
+// Replica rl's state, as every invocation of the workgroup sees it.
+fn load_state(lid: u32, rl: u32) -> ReplicaState {
+    if (INVOCATION_PARTIALS) {
+        return state[rl];
+    }
+    if (lid == 0u) {
+        wg_state = state[rl];
+    }
+    return workgroupUniformLoad(&wg_state);
+}
+
+// Where workgroup wg_index works: (segment, chunk within it), or segment 2R when it has none.
+fn segment_of(wg_index: u32) -> vec2<u32> {
+    let seg = wg_index / params.wg_per_seg;
+    return vec2<u32>(seg, wg_index - seg * params.wg_per_seg);
+}
+
+fn spikes_shared_quad(qi: u32, t: u32, replica: u32, key: vec2<u32>, a: u32, x: vec4<f32>) -> vec4<bool> {
+    let w = philox4x32_10(counter(qi, t, PURPOSE_HYDRO_STEP, replica), key);
+    return vec4<bool>(w.x < to_threshold32(spike_prob(a, x.x)), w.y < to_threshold32(spike_prob(a, x.y)),
+                      w.z < to_threshold32(spike_prob(a, x.z)), w.w < to_threshold32(spike_prob(a, x.w)));
+}
+
+fn spike_bits(f: vec4<bool>, i: u32) -> u32 {
+    return (select(0u, 1u, f.x) | select(0u, 2u, f.y) | select(0u, 4u, f.z) | select(0u, 8u, f.w)) << (4u * i);
+}
+
+@compute @workgroup_size(WG)
 fn init(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
         @builtin(num_workgroups) nwg: vec3<u32>) {
     let wg_index = wid.x + wid.y * nwg.x;
-    if (wg_index >= 2u * params.wg_per_pop) {
+    let sc = segment_of(wg_index);
+    if (sc.x >= 2u * params.replicas) {
         return;
     }
-    let a = select(0u, 1u, wg_index >= params.wg_per_pop);
+    let a = sc.x & 1u;
+    let rs = load_state(lid, sc.x >> 1u);
+    let replica = rs.replica;
+    let key = vec2<u32>(rs.key_lo, rs.key_hi);
     var acc = array<f32, 6>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    for (var i = 0u; i < ITEMS; i = i + 1u) {
-        let p = wg_index * WG * ITEMS + i * WG + lid;
-        let k = p - a * params.n_pad;
-        if (k < params.n) {
-            let g = k + a * params.n;
-            var s = stream_new(counter(g, 0u, PURPOSE_HYDRO_INIT, params.replica), key());
-            let x = pick(a, params.x0_mean_e, params.x0_mean_i) + pick(a, params.x0_sd_e, params.x0_sd_i) * normal(&s);
-            xs[p] = x;
-            var fired = false;
-            if (params.coupling == COUPLING_SHARED) {
-                fired = spikes_shared(a, g, x, 0u);
-                spikes[p] = select(0u, 1u, fired);
+    var word = 0u;
+    for (var i = 0u; i < QUADS; i = i + 1u) {
+        let q = sc.y * WG * QUADS + i * WG + lid;
+        if (4u * q < params.n) {
+            var x: vec4<f32>;
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                let g = a * params.n + 4u * q + j;
+                var s = stream_new(counter(g, 0u, PURPOSE_HYDRO_INIT, replica), key);
+                x[j] = pick(a, params.x0_mean_e, params.x0_mean_i) + pick(a, params.x0_sd_e, params.x0_sd_i) * normal(&s);
             }
-            accumulate(&acc, a, x, fired, true);
+            xs[sc.x * (params.n_pad / 4u) + q] = x;
+            var fired = vec4<bool>(false);
+            if (COUPLING == COUPLING_SHARED) {
+                fired = spikes_shared_quad(a * params.quads + q, 0u, replica, key, a, x);
+                word = word | spike_bits(fired, i);
+            }
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                if (4u * q + j < params.n) {
+                    accumulate(&acc, a, x[j], fired[j], true);
+                }
+            }
         }
+    }
+    if (COUPLING == COUPLING_SHARED) {
+        spikes[wg_index * WG + lid] = word;
     }
     write_partials(wg_index, lid, acc, true);
 }
 
-@compute @workgroup_size(256)
-fn update(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
-          @builtin(num_workgroups) nwg: vec3<u32>) {
+// One step of every neuron; `record` (a constant at each entry point, so that each pipeline
+// is specialised) adds the moments to the partial sums.
+fn update_body(lid: u32, wid: vec3<u32>, nwg: vec3<u32>, record: bool) {
     let wg_index = wid.x + wid.y * nwg.x;
-    if (wg_index >= 2u * params.wg_per_pop) {
+    let sc = segment_of(wg_index);
+    if (sc.x >= 2u * params.replicas) {
         return;
     }
-    if (lid == 0u) {
-        wg_u32 = state.step;
-        wg_lambda = vec2<f32>(state.lambda_e, state.lambda_i);
-        wg_spikes = vec2<u32>(state.spikes_e, state.spikes_i);
-    }
-    let t = workgroupUniformLoad(&wg_u32);
-    let lambda_total = wg_lambda;
-    let counts = wg_spikes;
-    let record = ((t + 1u) % params.record_every) == 0u;
-    let a = select(0u, 1u, wg_index >= params.wg_per_pop);
+    let a = sc.x & 1u;
+    let rl = sc.x >> 1u;
+    let rs = load_state(lid, rl);
+    let replica = rs.replica;
+    let key = vec2<u32>(rs.key_lo, rs.key_hi);
+    let t = rs.step;
+    var st: StepTables;
+    st.base = vec2<u32>((rl * 4u + a * 2u) * params.table_stride, (rl * 4u + a * 2u + 1u) * params.table_stride);
+    st.bits = select(rs.table_bits.xy, rs.table_bits.zw, a == 1u);
+    st.lo = select(rs.table_lo.xy, rs.table_lo.zw, a == 1u);
+    st.split = pick(a, rs.split_e, rs.split_i);
+    let counts = vec2<u32>(rs.spikes_e, rs.spikes_i);
     var acc = array<f32, 6>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
-    for (var i = 0u; i < ITEMS; i = i + 1u) {
-        let p = wg_index * WG * ITEMS + i * WG + lid;
-        let k = p - a * params.n_pad;
-        if (k < params.n) {
-            let g = k + a * params.n;
-            let x = xs[p];
-            var xn: f32;
-            var fired = false;
-            if (params.coupling == COUPLING_SHARED) {
-                xn = step_shared(a, x, spikes[p] != 0u, counts);
-                fired = spikes_shared(a, g, xn, t + 1u);
-                spikes[p] = select(0u, 1u, fired);
+    let sw = wg_index * WG + lid;
+    var old_word = 0u;
+    var new_word = 0u;
+    if (COUPLING == COUPLING_SHARED) {
+        old_word = spikes[sw];
+    }
+    for (var i = 0u; i < QUADS; i = i + 1u) {
+        let q = sc.y * WG * QUADS + i * WG + lid;
+        if (4u * q < params.n) {
+            let vi = sc.x * (params.n_pad / 4u) + q;
+            let qi = a * params.quads + q;
+            let x = xs[vi];
+            var xn: vec4<f32>;
+            var fired = vec4<bool>(false);
+            if (COUPLING == COUPLING_SHARED) {
+                for (var j = 0u; j < 4u; j = j + 1u) {
+                    xn[j] = step_shared(a, x[j], ((old_word >> (4u * i + j)) & 1u) != 0u, counts);
+                }
+                fired = spikes_shared_quad(qi, t + 1u, replica, key, a, xn);
+                new_word = new_word | spike_bits(fired, i);
             } else {
-                xn = step_independent(a, g, x, t, lambda_total);
+                let w0 = philox4x32_10(counter(qi, t, PURPOSE_HYDRO_STEP, replica), key);
+                let w1 = philox4x32_10(counter(qi, t, PURPOSE_HYDRO_STEP | (1u << 24u), replica), key);
+                let w2 = philox4x32_10(counter(qi, t, PURPOSE_HYDRO_STEP | (2u << 24u), replica), key);
+                xn = vec4<f32>(step_independent(a, x.x, w0.x, w0.y, w0.z, st),
+                               step_independent(a, x.y, w0.w, w1.x, w1.y, st),
+                               step_independent(a, x.z, w1.z, w1.w, w2.x, st),
+                               step_independent(a, x.w, w2.y, w2.z, w2.w, st));
             }
-            xs[p] = xn;
-            accumulate(&acc, a, xn, fired, record);
+            xs[vi] = xn;
+            for (var j = 0u; j < 4u; j = j + 1u) {
+                if (4u * q + j < params.n) {
+                    accumulate(&acc, a, xn[j], fired[j], record);
+                }
+            }
         }
     }
+    if (COUPLING == COUPLING_SHARED) {
+        spikes[sw] = new_word;
+    }
     write_partials(wg_index, lid, acc, record);
+}
+
+@compute @workgroup_size(WG)
+fn update(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
+          @builtin(num_workgroups) nwg: vec3<u32>) {
+    update_body(lid, wid, nwg, false);
+}
+
+// The step after which a record is taken (the host picks it: (step + 1) % record_every == 0).
+@compute @workgroup_size(WG)
+fn update_record(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+    update_body(lid, wid, nwg, true);
 }
 
 fn two_sum(a: f32, b: f32) -> vec2<f32> {
@@ -328,181 +448,216 @@ fn df_add(x: vec2<f32>, y: vec2<f32>) -> vec2<f32> {
     return two_sum(s.x, lo);
 }
 
-// Two-float sums over population a's partials of quantities 0 (lambda) and 2..5 (moments);
-// integer sum of quantity 1 (spikes). Results in wg_fin[a * 12 + ...].
-fn reduce_population(lid: u32, a: u32, record: bool) {
-    var sums: array<vec2<f32>, 5>;
-    for (var j = 0u; j < 5u; j = j + 1u) {
+// Two-float sums over replica rl's partials of quantities 0 (lambda) and 2..5 (moments, on
+// record steps) of both populations; integer sums of quantity 1 (spikes). Population a's
+// results in wg_fin[a * 12 + ...]: (hi, lo) of lambda, s1..s4, then the spike count.
+fn reduce_populations(lid: u32, rl: u32, record: bool) {
+    var sums: array<vec2<f32>, 10>;
+    var spk = vec2<u32>(0u, 0u);
+    for (var j = 0u; j < 10u; j = j + 1u) {
         sums[j] = vec2<f32>(0.0, 0.0);
     }
-    var spk = 0u;
-    for (var w = lid; w < params.wg_per_pop; w = w + WG) {
-        let base = (a * params.wg_per_pop + w) * PART;
-        sums[0] = df_add(sums[0], vec2<f32>(partials[base], 0.0));
-        spk = spk + u32(partials[base + 1u]);
-        if (record) {
-            for (var j = 1u; j < 5u; j = j + 1u) {
-                sums[j] = df_add(sums[j], vec2<f32>(partials[base + 1u + j], 0.0));
-            }
-        }
-    }
-    for (var j = 0u; j < 5u; j = j + 1u) {
-        red[j * WG + lid] = sums[j].x;
-        red_lo[j * WG + lid] = sums[j].y;
-    }
-    red[5u * WG + lid] = f32(spk); // exact: spike counts stay below 2^24 per thread
-    workgroupBarrier();
-    // Two levels of RADIX-way ordered sums, as in tree_reduce.
-    for (var level = 0u; level < 2u; level = level + 1u) {
-        let stride = select(RADIX, 1u, level == 0u);
-        let busy = select(1u, RADIX, level == 0u);
-        if (lid < busy) {
-            let base = lid * RADIX * stride;
-            for (var j = 0u; j < 5u; j = j + 1u) {
-                var acc = vec2<f32>(red[j * WG + base], red_lo[j * WG + base]);
-                for (var r = 1u; r < RADIX; r = r + 1u) {
-                    let e = j * WG + base + r * stride;
-                    acc = df_add(acc, vec2<f32>(red[e], red_lo[e]));
+    let per_seg = params.wg_per_seg * select(1u, WG, INVOCATION_PARTIALS);
+    for (var a = 0u; a < 2u; a = a + 1u) {
+        for (var w = lid; w < per_seg; w = w + FWG) {
+            let base = ((2u * rl + a) * per_seg + w) * PART;
+            sums[a * 5u] = df_add(sums[a * 5u], vec2<f32>(partials[base], 0.0));
+            spk[a] = spk[a] + u32(partials[base + 1u]);
+            if (record) {
+                for (var j = 1u; j < 5u; j = j + 1u) {
+                    sums[a * 5u + j] = df_add(sums[a * 5u + j], vec2<f32>(partials[base + 1u + j], 0.0));
                 }
-                red[j * WG + base] = acc.x;
-                red_lo[j * WG + base] = acc.y;
             }
-            var cnt = red[5u * WG + base];
-            for (var r = 1u; r < RADIX; r = r + 1u) {
-                cnt = cnt + red[5u * WG + base + r * stride];
-            }
-            red[5u * WG + base] = cnt;
         }
+    }
+    for (var j = 0u; j < 10u; j = j + 1u) {
+        red[j * FWG + lid] = sums[j].x;
+        red_lo[j * FWG + lid] = sums[j].y;
+    }
+    red[10u * FWG + lid] = f32(spk.x); // exact: spike counts stay below 2^24 per thread
+    red[11u * FWG + lid] = f32(spk.y);
+    let count = select(1u, 5u, record);
+    // Two levels of ordered sums, as in tree_reduce.
+    for (var level = 0u; level < 2u; level = level + 1u) {
         workgroupBarrier();
+        let stride = select(8u, 1u, level == 0u);
+        let busy = select(1u, FWG / 8u, level == 0u);
+        let width = select(FWG / 8u, 8u, level == 0u);
+        if (lid < busy) {
+            let base = lid * 8u * stride;
+            for (var a = 0u; a < 2u; a = a + 1u) {
+                for (var j = 0u; j < count; j = j + 1u) {
+                    let q = (a * 5u + j) * FWG + base;
+                    var acc = vec2<f32>(red[q], red_lo[q]);
+                    for (var r = 1u; r < width; r = r + 1u) {
+                        acc = df_add(acc, vec2<f32>(red[q + r * stride], red_lo[q + r * stride]));
+                    }
+                    red[q] = acc.x;
+                    red_lo[q] = acc.y;
+                }
+                let q = (10u + a) * FWG + base;
+                var cnt = red[q];
+                for (var r = 1u; r < width; r = r + 1u) {
+                    cnt = cnt + red[q + r * stride];
+                }
+                red[q] = cnt;
+            }
+        }
     }
     if (lid == 0u) {
-        for (var j = 0u; j < 5u; j = j + 1u) {
-            wg_fin[a * 12u + 2u * j] = red[j * WG];
-            wg_fin[a * 12u + 2u * j + 1u] = red_lo[j * WG];
+        for (var a = 0u; a < 2u; a = a + 1u) {
+            for (var j = 0u; j < 5u; j = j + 1u) {
+                wg_fin[a * 12u + 2u * j] = red[(a * 5u + j) * FWG];
+                wg_fin[a * 12u + 2u * j + 1u] = red_lo[(a * 5u + j) * FWG];
+            }
+            wg_fin[a * 12u + 10u] = red[(10u + a) * FWG];
         }
-        wg_fin[a * 12u + 10u] = red[5u * WG];
     }
-    workgroupBarrier();
 }
 
-fn to_threshold_cdf(p: f32) -> u32 {
-    return u32(clamp(p * 4294967296.0, 0.0, 4294967040.0));
+// [lo, hi] of the table of Poisson(lambda) (poisson_table_range of hydro.rs, in f32).
+fn table_range(lambda: f32) -> vec2<u32> {
+    let w = 10.0 * sqrt(lambda) + 12.0;
+    return vec2<u32>(u32(floor(max(lambda - w, 0.0))), u32(ceil(lambda + w)));
 }
 
-fn to_threshold_sf(sf: f32) -> u32 {
-    let m = u32(clamp(sf * 4294967296.0, 0.0, 4294967040.0));
-    return select(0u - m, 0xFFFFFFFFu, m == 0u);
-}
-
-// The inverse-CDF table of Poisson(lambda) for population b (PoissonTable::build in f32).
-fn build_table(lid: u32, b: u32, lambda: f32) {
-    let base = b * TABLE_STRIDE;
-    let wdt = 10.0 * sqrt(lambda) + 12.0;
-    let lo = u32(floor(max(lambda - wdt, 0.0)));
-    let hi = u32(ceil(lambda + wdt));
-    let len = hi - lo + 1u;
-    // guide_bits: about 4 buckets per entry, at most GUIDE_CAP
+fn alias_bits(len: u32) -> u32 {
     var bits = 1u;
     while ((1u << bits) < len) {
         bits = bits + 1u;
     }
-    bits = min(bits + 2u, 14u);
-    let mid = len / 2u;
-    let chunk = (len + WG - 1u) / WG;
-    let start = min(lid * chunk, len);
-    let end = min(start + chunk, len);
-    // pmf of this thread's entries, kept in the threshold slots as f32 bits.
-    var low = 0.0;
-    var up = 0.0;
-    for (var i = start; i < end; i = i + 1u) {
-        var pm: f32;
-        if (lambda <= 0.0) {
-            pm = select(0.0, 1.0, i == 0u);
-        } else {
-            pm = exp(poisson_log_pmf(f32(lo + i), lambda));
-        }
-        tables[base + 4u + i] = bitcast<u32>(pm);
-        if (i < mid) {
-            low = low + pm;
-        } else {
-            up = up + pm;
-        }
-    }
-    red[lid] = low;
-    red[WG + lid] = up;
-    storageBarrier();
-    workgroupBarrier();
+    return bits;
+}
+
+// poisson_masses of hydro.rs in f32 for the four tables of replica rl, into their masses
+// scratch: the pmf (Loader's cancellation-free log form) in parallel, normalised by a
+// fixed-tree f32 sum; floor(p 2^32) per entry, the mode the rounding remainder
+// (complete_mode_mass). wg_tab[tb] = (lo, bits, len, mode).
+fn poisson_masses(lid: u32, rl: u32, means: vec4<f32>) {
+    let stride = params.table_stride;
     if (lid == 0u) {
-        // Exclusive prefix of the lower sums, exclusive suffix of the upper sums.
-        var acc = 0.0;
-        for (var t = 0u; t < WG; t = t + 1u) {
-            let v = red[t];
-            red[t] = acc;
-            acc = acc + v;
+        for (var tb = 0u; tb < 4u; tb = tb + 1u) {
+            let range = table_range(means[tb]);
+            let len = range.y - range.x + 1u;
+            let fl = u32(floor(means[tb]));
+            wg_tab[tb] = vec4<u32>(range.x, alias_bits(len), len, min(fl - min(fl, range.x), len - 1u));
         }
-        acc = 0.0;
-        for (var t = WG; t > 0u; t = t - 1u) {
-            let v = red[WG + t - 1u];
-            red[WG + t - 1u] = acc;
-            acc = acc + v;
-        }
-        tables[base] = lo;
-        tables[base + 1u] = len;
-        tables[base + 2u] = 32u - bits;
     }
     workgroupBarrier();
-    var cdf = red[lid];
-    for (var i = start; i < min(end, mid); i = i + 1u) {
-        cdf = cdf + bitcast<f32>(tables[base + 4u + i]);
-        tables[base + 4u + i] = to_threshold_cdf(cdf);
+    for (var tb = 0u; tb < 4u; tb = tb + 1u) {
+        let tab = wg_tab[tb];
+        let lambda = means[tb];
+        let mbase = (rl * 4u + tb) * 2u * stride;
+        var part = 0.0;
+        for (var i = lid; i < (1u << tab.y); i = i + FWG) {
+            var p = 0.0;
+            if (i < tab.z) {
+                p = select(exp_f32(poisson_log_pmf(f32(tab.x + i), lambda)), select(0.0, 1.0, i == 0u), lambda <= 0.0);
+            }
+            scratch[mbase + i] = bitcast<u32>(p);
+            part = part + p;
+        }
+        red[tb * FWG + lid] = part;
     }
-    var sf = red[WG + lid];
-    for (var i = end; i > max(start, mid); i = i - 1u) {
-        let pm = bitcast<f32>(tables[base + 4u + i - 1u]);
-        tables[base + 4u + i - 1u] = to_threshold_sf(sf);
-        sf = sf + pm;
-    }
-    storageBarrier();
+    tree_reduce(lid, 4u, FWG);
     workgroupBarrier();
-    let shift = 32u - bits;
-    for (var gi = lid; gi < (1u << bits); gi = gi + WG) {
-        let w = gi << shift;
-        // first i with T[i] > w (binary search), capped at len - 1
-        var l = 0u;
-        var r = len;
-        while (l < r) {
-            let m = (l + r) / 2u;
-            if (tables[base + 4u + m] <= w) {
-                l = m + 1u;
-            } else {
-                r = m;
+    for (var tb = 0u; tb < 4u; tb = tb + 1u) {
+        let tab = wg_tab[tb];
+        let total = red[tb * FWG];
+        let mbase = (rl * 4u + tb) * 2u * stride;
+        var others = 0u;
+        for (var i = lid; i < (1u << tab.y); i = i + FWG) {
+            let p = bitcast<f32>(scratch[mbase + i]);
+            let m = select(to_threshold_floor(p / total), 0u, i == tab.w);
+            scratch[mbase + i] = m;
+            others = others + m;
+        }
+        red_u[tb * FWG + lid] = others;
+    }
+    tree_reduce_u32(lid, 4u, FWG);
+    if (lid == 0u) {
+        for (var tb = 0u; tb < 4u; tb = tb + 1u) {
+            let tab = wg_tab[tb];
+            let mbase = (rl * 4u + tb) * 2u * stride;
+            let rest = red_u[tb * FWG];
+            scratch[mbase + tab.w] = select(0u - rest, 0xFFFFFFFFu, rest == 0u);
+            if (rest == 0u) {
+                scratch[mbase + (tab.w + 1u) % (1u << tab.y)] = 1u;
             }
         }
-        tables[base + 4u + TABLE_CAP + gi] = min(l, len - 1u);
     }
     storageBarrier();
     workgroupBarrier();
 }
 
-fn finalize_common(lid: u32, advance: bool) {
+fn to_threshold_floor(p: f32) -> u32 {
+    return u32(clamp(floor(p * 4294967296.0), 0.0, 4294967040.0));
+}
+
+// alias_build of hydro.rs: Vose's method in exact integer arithmetic, masses at mbase, the
+// two stacks at sbase, entries written to the tables at ebase.
+fn alias_build(mbase: u32, sbase: u32, ebase: u32, bits: u32) {
+    let k = 1u << bits;
+    let cap = 1u << (32u - bits);
+    var ns = 0u;
+    var nl = 0u;
+    for (var i = 0u; i < k; i = i + 1u) {
+        if (scratch[mbase + i] < cap) {
+            scratch[sbase + ns] = i;
+            ns = ns + 1u;
+        } else {
+            scratch[sbase + k - 1u - nl] = i;
+            nl = nl + 1u;
+        }
+    }
+    loop {
+        if (ns == 0u || nl == 0u) {
+            break;
+        }
+        ns = ns - 1u;
+        let l = scratch[sbase + ns];
+        nl = nl - 1u;
+        let g = scratch[sbase + k - 1u - nl];
+        let ml = scratch[mbase + l];
+        tables_w[ebase + l] = (ml << bits) | g;
+        let mg = scratch[mbase + g] - (cap - ml);
+        scratch[mbase + g] = mg;
+        if (mg < cap) {
+            scratch[sbase + ns] = g;
+            ns = ns + 1u;
+        } else {
+            scratch[sbase + k - 1u - nl] = g;
+            nl = nl + 1u;
+        }
+    }
+    for (var i = 0u; i < ns; i = i + 1u) {
+        let e = scratch[sbase + i];
+        tables_w[ebase + e] = e;
+    }
+    for (var i = 0u; i < nl; i = i + 1u) {
+        let e = scratch[sbase + k - 1u - i];
+        tables_w[ebase + e] = e;
+    }
+}
+
+fn finalize_common(lid: u32, rl: u32, advance: bool) {
     if (lid == 0u) {
-        wg_u32 = state.step;
+        wg_u32 = state[rl].step;
     }
     let t_old = workgroupUniformLoad(&wg_u32);
     let t = select(t_old, t_old + 1u, advance);
     let record = !advance || (t % params.record_every) == 0u;
-    reduce_population(lid, 0u, record);
-    reduce_population(lid, 1u, record);
+    reduce_populations(lid, rl, record);
     if (lid == 0u) {
-        state.step = t;
-        state.lambda_e = wg_fin[0];
-        state.lambda_e_lo = wg_fin[1];
-        state.lambda_i = wg_fin[12];
-        state.lambda_i_lo = wg_fin[13];
-        state.spikes_e = u32(wg_fin[10]);
-        state.spikes_i = u32(wg_fin[22]);
+        state[rl].step = t;
+        state[rl].lambda_e = wg_fin[0];
+        state[rl].lambda_e_lo = wg_fin[1];
+        state[rl].lambda_i = wg_fin[12];
+        state[rl].lambda_i_lo = wg_fin[13];
+        state[rl].spikes_e = u32(wg_fin[10]);
+        state[rl].spikes_i = u32(wg_fin[22]);
         if (record) {
-            let r = state.record_index * REC_STRIDE;
+            let r = (state[rl].record_index * params.replicas + rl) * REC_STRIDE;
             records[r] = bitcast<f32>(t);
             for (var a = 0u; a < 2u; a = a + 1u) {
                 let o = r + 1u + a * 11u;
@@ -511,23 +666,42 @@ fn finalize_common(lid: u32, advance: bool) {
                     records[o + 1u + j] = wg_fin[a * 12u + j];
                 }
             }
-            state.record_index = state.record_index + 1u;
+            state[rl].record_index = state[rl].record_index + 1u;
         }
-        wg_lambda = vec2<f32>(wg_fin[0], wg_fin[12]);
+        // step_means of hydro.rs: split s_a = min(nu_max_a, Lambda_a); table (a, b) has mean
+        // dt Lambda_b, less dt s_b when a = b.
+        let lam = vec2<f32>(wg_fin[0] + wg_fin[1], wg_fin[12] + wg_fin[13]);
+        let split = vec2<f32>(min(params.nu_max_e, lam.x), min(params.nu_max_i, lam.y));
+        state[rl].split_e = split.x;
+        state[rl].split_i = split.y;
+        wg_mean = vec4<f32>(max(params.dt * ((wg_fin[0] - split.x) + wg_fin[1]), 0.0),
+                            max(params.dt * lam.y, 0.0),
+                            max(params.dt * lam.x, 0.0),
+                            max(params.dt * ((wg_fin[12] - split.y) + wg_fin[13]), 0.0));
     }
-    let lam = workgroupUniformLoad(&wg_lambda);
-    if (params.coupling == COUPLING_INDEPENDENT) {
-        build_table(lid, 0u, params.dt * lam.x);
-        build_table(lid, 1u, params.dt * lam.y);
+    if (COUPLING == COUPLING_INDEPENDENT) {
+        poisson_masses(lid, rl, workgroupUniformLoad(&wg_mean));
+        // The four tables' Vose passes side by side in four lanes of one SIMD group.
+        if (lid < 4u) {
+            let stride = params.table_stride;
+            let mbase = (rl * 4u + lid) * 2u * stride;
+            alias_build(mbase, mbase + stride, (rl * 4u + lid) * stride, wg_tab[lid].y);
+        }
+        if (lid == 0u) {
+            state[rl].table_lo = vec4<u32>(wg_tab[0].x, wg_tab[1].x, wg_tab[2].x, wg_tab[3].x);
+            state[rl].table_bits = vec4<u32>(wg_tab[0].y, wg_tab[1].y, wg_tab[2].y, wg_tab[3].y);
+        }
     }
 }
 
-@compute @workgroup_size(256)
-fn finalize_init(@builtin(local_invocation_index) lid: u32) {
-    finalize_common(lid, false);
+@compute @workgroup_size(FWG)
+fn finalize_init(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
+                 @builtin(num_workgroups) nwg: vec3<u32>) {
+    finalize_common(lid, wid.x + wid.y * nwg.x, false);
 }
 
-@compute @workgroup_size(256)
-fn finalize(@builtin(local_invocation_index) lid: u32) {
-    finalize_common(lid, true);
+@compute @workgroup_size(FWG)
+fn finalize(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>,
+            @builtin(num_workgroups) nwg: vec3<u32>) {
+    finalize_common(lid, wid.x + wid.y * nwg.x, true);
 }

@@ -1,11 +1,15 @@
 //! Batched replicas of a model H run (`replicas: R`): R independent networks, replica
-//! indices `replica .. replica + R`, stepped together on the CPU backend (rayon over replicas
-//! and, within each, over neurons). Replica r draws from counters with replica word r, so it
-//! is bit for bit the single run with `replica: r`. Writes DIR/replica_<r>/moments.csv per
+//! indices `replica .. replica + R`, stepped together: on the GPU in the same dispatches (one
+//! batch, or several where one does not fit a storage binding), on the CPU with rayon over
+//! replicas and, within each, over neurons. Replica r draws from counters with replica word r,
+//! so it is bit for bit the single run with `replica: r` on the same backend. A batch may also
+//! mix seeds (`Member`): sweeps over seeds use that. Writes DIR/replica_<r>/moments.csv per
 //! replica, DIR/theory.csv and DIR/run.json (per-replica late-time comparisons, total
 //! throughput).
 
 use crate::backend::cpu::HydroCpu;
+use crate::backend::gpu::GpuContext;
+use crate::backend::gpu::hydro::{HydroGpu, HydroLayout, Member};
 use crate::backend::{BackendChoice, HydroBackend};
 use crate::config::{ConfigError, HydroSetup};
 use crate::model::hydro::HydroConsts;
@@ -14,7 +18,99 @@ use crate::run::{self, LatePopulation, RunOptions};
 use crate::theory::hydro_limit as hl;
 use rayon::prelude::*;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// Networks stepped together, on one backend.
+pub enum Batch {
+    Cpu(Vec<HydroCpu>),
+    /// Consecutive GPU batches (more than one only when the members' state does not fit one
+    /// storage binding).
+    Gpu(Vec<HydroGpu>),
+}
+
+impl Batch {
+    /// One network per member on `choice` (`auto`: the GPU when an adapter exists).
+    pub fn open(
+        s: &HydroSetup,
+        members: &[Member],
+        choice: BackendChoice,
+        shift: [f64; 2],
+    ) -> anyhow::Result<Batch> {
+        let c = HydroConsts::new(s);
+        match run::gpu_context(choice)? {
+            None => Ok(Batch::Cpu(
+                members
+                    .par_iter()
+                    .map(|m| HydroCpu::new(HydroConsts { key: m.key, ..c }, m.replica, shift))
+                    .collect(),
+            )),
+            Some(ctx) => Ok(Batch::Gpu(gpu_batches(ctx, c, members, shift)?)),
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Batch::Cpu(b) => b.first().map(|b| b.name()).unwrap_or_default(),
+            Batch::Gpu(b) => b.first().map(|b| b.name()).unwrap_or_default(),
+        }
+    }
+
+    /// Per member, the population sums of its initial state.
+    pub fn initial_records(&mut self) -> anyhow::Result<Vec<RecordSample>> {
+        match self {
+            Batch::Cpu(b) => b.iter_mut().map(|b| b.initial_record()).collect(),
+            Batch::Gpu(b) => Ok(b.iter().flat_map(|g| g.initial_records()).collect()),
+        }
+    }
+
+    /// Advances every member `steps` steps; per member, its record samples.
+    pub fn advance(
+        &mut self,
+        steps: u32,
+        record_every: u32,
+    ) -> anyhow::Result<Vec<Vec<RecordSample>>> {
+        match self {
+            Batch::Cpu(b) => b
+                .par_iter_mut()
+                .map(|b| b.advance(steps, record_every))
+                .collect(),
+            Batch::Gpu(b) => {
+                let mut out = Vec::new();
+                for g in b {
+                    out.extend(g.advance_replicas(steps, record_every)?);
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// The members split into as few GPU batches as the adapter's storage-binding limit allows,
+/// and small enough that each batch's alias tables fit one uniform-buffer binding when one
+/// network's do (uniform reads are much cheaper than storage reads on CPU devices).
+fn gpu_batches(
+    ctx: Arc<GpuContext>,
+    c: HydroConsts,
+    members: &[Member],
+    shift: [f64; 2],
+) -> anyhow::Result<Vec<HydroGpu>> {
+    let max_uniform = ctx.limits.max_uniform_buffer_binding_size;
+    let one = HydroLayout::new(c.n as u64, 1, &c, ctx.is_cpu_device(), max_uniform);
+    let limit = ctx
+        .limits
+        .max_storage_buffer_binding_size
+        .min(ctx.limits.max_buffer_size);
+    let mut per_batch = (limit / (2 * one.n_pad * 4)).max(1);
+    if one.tables_uniform {
+        per_batch =
+            per_batch.min(HydroLayout::uniform_table_bytes(max_uniform) / one.table_bytes());
+    }
+    members
+        .chunks(per_batch.max(1) as usize)
+        .map(|m| HydroGpu::new(ctx.clone(), c, m, shift))
+        .collect()
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ReplicaSummary {
@@ -44,30 +140,27 @@ pub fn run_replicas(
     opts: &RunOptions,
     t_setup: Instant,
 ) -> anyhow::Result<run::RunSummary> {
-    if opts.backend == BackendChoice::Gpu {
-        return Err(ConfigError(
-            "replicas > 1 runs on the CPU backend in this version (use --backend cpu or auto)"
-                .into(),
-        )
-        .into());
-    }
     if opts.checkpoint_every.is_some() || opts.resume {
         return Err(ConfigError("checkpoints are not available with replicas > 1".into()).into());
     }
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", opts.out.display()))?;
-    let c = HydroConsts::new(&s);
     let shift = run::moment_shift(&s);
     let first = s.config.replica;
     let r_count = s.config.replicas;
-    let mut backends: Vec<HydroCpu> = (0..r_count)
-        .into_par_iter()
-        .map(|r| HydroCpu::new(c, first + r, shift))
+    let key = crate::rng::seed_key(s.config.seed);
+    let members: Vec<Member> = (0..r_count)
+        .map(|r| Member {
+            key,
+            replica: first + r,
+        })
         .collect();
-    let mut samples: Vec<Vec<RecordSample>> = backends
-        .iter_mut()
-        .map(|b| b.initial_record().map(|x| vec![x]))
-        .collect::<anyhow::Result<_>>()?;
+    let mut batch = Batch::open(&s, &members, opts.backend, shift)?;
+    let mut samples: Vec<Vec<RecordSample>> = batch
+        .initial_records()?
+        .into_iter()
+        .map(|x| vec![x])
+        .collect();
     let setup_seconds = t_setup.elapsed().as_secs_f64();
     let every = s.config.record_every;
     let per_chunk = (2000 / every).max(1) * every;
@@ -76,10 +169,7 @@ pub fn run_replicas(
     let mut done = 0u64;
     while done < s.steps {
         let k = per_chunk.min(s.steps - done);
-        let chunk: Vec<Vec<RecordSample>> = backends
-            .par_iter_mut()
-            .map(|b| b.advance(k as u32, every as u32))
-            .collect::<anyhow::Result<_>>()?;
+        let chunk = batch.advance(k as u32, every as u32)?;
         for (all, new) in samples.iter_mut().zip(chunk) {
             all.extend(new);
         }
@@ -118,10 +208,7 @@ pub fn run_replicas(
         status: "complete",
         balnet_version: env!("CARGO_PKG_VERSION"),
         model: "hydro",
-        backend: backends
-            .first()
-            .map(|b| b.name())
-            .unwrap_or_else(|| "cpu".into()),
+        backend: batch.name(),
         config: s.config.clone(),
         steps: s.steps,
         replicas: r_count,

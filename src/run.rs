@@ -126,7 +126,24 @@ pub fn open_backend(
         }
         return Ok((cpu(c), None));
     }
-    let gpu = match choice {
+    match gpu_context(choice)? {
+        None => Ok((cpu(c), None)),
+        Some(ctx) => {
+            let name = ctx.report.summary();
+            let member = crate::backend::gpu::hydro::Member {
+                key: c.key,
+                replica,
+            };
+            let b = crate::backend::gpu::hydro::HydroGpu::new(ctx, c, &[member], shift)?;
+            Ok((Box::new(b), Some(name)))
+        }
+    }
+}
+
+/// The GPU for `choice`: none for `cpu`, an error without an adapter for `gpu`, and for `auto`
+/// the adapter if one exists, else none with a one-line notice.
+pub fn gpu_context(choice: BackendChoice) -> anyhow::Result<Option<std::sync::Arc<GpuContext>>> {
+    Ok(match choice {
         BackendChoice::Cpu => None,
         BackendChoice::Gpu => Some(GpuContext::new()?),
         BackendChoice::Auto => match GpuContext::new() {
@@ -136,15 +153,7 @@ pub fn open_backend(
                 None
             }
         },
-    };
-    match gpu {
-        None => Ok((cpu(c), None)),
-        Some(ctx) => {
-            let name = ctx.report.summary();
-            let b = crate::backend::gpu::hydro::HydroGpu::new(ctx, c, replica, shift)?;
-            Ok((Box::new(b), Some(name)))
-        }
-    }
+    })
 }
 
 /// Where the power sums are centred: the theory's steady-state mean (x0_mean if none).

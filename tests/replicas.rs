@@ -1,9 +1,9 @@
 //! Batched replicas (model H): replica r of a batched run is bit for bit the single run with
-//! `replica: r`.
+//! `replica: r` on the same backend (CPU: rayon over replicas; GPU: one batch of dispatches).
 
-use std::process::Command;
+mod common;
 
-fn run(cfg: &str, out: &std::path::Path) {
+fn run(cfg: &str, out: &std::path::Path, backend: &str) {
     let dir = out.parent().unwrap();
     std::fs::create_dir_all(dir).unwrap();
     let p = dir.join(format!(
@@ -11,39 +11,40 @@ fn run(cfg: &str, out: &std::path::Path) {
         out.file_name().unwrap().to_string_lossy()
     ));
     std::fs::write(&p, cfg).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_balnet"))
+    let o = common::balnet()
         .args([
             "run",
             p.to_str().unwrap(),
             "--backend",
-            "cpu",
+            backend,
             "--out",
             out.to_str().unwrap(),
         ])
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
-#[test]
-fn replica_r_of_a_batch_equals_the_single_run_r() {
-    let d = std::env::temp_dir().join(format!("balnet-replicas-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+fn replica_r_equals_single_run_r(backend: &str) {
+    let d = common::fresh_dir("balnet-replicas", backend);
     for coupling in ["independent", "shared"] {
         let base = format!(
             r#""model":"hydro","n":1500,"duration":0.6,"record_every":20,"coupling":"{coupling}""#
         );
         let batch = d.join(format!("batch_{coupling}"));
-        run(&format!("{{{base},\"replica\":3,\"replicas\":5}}"), &batch);
+        run(
+            &format!("{{{base},\"replica\":3,\"replicas\":5}}"),
+            &batch,
+            backend,
+        );
         for r in [3u32, 5, 7] {
             let single = d.join(format!("single_{coupling}_{r}"));
-            run(&format!("{{{base},\"replica\":{r}}}"), &single);
+            run(&format!("{{{base},\"replica\":{r}}}"), &single, backend);
             let a = std::fs::read(single.join("moments.csv")).unwrap();
             let b = std::fs::read(batch.join(format!("replica_{r}/moments.csv"))).unwrap();
             assert!(
                 a == b,
-                "{coupling}: replica {r} differs from its single run"
+                "{backend} {coupling}: replica {r} differs from its single run"
             );
         }
         // Different replicas are different networks.
@@ -51,4 +52,17 @@ fn replica_r_of_a_batch_equals_the_single_run_r() {
         let r4 = std::fs::read(batch.join("replica_4/moments.csv")).unwrap();
         assert!(r3 != r4);
     }
+}
+
+#[test]
+fn replica_r_of_a_batch_equals_the_single_run_r_cpu() {
+    replica_r_equals_single_run_r("cpu");
+}
+
+#[test]
+fn replica_r_of_a_batch_equals_the_single_run_r_gpu() {
+    if common::gpu().is_none() {
+        return;
+    }
+    replica_r_equals_single_run_r("gpu");
 }

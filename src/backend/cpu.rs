@@ -5,8 +5,8 @@
 use super::HydroBackend;
 use super::isa::{Isa, multiversion};
 use crate::config::Coupling;
-use crate::model::hydro::{self as mh, HydroConsts, PoissonTable};
-use crate::model::hydro_lanes::{self as ml, SHARED_BLOCK};
+use crate::model::hydro::{self as mh, HydroConsts, StepTables};
+use crate::model::hydro_lanes::{self as ml, BLOCK};
 use crate::record::{PowerSums, RecordSample};
 use crate::rng::{LANES, PhiloxLanes};
 use rayon::prelude::*;
@@ -30,7 +30,7 @@ pub struct HydroCpu {
     shift: [f64; 2],
     isa: Isa,
     /// This step's Poisson tables (`independent`), rebuilt in place every step.
-    tables: Option<Box<[PoissonTable; 2]>>,
+    tables: Option<Box<StepTables>>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -103,10 +103,10 @@ impl HydroCpu {
                     .map(|(ci, (xc, sc))| {
                         let mut s = ChunkSums::default();
                         for (i, (&x, sk)) in xc.iter().zip(sc.iter_mut()).enumerate() {
-                            let g = (a * n + ci * CPU_CHUNK + i) as u32;
+                            let k = (ci * CPU_CHUNK + i) as u32;
                             s.lambda += c.rate_fn(a, x) as f64;
                             s.sums.add(x as f64 - shift[a]);
-                            *sk = mh::spikes_shared(&c, a, g, x, t, replica) as u8;
+                            *sk = mh::spikes_shared(&c, a, k, x, t, replica) as u8;
                             s.spikes += *sk as u32;
                         }
                         s
@@ -137,7 +137,6 @@ impl HydroCpu {
         let n = self.c.n as usize;
         let c = self.c;
         let (t, replica, isa) = (self.t, self.replica, self.isa);
-        let lam_tot = [self.lambda[0] as f32, self.lambda[1] as f32];
         let mut out = [ChunkSums::default(); 2];
         let shift = self.shift;
         let args = |a: usize| StepArgs {
@@ -150,14 +149,11 @@ impl HydroCpu {
         };
         match c.coupling {
             Coupling::Independent => {
-                let lam = [c.dt as f64 * self.lambda[0], c.dt as f64 * self.lambda[1]];
-                let tables = self.tables.get_or_insert_with(|| {
-                    Box::new([PoissonTable::build(lam[0]), PoissonTable::build(lam[1])])
-                });
-                tables[0].rebuild(lam[0]);
-                tables[1].rebuild(lam[1]);
-                let tables: &[PoissonTable; 2] = tables;
-                let q_max = [c.nu_max[0] / lam_tot[0], c.nu_max[1] / lam_tot[1]];
+                let tables = self
+                    .tables
+                    .get_or_insert_with(|| Box::new(StepTables::build(&c, self.lambda)));
+                tables.rebuild(&c, self.lambda);
+                let tables: &StepTables = tables;
                 for (a, o) in out.iter_mut().enumerate() {
                     let k = args(a);
                     let xs = &mut self.x[a * n..(a + 1) * n];
@@ -165,8 +161,7 @@ impl HydroCpu {
                         .par_chunks_mut(CPU_CHUNK)
                         .enumerate()
                         .map(|(ci, xc)| {
-                            let g0 = (a * n + ci * CPU_CHUNK) as u32;
-                            independent_chunk(isa, &k, g0, xc, tables, q_max, lam_tot)
+                            independent_chunk(isa, &k, (ci * CPU_CHUNK) as u32, xc, tables)
                         })
                         .collect();
                     *o = combine(&parts);
@@ -183,8 +178,7 @@ impl HydroCpu {
                         .zip(sp.par_chunks_mut(CPU_CHUNK))
                         .enumerate()
                         .map(|(ci, (xc, sc))| {
-                            let g0 = (a * n + ci * CPU_CHUNK) as u32;
-                            shared_chunk(isa, &k, g0, xc, sc, counts)
+                            shared_chunk(isa, &k, (ci * CPU_CHUNK) as u32, xc, sc, counts)
                         })
                         .collect();
                     *o = combine(&parts);
@@ -309,16 +303,14 @@ struct StepArgs<'a> {
 
 multiversion!(independent_chunk => independent_chunk_body(
     k: &StepArgs,
-    g0: u32,
+    k0: u32,
     xs: &mut [f32],
-    tables: &[PoissonTable; 2],
-    q_max: [f32; 2],
-    lam_tot: [f32; 2]
+    tables: &StepTables
 ) -> ChunkSums);
 
 multiversion!(shared_chunk => shared_chunk_body(
     k: &StepArgs,
-    g0: u32,
+    k0: u32,
     xs: &mut [f32],
     spikes: &mut [u8],
     counts: [u32; 2]
@@ -334,33 +326,31 @@ fn record_sums(k: &StepArgs, xs: &[f32], s: &mut ChunkSums) {
     }
 }
 
-/// `independent` mode over neurons g0 .. g0 + xs.len() of population k.a: LANES at a time,
-/// the remainder one by one. Lambda is summed per lane, then over lanes in order.
+/// `independent` mode over neurons k0 .. k0 + xs.len() of population k.a (k0 a multiple of
+/// BLOCK): BLOCK at a time, the remainder one by one. Lambda is summed per quad lane, then
+/// over lanes in order.
 #[inline(always)]
 fn independent_chunk_body(
     p: impl PhiloxLanes,
     k: &StepArgs,
-    g0: u32,
+    k0: u32,
     xs: &mut [f32],
-    tables: &[PoissonTable; 2],
-    q_max: [f32; 2],
-    lam_tot: [f32; 2],
+    tables: &StepTables,
 ) -> ChunkSums {
     let (c, a, t, replica) = (k.c, k.a, k.t, k.replica);
     let mut acc = [0f64; LANES];
     let mut rest = 0f64;
-    let mut blocks = xs.chunks_exact_mut(LANES);
-    let mut g = g0;
+    let mut blocks = xs.chunks_exact_mut(BLOCK);
+    let mut kk = k0;
     for blk in blocks.by_ref() {
-        let blk: &mut [f32; LANES] = blk.try_into().expect("LANES-sized block");
-        ml::step_independent_lanes(p, c, a, g, blk, t, replica, tables, q_max, lam_tot);
-        ml::accumulate_rates(c, a, blk, &mut acc);
-        g += LANES as u32;
+        let blk: &mut [f32; BLOCK] = blk.try_into().expect("BLOCK-sized block");
+        ml::step_independent_block(p, c, a, kk, blk, t, replica, tables, &mut acc);
+        kk += BLOCK as u32;
     }
     for x in blocks.into_remainder() {
-        *x = mh::step_independent(c, a, g, *x, t, replica, tables, q_max, lam_tot);
+        *x = mh::step_independent(c, a, kk, *x, t, replica, tables);
         rest += c.rate_fn(a, *x) as f64;
-        g += 1;
+        kk += 1;
     }
     let mut s = ChunkSums {
         lambda: acc.iter().sum::<f64>() + rest,
@@ -370,13 +360,13 @@ fn independent_chunk_body(
     s
 }
 
-/// `shared` mode over neurons g0 .. g0 + xs.len() of population k.a: neurons before the first
-/// multiple of 4 and after the last whole block one by one, SHARED_BLOCK at a time between.
+/// `shared` mode over neurons k0 .. k0 + xs.len() of population k.a (k0 a multiple of
+/// BLOCK): BLOCK at a time, the remainder one by one.
 #[inline(always)]
 fn shared_chunk_body(
     p: impl PhiloxLanes,
     k: &StepArgs,
-    g0: u32,
+    k0: u32,
     xs: &mut [f32],
     spikes: &mut [u8],
     counts: [u32; 2],
@@ -385,32 +375,25 @@ fn shared_chunk_body(
     let mut s = ChunkSums::default();
     let mut acc = [0f64; LANES];
     let mut rest = 0f64;
-    let one = |g: u32, x: &mut f32, sp: &mut u8, rest: &mut f64| {
-        let xn = mh::step_shared(c, a, *x, *sp != 0, counts);
-        *x = xn;
-        let fired = mh::spikes_shared(c, a, g, xn, t + 1, replica);
-        *sp = fired as u8;
-        *rest += c.rate_fn(a, xn) as f64;
-        fired as u32
-    };
-    let head = ((4 - g0 % 4) % 4).min(xs.len() as u32) as usize;
-    let body = (xs.len() - head) / SHARED_BLOCK * SHARED_BLOCK;
-    for i in 0..head {
-        s.spikes += one(g0 + i as u32, &mut xs[i], &mut spikes[i], &mut rest);
-    }
-    let mut g = g0 + head as u32;
-    for (xb, sb) in xs[head..head + body]
-        .chunks_exact_mut(SHARED_BLOCK)
-        .zip(spikes[head..head + body].chunks_exact_mut(SHARED_BLOCK))
+    let body = xs.len() / BLOCK * BLOCK;
+    let mut kk = k0;
+    for (xb, sb) in xs[..body]
+        .chunks_exact_mut(BLOCK)
+        .zip(spikes[..body].chunks_exact_mut(BLOCK))
     {
-        let xb: &mut [f32; SHARED_BLOCK] = xb.try_into().expect("block");
-        let sb: &mut [u8; SHARED_BLOCK] = sb.try_into().expect("block");
-        s.spikes += ml::step_shared_block(p, c, a, g, xb, sb, t, replica, counts, &mut acc);
-        g += SHARED_BLOCK as u32;
+        let xb: &mut [f32; BLOCK] = xb.try_into().expect("block");
+        let sb: &mut [u8; BLOCK] = sb.try_into().expect("block");
+        s.spikes += ml::step_shared_block(p, c, a, kk, xb, sb, t, replica, counts, &mut acc);
+        kk += BLOCK as u32;
     }
-    for i in head + body..xs.len() {
-        s.spikes += one(g, &mut xs[i], &mut spikes[i], &mut rest);
-        g += 1;
+    for i in body..xs.len() {
+        let xn = mh::step_shared(c, a, xs[i], spikes[i] != 0, counts);
+        xs[i] = xn;
+        let fired = mh::spikes_shared(c, a, kk, xn, t + 1, replica);
+        spikes[i] = fired as u8;
+        rest += c.rate_fn(a, xn) as f64;
+        s.spikes += fired as u32;
+        kk += 1;
     }
     s.lambda = acc.iter().sum::<f64>() + rest;
     record_sums(k, xs, &mut s);

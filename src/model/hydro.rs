@@ -1,19 +1,27 @@
 //! Model H: the balanced all-to-all stochastic hybrid network (MODEL.md). Derived constants
 //! and the per-neuron step, written once here and mirrored in `shaders/hydro.wgsl`.
 //!
-//! Neuron k of population a has global index `k + a * n`; its draws at step t come from
-//! counter (global index, t, purpose, replica) under the run's key.
+//! Neuron k of population a has global index `k + a * n`; its initial state comes from counter
+//! (global index, 0, HYDRO_INIT, replica) and its draws at step t from the counter of its quad
+//! (`quad_index`: four neighbours of one population share a counter) under the run's key.
 
 use crate::config::{Coupling, HydroSetup};
 use crate::rng::{self, Stream, purpose};
 
-/// Capacity of one population's per-step Poisson inverse-CDF table, and of its guide table.
-pub const POISSON_TABLE_CAP: usize = 16384;
-pub const POISSON_GUIDE_CAP: usize = 16384;
-/// Largest per-step Poisson mean the table covers (its range is lambda ± (10 sqrt(lambda) + 12)).
+/// Largest per-step alias table: 2^14 slots (64 KiB, one uniform-buffer binding on the GPU).
+pub const ALIAS_BITS_MAX: u32 = 14;
+pub const ALIAS_CAP: usize = 1 << ALIAS_BITS_MAX;
+const ALIAS_MASK: usize = ALIAS_CAP - 1;
+/// Largest per-step Poisson mean the tables cover (range lambda ± (10 sqrt(lambda) + 12) must
+/// fit ALIAS_CAP slots).
 pub const POISSON_TABLE_LAMBDA_MAX: f64 = 5.0e5;
+/// The own-population remainder B is drawn up to the count at which its tail falls below
+/// this probability (far below the tables' 2^-32 resolution).
+pub const OWN_EXTRA_TAIL: f64 = 1e-13;
 /// Purposes of `pairwise` mode: PAIR_PURPOSE_BASE + source / 4 (four sources per Philox call).
 pub const PAIR_PURPOSE_BASE: u32 = 1 << 20;
+/// Below this |x|, `expm1_f32` uses its series.
+pub const EXPM1_SERIES_MAX: f32 = 0.25;
 
 /// Per-run constants of the step, in the f32 the kernels use. Index 0 = E, 1 = I.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +41,9 @@ pub struct HydroConsts {
     pub x0_sd: [f32; 2],
     pub key: [u32; 2],
     pub coupling: Coupling,
+    /// Largest value the own-population remainder B takes: the smallest J with
+    /// P(Poisson(dt max nu_max) > J) < OWN_EXTRA_TAIL (B's mean never exceeds dt nu_max).
+    pub own_extra_terms: u32,
 }
 
 impl HydroConsts {
@@ -64,6 +75,7 @@ impl HydroConsts {
             x0_sd: f(c.x0_sd),
             key: rng::seed_key(c.seed),
             coupling: c.coupling,
+            own_extra_terms: own_extra_terms(c.dt * c.nu_max[0].max(c.nu_max[1])),
         }
     }
 
@@ -98,9 +110,6 @@ impl HydroConsts {
     }
 }
 
-/// Below this |x|, `expm1_f32` uses its series.
-pub const EXPM1_SERIES_MAX: f32 = 1e-3;
-
 /// exp(x) - 1, accurate near 0 (WGSL has no expm1).
 #[inline(always)]
 pub fn expm1_f32(x: f32) -> f32 {
@@ -111,10 +120,16 @@ pub fn expm1_f32(x: f32) -> f32 {
     }
 }
 
-/// The series branch of `expm1_f32` (relative error < 1e-13 for |x| < 1e-3, below f32's).
+/// The series branch of `expm1_f32`: degree 8 (truncation error below 5e-11 relative for
+/// |x| < 0.25, so f32 rounding dominates).
 #[inline(always)]
 pub fn expm1_series(x: f32) -> f32 {
-    x * (1.0 + x * (0.5 + x * (1.0 / 6.0)))
+    x * (1.0
+        + x * (0.5
+            + x * (1.0 / 6.0
+                + x * (1.0 / 24.0
+                    + x * (1.0 / 120.0
+                        + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0))))))))
 }
 
 /// e^x in f32 within 2 ulp (Cephes expf: Cody–Waite reduction by ln 2, degree-6 polynomial),
@@ -133,31 +148,6 @@ pub fn exp_f32(x: f32) -> f32 {
     y * f32::from_bits(((kf as i32 + 127) as u32) << 23)
 }
 
-/// Exact inverse-CDF table of Poisson(lambda) on [lo, lo + len): thresholds T[i] =
-/// round(F(lo + i) 2^32), sampled with a full 32-bit word w as the first i with w < T[i];
-/// the guide table gives each w's starting index (Chen & Asau), so a draw is one or two
-/// comparisons. Mass outside the range (< 1e-20) is given to the end entries.
-#[derive(Clone, Debug)]
-pub struct PoissonTable {
-    pub lo: u32,
-    pub len: u32,
-    pub guide_shift: u32,
-    /// T[0 .. len) in a fixed-capacity array, so that an index masked by CAP - 1 needs no
-    /// bounds check and the lane sampler vectorises into gathers.
-    pub thresholds: Box<[u32; POISSON_TABLE_CAP]>,
-    pub guide: Box<[u32; POISSON_GUIDE_CAP]>,
-}
-
-const TABLE_MASK: usize = POISSON_TABLE_CAP - 1;
-const GUIDE_MASK: usize = POISSON_GUIDE_CAP - 1;
-
-fn boxed_zeros<const N: usize>() -> Box<[u32; N]> {
-    vec![0u32; N]
-        .into_boxed_slice()
-        .try_into()
-        .expect("length N")
-}
-
 /// [lo, hi] of the table of Poisson(lambda).
 pub fn poisson_table_range(lambda: f64) -> (u32, u32) {
     let w = 10.0 * lambda.sqrt() + 12.0;
@@ -166,180 +156,319 @@ pub fn poisson_table_range(lambda: f64) -> (u32, u32) {
     (lo, hi)
 }
 
-/// log2 of the guide-table size for a table of `len` entries: about 4 buckets per entry (so
-/// that a draw rarely needs more than the guide's first comparison), at most POISSON_GUIDE_CAP.
-pub fn guide_bits(len: u32) -> u32 {
+/// log2 of the alias table's slot count for `len` entries: the smallest power of two that
+/// holds them, at least 2.
+pub fn alias_bits(len: u32) -> u32 {
     let mut bits = 1;
     while (1u32 << bits) < len {
         bits += 1;
     }
-    (bits + 2).min(POISSON_GUIDE_CAP.trailing_zeros())
+    bits
 }
 
-impl PoissonTable {
-    /// Builds the table in f64 (the GPU builds the same table in f32 on the device).
+/// Integer masses m[i] (units of 2^-32, summing to exactly 2^32) of Poisson(lambda) on
+/// [lo, lo + len), in m[0 .. len); m[len ..] = 0. The pmf is computed in f64 from the mode
+/// outwards and normalised; each entry gets floor(p 2^32), the mode the rounding remainder.
+pub fn poisson_masses(lambda: f64, lo: u32, len: u32, m: &mut [u32]) {
+    let len = len as usize;
+    let mode = (lambda.floor().max(lo as f64) as usize - lo as usize).min(len - 1);
+    let mut pmf = vec![0f64; len];
+    if lambda <= 0.0 {
+        pmf[0] = 1.0;
+    } else {
+        pmf[mode] = crate::stats::poisson_ln_pmf(lo as u64 + mode as u64, lambda).exp();
+        for i in mode + 1..len {
+            pmf[i] = pmf[i - 1] * lambda / (lo as usize + i) as f64;
+        }
+        for i in (0..mode).rev() {
+            pmf[i] = pmf[i + 1] * (lo as usize + i + 1) as f64 / lambda;
+        }
+    }
+    let total: f64 = pmf.iter().sum();
+    m.fill(0);
+    for i in 0..len {
+        if i != mode {
+            m[i] = (pmf[i] / total * 4_294_967_296.0)
+                .floor()
+                .min(4_294_967_295.0) as u32;
+        }
+    }
+    complete_mode_mass(m, mode);
+}
+
+/// Gives the mode entry 2^32 minus the other masses (u32 wrapping arithmetic, as the GPU does
+/// it). Only when the others are all 0 would that be 2^32, which a u32 cannot hold: the mode
+/// then keeps 2^32 - 1 and its neighbour slot gets the last unit (an error of 2^-32, the
+/// tables' resolution).
+pub fn complete_mode_mass(m: &mut [u32], mode: usize) {
+    let others = m
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != mode)
+        .fold(0u32, |s, (_, &v)| s.wrapping_add(v));
+    m[mode] = 0u32.wrapping_sub(others);
+    if others == 0 {
+        m[mode] = u32::MAX;
+        m[(mode + 1) % m.len()] = 1;
+    }
+}
+
+/// Walker's alias table by Vose's method in exact integer arithmetic: `m` holds 2^bits masses
+/// summing to 2^32 (consumed), each slot holds 2^(32 - bits) units. Slot i keeps the draw with
+/// probability t_i / 2^(32 - bits) and otherwise goes to its alias: entry i = t_i << bits |
+/// alias_i (a full slot is t = 0, alias = i). `stack` is scratch of 2^bits words: the small
+/// stack grows from its front, the large one from its back. The GPU runs the same steps.
+pub fn alias_build(m: &mut [u32], bits: u32, entries: &mut [u32], stack: &mut [u32]) {
+    let k = 1usize << bits;
+    let cap = 1u32 << (32 - bits);
+    let (mut ns, mut nl) = (0usize, 0usize);
+    for i in 0..k {
+        if m[i] < cap {
+            stack[ns] = i as u32;
+            ns += 1;
+        } else {
+            stack[k - 1 - nl] = i as u32;
+            nl += 1;
+        }
+    }
+    while ns > 0 && nl > 0 {
+        ns -= 1;
+        let l = stack[ns] as usize;
+        nl -= 1;
+        let g = stack[k - 1 - nl] as usize;
+        let ml = m[l];
+        entries[l] = (ml << bits) | g as u32;
+        let mg = m[g] - (cap - ml);
+        m[g] = mg;
+        if mg < cap {
+            stack[ns] = g as u32;
+            ns += 1;
+        } else {
+            stack[k - 1 - nl] = g as u32;
+            nl += 1;
+        }
+    }
+    // Exact arithmetic leaves only full slots.
+    for &i in stack[..ns].iter().chain(&stack[k - nl..k]) {
+        entries[i as usize] = i;
+    }
+}
+
+/// The draw of an alias table from a 32-bit word w: slot w >> (32 - bits), kept when the low
+/// bits are below its threshold, else its alias. Branch-free.
+#[inline(always)]
+pub fn alias_sample(entries: &[u32], bits: u32, lo: u32, w: u32) -> u32 {
+    let shift = 32 - bits;
+    let idx = w >> shift;
+    let e = entries[idx as usize & ALIAS_MASK];
+    let stay = (w & ((1u32 << shift) - 1)) < (e >> bits);
+    lo + if stay { idx } else { e & ((1u32 << bits) - 1) }
+}
+
+/// The alias table of Poisson(lambda) over its range: P(draw = j) is the integer mass of j
+/// over 2^32, i.e. the law at 2^-32 resolution. Mass outside the range (< 1e-20) is folded
+/// into the mode by the normalisation.
+#[derive(Clone, Debug)]
+pub struct AliasTable {
+    pub lo: u32,
+    pub bits: u32,
+    /// Entries in a fixed-capacity array, so that an index masked by ALIAS_CAP - 1 needs no
+    /// bounds check and the lane sampler vectorises into gathers.
+    pub entries: Box<[u32; ALIAS_CAP]>,
+    masses: Vec<u32>,
+    stack: Vec<u32>,
+}
+
+impl AliasTable {
     pub fn build(lambda: f64) -> Self {
-        let mut t = PoissonTable {
+        let mut t = AliasTable {
             lo: 0,
-            len: 1,
-            guide_shift: 31,
-            thresholds: boxed_zeros::<POISSON_TABLE_CAP>(),
-            guide: boxed_zeros::<POISSON_GUIDE_CAP>(),
+            bits: 1,
+            entries: vec![0u32; ALIAS_CAP]
+                .into_boxed_slice()
+                .try_into()
+                .expect("length ALIAS_CAP"),
+            masses: vec![0; ALIAS_CAP],
+            stack: vec![0; ALIAS_CAP],
         };
         t.rebuild(lambda);
         t
     }
 
-    /// Rebuilds the table for a new lambda in place (no allocation: the CPU backend keeps
-    /// one table per population for the whole run).
+    /// Rebuilds the table for a new lambda in place (no allocation: the CPU backend keeps its
+    /// tables for the whole run).
     pub fn rebuild(&mut self, lambda: f64) {
-        let built = Self::compute(lambda);
-        let len = built.0.len();
-        self.thresholds[..len].copy_from_slice(&built.0);
-        let bits = guide_bits(len as u32);
-        let guide_shift = 32 - bits;
-        let thresholds = &self.thresholds[..len];
-        for (g, e) in self.guide.iter_mut().take(1 << bits).enumerate() {
-            let w = (g as u64) << guide_shift;
-            *e = thresholds
-                .partition_point(|&t| (t as u64) <= w)
-                .min(len - 1) as u32;
-        }
-        self.lo = built.1;
-        self.len = len as u32;
-        self.guide_shift = guide_shift;
-    }
-
-    /// The thresholds of Poisson(lambda) on [lo, lo + len), and lo.
-    fn compute(lambda: f64) -> (Vec<u32>, u32) {
         let (lo, hi) = poisson_table_range(lambda);
-        let len = (hi - lo + 1) as usize;
-        let mut pmf = vec![0f64; len];
-        if lambda <= 0.0 {
-            pmf[0] = 1.0;
-        } else {
-            let mode = lambda.floor().max(lo as f64).min(hi as f64) as u32;
-            let im = (mode - lo) as usize;
-            pmf[im] = crate::stats::poisson_ln_pmf(mode as u64, lambda).exp();
-            for i in im + 1..len {
-                pmf[i] = pmf[i - 1] * lambda / (lo as usize + i) as f64;
-            }
-            for i in (0..im).rev() {
-                pmf[i] = pmf[i + 1] * (lo as usize + i + 1) as f64 / lambda;
-            }
-        }
-        let mut thresholds = vec![0u32; len];
-        // Lower half from the CDF, upper half from the survival function, so that both
-        // tails keep their relative precision.
-        let mid = len / 2;
-        let mut cdf = 0.0;
-        for i in 0..mid {
-            cdf += pmf[i];
-            thresholds[i] = to_threshold(cdf);
-        }
-        let mut sf = 0.0;
-        for i in (mid..len).rev() {
-            thresholds[i] = to_threshold(1.0 - sf);
-            sf += pmf[i];
-        }
-        (thresholds, lo)
+        let len = hi - lo + 1;
+        let bits = alias_bits(len);
+        let k = 1usize << bits;
+        poisson_masses(lambda, lo, len, &mut self.masses[..k]);
+        alias_build(
+            &mut self.masses[..k],
+            bits,
+            &mut self.entries[..k],
+            &mut self.stack[..k],
+        );
+        self.lo = lo;
+        self.bits = bits;
     }
 
-    /// The first i at or after the guide's entry with w < T[i] (or the last entry). The first
-    /// comparison is branch-free; the loop rarely runs.
     #[inline(always)]
     pub fn sample(&self, w: u32) -> u32 {
-        let mut i = self.guide[(w >> self.guide_shift) as usize & GUIDE_MASK] as usize;
-        let last = self.len as usize - 1;
-        i += ((i < last) & (w >= self.thresholds[i & TABLE_MASK])) as usize;
-        while i < last && w >= self.thresholds[i & TABLE_MASK] {
-            i += 1;
-        }
-        self.lo + i as u32
+        alias_sample(&self.entries[..], self.bits, self.lo, w)
     }
 }
 
-fn to_threshold(p: f64) -> u32 {
-    (p * 4_294_967_296.0).round().clamp(0.0, 4_294_967_295.0) as u32
+/// The per-step tables of `independent` mode. Neuron k of population a needs
+/// N_b ~ Poisson(dt (Lambda_b - [a = b] f_a(x_k))). Its own population's count is split at
+/// s_a = min(nu_max_a, Lambda_a) into A + B, A ~ Poisson(dt (Lambda_a - s_a)) from a table
+/// shared by the population and B ~ Poisson(dt (s_a - f_a(x_k))) drawn per neuron by inversion
+/// (mean <= dt nu_max, so B is almost always 0). The sum of independent Poisson counts is
+/// Poisson: the law is exact, and no neuron takes a rare branch.
+#[derive(Clone, Debug)]
+pub struct StepTables {
+    /// tables[a][b]: what neurons of population a draw from population b.
+    pub tables: [[AliasTable; 2]; 2],
+    /// s_a
+    pub split: [f32; 2],
 }
 
-/// Removes from `count` Poisson arrivals (drawn at the population's total intensity) those of
-/// the neuron's own term: each is removed with probability q = f(x_k) / Lambda_a, i.e.
-/// count - Binomial(count, q), exactly. The common case costs one comparison: with
-/// c = count * q_max >= 1 - (1 - q)^count, a uniform u >= c means nothing is removed; only
-/// for u < c (probability ~ count/n) is f(x_k) evaluated and the rest of the law drawn from a
-/// fresh stream, from the mixture component D(0) = 1 - P(>=1)/c, D(j) = P(j)/c.
+/// s_a = min(nu_max_a, Lambda_a) and the four per-step Poisson means: [a][b] = dt Lambda_b
+/// for b != a, dt (Lambda_a - s_a) for b = a.
+pub fn step_means(c: &HydroConsts, lambda_total: [f64; 2]) -> ([f32; 2], [[f64; 2]; 2]) {
+    let split = [
+        (c.nu_max[0] as f64).min(lambda_total[0]),
+        (c.nu_max[1] as f64).min(lambda_total[1]),
+    ];
+    let split32 = [split[0] as f32, split[1] as f32];
+    let dt = c.dt as f64;
+    let means = std::array::from_fn(|a| {
+        std::array::from_fn(|b| {
+            let own = if a == b { split32[b] as f64 } else { 0.0 };
+            (dt * (lambda_total[b] - own)).max(0.0)
+        })
+    });
+    (split32, means)
+}
+
+impl StepTables {
+    pub fn build(c: &HydroConsts, lambda_total: [f64; 2]) -> Self {
+        let (split, means) = step_means(c, lambda_total);
+        StepTables {
+            tables: means.map(|row| row.map(AliasTable::build)),
+            split,
+        }
+    }
+
+    pub fn rebuild(&mut self, c: &HydroConsts, lambda_total: [f64; 2]) {
+        let (split, means) = step_means(c, lambda_total);
+        for a in 0..2 {
+            for b in 0..2 {
+                self.tables[a][b].rebuild(means[a][b]);
+            }
+        }
+        self.split = split;
+    }
+}
+
+/// The 2^32-resolution threshold of probability p: a word w < threshold has probability
+/// floor(p 2^32) / 2^32.
 #[inline(always)]
-pub fn thin_self(
-    count: u32,
-    u: f32,
-    q_max: f32,
-    q_exact: impl FnOnce() -> f32,
-    tail: impl FnOnce() -> Stream,
-) -> u32 {
-    let c = count as f32 * q_max;
-    if count == 0 || u >= c {
-        return count;
-    }
-    count - thin_self_rare(count, c, q_exact(), &mut tail())
+pub fn to_threshold32(p: f32) -> u32 {
+    (p * 4_294_967_296.0).clamp(0.0, 4_294_967_040.0) as u32
 }
 
-/// The rare branch of `thin_self`: a draw from D (see there).
-pub fn thin_self_rare(count: u32, c: f32, q: f32, s: &mut Stream) -> u32 {
-    let nf = count as f32;
-    let lq = rng::log1p_f32(-q);
-    let p_any = -expm1_f32(nf * lq);
-    let v = rng::uniform01(s);
-    let mut f = 1.0 - p_any / c;
-    if v < f {
-        return 0;
-    }
-    let ratio = q / (1.0 - q);
-    let mut term = nf * q * ((nf - 1.0) * lq).exp() / c;
+/// Mean of neuron k's own-population remainder B: dt (s_a - f_a(x_k)), never negative.
+#[inline(always)]
+pub fn own_extra_mean(c: &HydroConsts, a: usize, x: f32, split: f32) -> f32 {
+    (c.dt * (split - c.rate_fn(a, x))).max(0.0)
+}
+
+/// The smallest J >= 1 with P(Poisson(mu_max) > J) < OWN_EXTRA_TAIL.
+pub fn own_extra_terms(mu_max: f64) -> u32 {
+    // P(X > j), summed from its own terms (no cancellation).
+    let tail = |j: u32| -> f64 {
+        (j as u64 + 1..j as u64 + 400)
+            .map(|k| crate::stats::poisson_ln_pmf(k, mu_max).exp())
+            .sum()
+    };
     let mut j = 1u32;
-    loop {
-        let f_next = f + term;
-        if v < f_next || j >= count || f_next == f {
-            return j;
-        }
-        f = f_next;
-        term = term * ((count - j) as f32 / (j + 1) as f32) * ratio;
+    while mu_max > 0.0 && tail(j) >= OWN_EXTRA_TAIL && j < 64 {
         j += 1;
     }
+    j
 }
 
-/// One `independent`-mode step of neuron `g` (population a, state x) at step t.
-/// lambda_total: the populations' summed intensities Lambda_b (last step's state).
+/// B ~ Poisson(mu) by inversion from the word w, up to `terms`: B >= j exactly when w is below
+/// the threshold of P(B >= j), so P(B >= j) is right to 2^-32. The survival function is
+/// carried from P(B >= 1) = -expm1(-mu), accurate for small mu. Thresholds decrease, so this is
+/// also the number of j <= terms with w below threshold j (how the GPU counts it, unrolled).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
+pub fn own_extra_count(mu: f32, w: u32, terms: u32) -> u32 {
+    let mut sf = -expm1_f32(-mu);
+    let mut term = mu * (1.0 - sf);
+    let mut j = 0u32;
+    while j < terms && w < to_threshold32(sf) {
+        j += 1;
+        sf -= term;
+        term = term * mu / (j + 1) as f32;
+    }
+    j
+}
+
+/// The counter word that neuron k of population a shares with its quad (neurons 4i .. 4i + 3
+/// of a population; quads never straddle populations).
+#[inline(always)]
+pub fn quad_index(n: u32, a: usize, k: u32) -> u32 {
+    a as u32 * n.div_ceil(4) + k / 4
+}
+
+/// Blocks per quad of a step's `independent` draws: 12 words for 4 neurons, 3 each.
+pub const STEP_BLOCKS: u32 = 3;
+
+/// Neuron k's three words of step t: words 3 (k mod 4) .. 3 (k mod 4) + 2 of its quad's step
+/// stream (Philox blocks 0, 1, 2 at counter (quad, t, HYDRO_STEP, replica)). Word 0 draws from
+/// the E table, word 1 from the I table, word 2 the own-population remainder.
+pub fn step_words(c: &HydroConsts, a: usize, k: u32, t: u32, replica: u32) -> [u32; 3] {
+    let q = quad_index(c.n, a, k);
+    let mut w = [0u32; 12];
+    for b in 0..STEP_BLOCKS {
+        let ctr = rng::counter(q, t, purpose::HYDRO_STEP | (b << 24), replica);
+        w[4 * b as usize..4 * b as usize + 4].copy_from_slice(&rng::philox4x32_10(ctr, c.key));
+    }
+    let i = 3 * (k % 4) as usize;
+    [w[i], w[i + 1], w[i + 2]]
+}
+
+/// One `independent`-mode step of neuron k of population a (state x) at step t, with this
+/// step's tables (built from the populations' summed intensities of the current state).
+#[inline(always)]
 pub fn step_independent(
     c: &HydroConsts,
     a: usize,
-    g: u32,
+    k: u32,
     x: f32,
     t: u32,
     replica: u32,
-    tables: &[PoissonTable; 2],
-    q_max: [f32; 2],
-    lambda_total: [f32; 2],
+    st: &StepTables,
 ) -> f32 {
-    let w = rng::philox4x32_10(rng::counter(g, t, purpose::HYDRO_STEP, replica), c.key);
-    let mut counts = [tables[0].sample(w[0]), tables[1].sample(w[1])];
-    counts[a] = thin_self(
-        counts[a],
-        rng::u32_to_uniform(w[2]),
-        q_max[a],
-        || c.rate_fn(a, x) / lambda_total[a],
-        || Stream::new(rng::counter(g, t, purpose::HYDRO_TAIL, replica), c.key),
+    let w = step_words(c, a, k, t, replica);
+    let mut counts = [st.tables[a][0].sample(w[0]), st.tables[a][1].sample(w[1])];
+    counts[a] += own_extra_count(
+        own_extra_mean(c, a, x, st.split[a]),
+        w[2],
+        c.own_extra_terms,
     );
     c.relax(a, x) + (c.jump[a][0] * counts[0] as f32 - c.jump[a][1] * counts[1] as f32)
 }
 
-/// `shared` mode: whether neuron `g` spikes at step t (one Philox call serves 4 neurons).
+/// `shared` mode: whether neuron k of population a spikes at step t: word k mod 4 of its quad's
+/// Philox call, below the threshold of 1 - exp(-f dt).
 #[inline(always)]
-pub fn spikes_shared(c: &HydroConsts, a: usize, g: u32, x: f32, t: u32, replica: u32) -> bool {
-    let w = rng::philox4x32_10(rng::counter(g / 4, t, purpose::HYDRO_STEP, replica), c.key);
-    rng::u32_to_uniform(w[(g % 4) as usize]) < c.spike_prob(a, x)
+pub fn spikes_shared(c: &HydroConsts, a: usize, k: u32, x: f32, t: u32, replica: u32) -> bool {
+    let ctr = rng::counter(quad_index(c.n, a, k), t, purpose::HYDRO_STEP, replica);
+    let w = rng::philox4x32_10(ctr, c.key);
+    w[(k % 4) as usize] < to_threshold32(c.spike_prob(a, x))
 }
 
 /// One `shared`-mode step: input from this step's spike counts without the neuron's own.
@@ -396,7 +525,6 @@ pub fn pairwise_counts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sampler_check::{self as sc};
 
     #[test]
     fn exp_f32_is_accurate() {
@@ -413,46 +541,99 @@ mod tests {
         assert_eq!(exp_f32(0.0), 1.0);
     }
 
+    /// The table's law, read off its slots, is exactly the integer masses it was built from.
     #[test]
-    fn table_sampler_fits_poisson() {
-        for &lambda in &[0.0, 0.02, 1.0, 9.99, 150.0, 450.0, 4500.0, 45000.0] {
-            let t = PoissonTable::build(lambda);
-            let mut draws = Vec::with_capacity(400_000);
-            for i in 0..400_000u32 {
-                let w = rng::philox4x32_10([i, 3, 5, 0], [7, 9]);
-                draws.push(t.sample(w[0]));
+    fn alias_table_holds_its_masses_exactly() {
+        for &lambda in &[
+            0.0, 1e-12, 0.02, 1.0, 9.99, 150.0, 450.0, 4500.0, 45000.0, 4.9e5,
+        ] {
+            let (lo, hi) = poisson_table_range(lambda);
+            let len = hi - lo + 1;
+            let bits = alias_bits(len);
+            let k = 1usize << bits;
+            assert!(k <= ALIAS_CAP, "lambda {lambda}");
+            let mut m = vec![0u32; k];
+            poisson_masses(lambda, lo, len, &mut m);
+            assert_eq!(m.iter().map(|&v| v as u64).sum::<u64>(), 1u64 << 32);
+            let want = m.clone();
+            let t = AliasTable::build(lambda);
+            let cap = 1u64 << (32 - bits);
+            let mut got = vec![0u64; k];
+            for i in 0..k {
+                let e = t.entries[i];
+                let (keep, alias) = ((e >> bits) as u64, (e & (k as u32 - 1)) as usize);
+                got[i] += keep;
+                got[alias] += cap - keep;
             }
-            if lambda == 0.0 {
-                assert!(draws.iter().all(|&d| d == 0));
-                continue;
+            for i in 0..k {
+                assert_eq!(got[i], want[i] as u64, "lambda {lambda} slot {i}");
             }
-            let v = sc::evaluate(sc::Sampler::Poisson(lambda as f32), &draws);
-            // Law built from the f32 lambda; compare against the exact f64 lambda instead.
-            let law = crate::stats::DiscreteLaw::poisson(lambda);
-            let gof = crate::stats::chi_square(&draws, &law);
-            assert!(gof.p_value > 1e-6, "lambda {lambda}: {gof:?} {v:?}");
         }
     }
 
     #[test]
-    fn thinning_is_exactly_binomial() {
-        // count - thin ~ Binomial(count, q): with count = 50, q = 0.01 and q_max = 0.015 (both branches),
-        // compare the removed counts with Binomial(50, 0.01) by chi-square.
-        let (count, q, q_max) = (50u32, 0.01f32, 0.015f32);
-        let mut removed = Vec::new();
-        for i in 0..400_000u32 {
-            let w = rng::philox4x32_10([i, 1, 2, 3], [4, 5]);
-            let kept = thin_self(
-                count,
-                rng::u32_to_uniform(w[2]),
-                q_max,
-                || q,
-                || Stream::new([i, 1, 99, 3], [4, 5]),
-            );
-            removed.push(count - kept);
+    fn alias_sampler_fits_poisson() {
+        for &lambda in &[0.02, 1.0, 9.99, 150.0, 450.0, 4500.0, 45000.0] {
+            let t = AliasTable::build(lambda);
+            let draws: Vec<u32> = (0..400_000u32)
+                .map(|i| t.sample(rng::philox4x32_10([i, 3, 5, 0], [7, 9])[0]))
+                .collect();
+            let law = crate::stats::DiscreteLaw::poisson(lambda);
+            let gof = crate::stats::chi_square(&draws, &law);
+            assert!(gof.p_value > 1e-6, "lambda {lambda}: {gof:?}");
         }
-        let law = crate::stats::DiscreteLaw::binomial(count as u64, q as f64);
-        let gof = crate::stats::chi_square(&removed, &law);
-        assert!(gof.p_value > 1e-6, "{gof:?}");
+        let zero = AliasTable::build(0.0);
+        assert!((0..10_000u32).all(|i| zero.sample(i.wrapping_mul(0x9E37_79B9)) == 0));
+    }
+
+    /// B ~ Poisson(mu) at the small means of the scheme and at larger ones (where B > 1 is
+    /// common), by chi-square on 4e5 draws each.
+    #[test]
+    fn own_extra_count_is_poisson() {
+        for &mu in &[1e-3f32, 0.05, 0.5, 2.0] {
+            let draws: Vec<u32> = (0..400_000u32)
+                .map(|i| own_extra_count(mu, rng::philox4x32_10([i, 1, 2, 3], [4, 5])[2], 64))
+                .collect();
+            let law = crate::stats::DiscreteLaw::poisson(mu as f64);
+            let gof = crate::stats::chi_square(&draws, &law);
+            assert!(gof.p_value > 1e-6, "mu {mu}: {gof:?}");
+        }
+        // The thresholds are right to 2^-32: P(B >= 1) over all words equals floor(sf 2^32).
+        let mu = 1e-3f32;
+        assert_eq!(
+            own_extra_count(mu, to_threshold32(-expm1_f32(-mu)) - 1, 64),
+            1,
+            "last word below the first threshold"
+        );
+        assert_eq!(own_extra_count(mu, to_threshold32(-expm1_f32(-mu)), 64), 0);
+        // At the default dt nu_max = 1e-3, three terms leave a tail of 4e-14.
+        assert_eq!(own_extra_terms(1e-3), 3);
+    }
+
+    #[test]
+    fn expm1_f32_is_accurate() {
+        let mut worst = 0f64;
+        for i in 1..=200_000 {
+            for sign in [-1.0, 1.0] {
+                let x = sign * (i as f64 / 200_000.0).powi(3) * 2.0;
+                let got = expm1_f32(x as f32) as f64;
+                let want = (x as f32 as f64).exp_m1();
+                worst = worst.max(((got - want) / want).abs());
+            }
+        }
+        // Above the series range exp_f32's 2 ulp become 2 ulp * e^x / (e^x - 1) relative,
+        // largest at x = 0.25: 2.4e-7 * 1.284 / 0.284 = 1.08e-6.
+        assert!(worst < 1.1e-6, "max relative error {worst:e}");
+    }
+
+    /// The quads of each population are disjoint and cover it; neighbouring populations do
+    /// not share a counter even when n is not a multiple of 4.
+    #[test]
+    fn quads_stay_within_a_population() {
+        for n in [1u32, 3, 4, 5, 1003] {
+            let e_last = quad_index(n, 0, n - 1);
+            assert!(e_last < quad_index(n, 1, 0), "n {n}");
+            assert_eq!(quad_index(n, 0, 0), 0);
+        }
     }
 }

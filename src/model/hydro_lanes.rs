@@ -1,20 +1,21 @@
-//! The model H steps of `hydro.rs` over `LANES` (independent) or `4 LANES` (shared) neighbouring
-//! neurons at once, structured so that the compiler vectorises Philox, the relaxation and the
-//! rate function. Lane by lane they compute bitwise what the per-neuron functions compute
-//! (the tests below check it); the per-neuron functions stay the definition.
+//! The model H steps of `hydro.rs` over `BLOCK` neighbouring neurons (LANES quads) at once,
+//! structured so that the compiler vectorises Philox, the table draws, the relaxation and the
+//! rate function. Lane by lane they compute bitwise what the per-neuron functions compute (the
+//! tests below check it); the per-neuron functions stay the definition.
 
-use super::hydro::{self as mh, HydroConsts, PoissonTable};
-use crate::rng::{self, LANES, PhiloxLanes, Stream, purpose};
+use super::hydro::{self as mh, HydroConsts, StepTables};
+use crate::rng::{LANES, PhiloxLanes, purpose};
 
-/// Neurons per `shared`-mode block: one Philox call serves 4 neurons.
-pub const SHARED_BLOCK: usize = 4 * LANES;
+/// Neurons per block: LANES quads of 4 (a block starts at a multiple of 4 within its
+/// population, so that its quads are whole).
+pub const BLOCK: usize = 4 * LANES;
 
-/// Counters (g0 + i, t, purpose, replica) for i in 0..LANES.
+/// Counters (q0 + i, t, purpose, replica) for i in 0..LANES.
 #[inline(always)]
-fn counters(g0: u32, t: u32, purpose: u32, replica: u32) -> [[u32; LANES]; 4] {
+fn counters(q0: u32, t: u32, purpose: u32, replica: u32) -> [[u32; LANES]; 4] {
     let mut ctr = [[0u32; LANES]; 4];
     for i in 0..LANES {
-        ctr[0][i] = g0.wrapping_add(i as u32);
+        ctr[0][i] = q0.wrapping_add(i as u32);
         ctr[1][i] = t;
         ctr[2][i] = purpose;
         ctr[3][i] = replica;
@@ -22,81 +23,94 @@ fn counters(g0: u32, t: u32, purpose: u32, replica: u32) -> [[u32; LANES]; 4] {
     ctr
 }
 
-/// `mh::step_independent` for neurons g0 .. g0 + LANES of population a, in place.
+/// `mh::step_independent` for neurons k0 .. k0 + BLOCK of population a, in place; adds each
+/// new f_a(x) to `rate_acc[quad]`. Neuron 4 l + i is word triple i of quad l.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-pub fn step_independent_lanes(
+pub fn step_independent_block(
     p: impl PhiloxLanes,
     c: &HydroConsts,
     a: usize,
-    g0: u32,
-    x: &mut [f32; LANES],
+    k0: u32,
+    x: &mut [f32; BLOCK],
     t: u32,
     replica: u32,
-    tables: &[PoissonTable; 2],
-    q_max: [f32; 2],
-    lambda_total: [f32; 2],
+    st: &StepTables,
+    rate_acc: &mut [f64; LANES],
 ) {
-    let w = p.philox(counters(g0, t, purpose::HYDRO_STEP, replica), c.key);
-    let mut counts = [[0u32; LANES]; 2];
-    for i in 0..LANES {
-        counts[0][i] = tables[0].sample(w[0][i]);
-        counts[1][i] = tables[1].sample(w[1][i]);
-    }
-    // Self-exclusion: the common case (nothing removed) is one comparison per lane; the
-    // rare lanes go through the per-neuron function.
-    let mut rare = false;
-    for i in 0..LANES {
-        let k = counts[a][i];
-        rare |= k != 0 && rng::u32_to_uniform(w[2][i]) < k as f32 * q_max[a];
-    }
-    if rare {
-        for i in 0..LANES {
-            let g = g0 + i as u32;
-            let xi = x[i];
-            counts[a][i] = mh::thin_self(
-                counts[a][i],
-                rng::u32_to_uniform(w[2][i]),
-                q_max[a],
-                || c.rate_fn(a, xi) / lambda_total[a],
-                || Stream::new(rng::counter(g, t, purpose::HYDRO_TAIL, replica), c.key),
-            );
+    debug_assert!(k0.is_multiple_of(4));
+    let q0 = mh::quad_index(c.n, a, k0);
+    let w: [[[u32; LANES]; 4]; 3] = std::array::from_fn(|b| {
+        p.philox(
+            counters(q0, t, purpose::HYDRO_STEP | ((b as u32) << 24), replica),
+            c.key,
+        )
+    });
+    let word = |m: usize| &w[m / 4][m % 4];
+    let tables = &st.tables[a];
+    for i in 0..4 {
+        let (we, wi, wb) = (word(3 * i), word(3 * i + 1), word(3 * i + 2));
+        let mut xs = [0f32; LANES];
+        let mut counts = [[0u32; LANES]; 2];
+        let mut mu = [0f32; LANES];
+        let mut all_small = true;
+        for l in 0..LANES {
+            xs[l] = x[4 * l + i];
+            counts[0][l] = tables[0].sample(we[l]);
+            counts[1][l] = tables[1].sample(wi[l]);
+            mu[l] = mh::own_extra_mean(c, a, xs[l], st.split[a]);
+            all_small &= mu[l] < mh::EXPM1_SERIES_MAX;
+        }
+        // The own remainder B is 0 unless its word is below P(B >= 1); only then (rarely)
+        // do the lanes go through the full inversion.
+        let mut sf1 = [0f32; LANES];
+        if all_small {
+            for l in 0..LANES {
+                sf1[l] = -mh::expm1_series(-mu[l]);
+            }
+        } else {
+            for l in 0..LANES {
+                sf1[l] = -mh::expm1_f32(-mu[l]);
+            }
+        }
+        let mut rare = false;
+        for l in 0..LANES {
+            rare |= wb[l] < mh::to_threshold32(sf1[l]);
+        }
+        if rare {
+            for l in 0..LANES {
+                counts[a][l] += mh::own_extra_count(mu[l], wb[l], c.own_extra_terms);
+            }
+        }
+        for l in 0..LANES {
+            let xn = c.relax(a, xs[l])
+                + (c.jump[a][0] * counts[0][l] as f32 - c.jump[a][1] * counts[1][l] as f32);
+            x[4 * l + i] = xn;
+            rate_acc[l] += c.rate_fn(a, xn) as f64;
         }
     }
-    for i in 0..LANES {
-        x[i] = c.relax(a, x[i])
-            + (c.jump[a][0] * counts[0][i] as f32 - c.jump[a][1] * counts[1][i] as f32);
-    }
 }
 
-/// Adds f_a(x_i) of every lane to its own f64 accumulator.
-#[inline(always)]
-pub fn accumulate_rates(c: &HydroConsts, a: usize, x: &[f32; LANES], acc: &mut [f64; LANES]) {
-    for i in 0..LANES {
-        acc[i] += c.rate_fn(a, x[i]) as f64;
-    }
-}
-
-/// `shared` mode, neurons g0 .. g0 + SHARED_BLOCK of population a (g0 a multiple of 4): one
-/// step from `spikes` (this step's own spikes, updated to the next step's in place) and the
-/// population spike counts, then next step's spikes drawn at t + 1, as `mh::step_shared`
-/// followed by `mh::spikes_shared`; adds each new f_a(x) to `rate_acc[i % LANES]`. Returns the
-/// number of neurons that fired.
+/// `shared` mode, neurons k0 .. k0 + BLOCK of population a: one step from `spikes` (this
+/// step's own spikes, updated to the next step's in place) and the population spike counts,
+/// then next step's spikes drawn at t + 1, as `mh::step_shared` followed by
+/// `mh::spikes_shared`; adds each new f_a(x) to `rate_acc[quad]`. Returns the number of
+/// neurons that fired.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn step_shared_block(
     p: impl PhiloxLanes,
     c: &HydroConsts,
     a: usize,
-    g0: u32,
-    x: &mut [f32; SHARED_BLOCK],
-    spikes: &mut [u8; SHARED_BLOCK],
+    k0: u32,
+    x: &mut [f32; BLOCK],
+    spikes: &mut [u8; BLOCK],
     t: u32,
     replica: u32,
     counts: [u32; 2],
     rate_acc: &mut [f64; LANES],
 ) -> u32 {
-    debug_assert!(g0.is_multiple_of(4));
+    debug_assert!(k0.is_multiple_of(4));
     // Input without and with the neuron's own spike removed from its population's count.
     let mut own = counts;
     own[a] = own[a].saturating_sub(1);
@@ -104,42 +118,37 @@ pub fn step_shared_block(
         c.jump[a][0] * counts[0] as f32 - c.jump[a][1] * counts[1] as f32,
         c.jump[a][0] * own[0] as f32 - c.jump[a][1] * own[1] as f32,
     ];
-    let w = p.philox(counters(g0 / 4, t + 1, purpose::HYDRO_STEP, replica), c.key);
-    // Neuron i draws word i % 4 of counter i / 4.
-    let mut u = [0u32; SHARED_BLOCK];
-    for i in 0..SHARED_BLOCK {
-        u[i] = w[i % 4][i / 4];
-    }
+    let q0 = mh::quad_index(c.n, a, k0);
+    let w = p.philox(counters(q0, t + 1, purpose::HYDRO_STEP, replica), c.key);
     let mut fired = 0u32;
-    for s in 0..SHARED_BLOCK / LANES {
+    for i in 0..4 {
         let mut arg = [0f32; LANES];
         let mut all_small = true;
         for l in 0..LANES {
-            let i = s * LANES + l;
-            let xn = c.relax(a, x[i]) + if spikes[i] != 0 { inp[1] } else { inp[0] };
-            x[i] = xn;
+            let j = 4 * l + i;
+            let xn = c.relax(a, x[j]) + if spikes[j] != 0 { inp[1] } else { inp[0] };
+            x[j] = xn;
             let rate = c.rate_fn(a, xn);
             rate_acc[l] += rate as f64;
             arg[l] = -rate * c.dt;
             all_small &= arg[l].abs() < mh::EXPM1_SERIES_MAX;
         }
         // -expm1(arg) = spike_prob_of_rate(rate); the series branch alone when it serves
-        // every lane (always, when nu_max dt < 1e-3), so exp is not evaluated needlessly.
-        let mut f = [0u8; LANES];
+        // every lane (always, when nu_max dt < 0.25), so exp is not evaluated needlessly.
+        let mut prob = [0f32; LANES];
         if all_small {
             for l in 0..LANES {
-                let p = -mh::expm1_series(arg[l]);
-                f[l] = (rng::u32_to_uniform(u[s * LANES + l]) < p) as u8;
+                prob[l] = -mh::expm1_series(arg[l]);
             }
         } else {
             for l in 0..LANES {
-                let p = -mh::expm1_f32(arg[l]);
-                f[l] = (rng::u32_to_uniform(u[s * LANES + l]) < p) as u8;
+                prob[l] = -mh::expm1_f32(arg[l]);
             }
         }
         for l in 0..LANES {
-            spikes[s * LANES + l] = f[l];
-            fired += f[l] as u32;
+            let f = (w[i][l] < mh::to_threshold32(prob[l])) as u8;
+            spikes[4 * l + i] = f;
+            fired += f as u32;
         }
     }
     fired
@@ -149,6 +158,7 @@ pub fn step_shared_block(
 mod tests {
     use super::*;
     use crate::config::{Coupling, HydroConfig};
+    use crate::rng;
 
     fn consts(coupling: Coupling) -> HydroConsts {
         let cfg = HydroConfig {
@@ -160,37 +170,40 @@ mod tests {
     }
 
     #[test]
-    fn independent_lanes_equal_per_neuron_steps() {
+    fn independent_block_equals_per_neuron_steps() {
         let c = consts(Coupling::Independent);
-        // Large q_max so that the rare thinning branch is taken in some blocks.
-        let tables = [PoissonTable::build(3.0), PoissonTable::build(4.5)];
-        for (q_max, blocks) in [([1e-3f32, 1e-3], 200u32), ([0.2, 0.2], 200)] {
-            let lam = [300.0f32, 450.0];
-            for b in 0..blocks {
+        // A large split makes the own remainder B non-zero in many lanes, so the rare branch
+        // is taken too; the small one is the usual case.
+        for (lambda, split) in [([300.0, 450.0], 1.0f32), ([3.0, 4.5], 600.0)] {
+            let mut st = StepTables::build(&c, lambda);
+            st.split = [split, split];
+            for b in 0..100u32 {
                 let a = (b % 2) as usize;
-                let g0 = 16 * b + 3;
-                let mut x = [0f32; LANES];
+                let k0 = 64 * b + 4 * (b % 3);
+                let mut x = [0f32; BLOCK];
                 for (i, xi) in x.iter_mut().enumerate() {
-                    *xi = c.initial_x(a, g0 + i as u32, 0);
+                    *xi = c.initial_x(a, a as u32 * c.n + k0 + i as u32, 0);
                 }
                 let mut lanes = x;
-                step_independent_lanes(
+                let mut acc = [0f64; LANES];
+                step_independent_block(
                     rng::PortableLanes,
                     &c,
                     a,
-                    g0,
+                    k0,
                     &mut lanes,
                     7,
                     2,
-                    &tables,
-                    q_max,
-                    lam,
+                    &st,
+                    &mut acc,
                 );
-                for i in 0..LANES {
-                    let one =
-                        mh::step_independent(&c, a, g0 + i as u32, x[i], 7, 2, &tables, q_max, lam);
-                    assert_eq!(one.to_bits(), lanes[i].to_bits(), "block {b} lane {i}");
+                let mut acc_one = [0f64; LANES];
+                for i in 0..BLOCK {
+                    let one = mh::step_independent(&c, a, k0 + i as u32, x[i], 7, 2, &st);
+                    assert_eq!(one.to_bits(), lanes[i].to_bits(), "block {b} neuron {i}");
+                    acc_one[i / 4] += c.rate_fn(a, one) as f64;
                 }
+                assert_eq!(acc, acc_one);
             }
         }
     }
@@ -200,11 +213,11 @@ mod tests {
         let c = consts(Coupling::Shared);
         for b in 0..50u32 {
             let a = (b % 2) as usize;
-            let g0 = 64 * b + 4 * (b % 3);
-            let mut x = [0f32; SHARED_BLOCK];
-            let mut sp = [0u8; SHARED_BLOCK];
-            for i in 0..SHARED_BLOCK {
-                x[i] = c.initial_x(a, g0 + i as u32, 0) + 2.0;
+            let k0 = 64 * b + 4 * (b % 3);
+            let mut x = [0f32; BLOCK];
+            let mut sp = [0u8; BLOCK];
+            for i in 0..BLOCK {
+                x[i] = c.initial_x(a, k0 + i as u32, 0) + 2.0;
                 sp[i] = (i % 3 == 0) as u8;
             }
             let counts = [300, 450];
@@ -214,7 +227,7 @@ mod tests {
                 rng::PortableLanes,
                 &c,
                 a,
-                g0,
+                k0,
                 &mut xb,
                 &mut sb,
                 5,
@@ -223,10 +236,10 @@ mod tests {
                 &mut acc,
             );
             let mut fired_one = 0;
-            for i in 0..SHARED_BLOCK {
-                let g = g0 + i as u32;
+            for i in 0..BLOCK {
+                let k = k0 + i as u32;
                 let xn = mh::step_shared(&c, a, x[i], sp[i] != 0, counts);
-                let f = mh::spikes_shared(&c, a, g, xn, 6, 1);
+                let f = mh::spikes_shared(&c, a, k, xn, 6, 1);
                 assert_eq!(xn.to_bits(), xb[i].to_bits(), "block {b} neuron {i}");
                 assert_eq!(f as u8, sb[i], "block {b} neuron {i}");
                 fired_one += f as u32;

@@ -201,6 +201,12 @@ impl GpuContext {
         Ok(pipeline)
     }
 
+    /// A CPU implementation of the API (e.g. lavapipe), which wants kernels shaped for SIMD
+    /// lanes rather than for thousands of threads.
+    pub fn is_cpu_device(&self) -> bool {
+        self.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu)
+    }
+
     /// Blocks until all submitted work is done.
     pub fn wait(&self) -> anyhow::Result<()> {
         self.device
