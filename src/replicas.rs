@@ -56,11 +56,37 @@ impl Batch {
         }
     }
 
+    /// The GPU adapter's description (None on the CPU).
+    pub fn adapter(&self) -> Option<String> {
+        match self {
+            Batch::Cpu(_) => None,
+            Batch::Gpu(b) => b.first().map(|g| g.adapter()),
+        }
+    }
+
     /// Per member, the population sums of its initial state.
     pub fn initial_records(&mut self) -> anyhow::Result<Vec<RecordSample>> {
         match self {
             Batch::Cpu(b) => b.iter_mut().map(|b| b.initial_record()).collect(),
             Batch::Gpu(b) => Ok(b.iter().flat_map(|g| g.initial_records()).collect()),
+        }
+    }
+
+    /// The state x of member i (E neurons then I neurons).
+    pub fn state(&mut self, i: usize) -> anyhow::Result<Vec<f32>> {
+        match self {
+            Batch::Cpu(b) => b[i].state(),
+            Batch::Gpu(b) => {
+                let mut i = i;
+                for g in b.iter() {
+                    let r = g.replicas() as usize;
+                    if i < r {
+                        return g.replica_state(i as u32);
+                    }
+                    i -= r;
+                }
+                anyhow::bail!("no member {i} in this batch")
+            }
         }
     }
 
@@ -237,4 +263,96 @@ pub fn run_replicas(
         late_time: Vec::new(),
         error: None,
     })
+}
+
+/// Runs model H configs that differ only in their seed as one batch (a sweep's seeds at small
+/// n on the GPU): each config's directory gets exactly the files, and the numbers, of its
+/// single run on the same backend; timings are the batch's. Returns one result per config.
+pub fn run_seed_batch(
+    runs: &[(crate::config::HydroConfig, std::path::PathBuf)],
+    backend: BackendChoice,
+) -> anyhow::Result<Vec<anyhow::Result<()>>> {
+    let t_setup = Instant::now();
+    let Some((first, _)) = runs.first() else {
+        return Ok(Vec::new());
+    };
+    let s = first.clone().validate(false)?;
+    let setups: Vec<HydroSetup> = runs
+        .iter()
+        .map(|(c, _)| c.clone().validate(false))
+        .collect::<Result<_, _>>()?;
+    let members: Vec<Member> = setups
+        .iter()
+        .map(|m| Member {
+            key: crate::rng::seed_key(m.config.seed),
+            replica: m.config.replica,
+        })
+        .collect();
+    let shift = run::moment_shift(&s);
+    let theory = hl::trajectory(&s.theory_params(), &run::record_times(&s)).ok();
+    let mut batch = Batch::open(&s, &members, backend, shift)?;
+    let name = batch.name();
+    let note = format!(
+        "stepped in one batch of {} sweep points (seeds); timings are the batch's",
+        runs.len()
+    );
+    for (m, (_, dir)) in setups.iter().zip(runs) {
+        std::fs::create_dir_all(dir)?;
+        let mut summary = run::RunSummary::running(m, name.clone(), batch.adapter());
+        summary.warnings.push(note.clone());
+        record::write_json(&dir.join("run.json"), &summary)?;
+    }
+    let mut samples: Vec<Vec<RecordSample>> = batch
+        .initial_records()?
+        .into_iter()
+        .map(|x| vec![x])
+        .collect();
+    let mut failure: Vec<Option<String>> = vec![None; runs.len()];
+    let setup_seconds = t_setup.elapsed().as_secs_f64();
+    let every = s.config.record_every;
+    let per_chunk = (2000 / every).max(1) * every;
+    let t_step = Instant::now();
+    let mut done = 0u64;
+    while done < s.steps && failure.iter().any(Option::is_none) {
+        let k = per_chunk.min(s.steps - done);
+        let chunk = batch.advance(k as u32, every as u32)?;
+        for (i, new) in chunk.into_iter().enumerate() {
+            if failure[i].is_none() {
+                samples[i].extend(new);
+                failure[i] = run::non_finite_failure(&setups[i], shift, &samples[i]);
+            }
+        }
+        done += k;
+    }
+    let stepping_seconds = t_step.elapsed().as_secs_f64();
+    let nsps =
+        runs.len() as f64 * 2.0 * s.config.n as f64 * done as f64 / stepping_seconds.max(1e-12);
+    let mut out = Vec::new();
+    for (i, (m, (_, dir))) in setups.iter().zip(runs).enumerate() {
+        let mut summary = run::RunSummary::running(m, name.clone(), batch.adapter());
+        summary.warnings.push(note.clone());
+        summary.setup_seconds = setup_seconds;
+        summary.stepping_seconds = stepping_seconds;
+        summary.neuron_steps_per_second = nsps;
+        let state = if m.config.save_state && failure[i].is_none() {
+            Some(batch.state(i)?)
+        } else {
+            None
+        };
+        let f = failure[i].take();
+        out.push(
+            run::finish_run(
+                m,
+                shift,
+                theory.as_deref(),
+                &samples[i],
+                state,
+                f,
+                summary,
+                dir,
+            )
+            .map(|_| ()),
+        );
+    }
+    Ok(out)
 }

@@ -93,6 +93,30 @@ pub struct RunSummary {
     pub error: Option<String>,
 }
 
+impl RunSummary {
+    /// The summary of a run that has started (status `running`, no timings yet).
+    pub fn running(s: &HydroSetup, backend: String, adapter: Option<String>) -> Self {
+        RunSummary {
+            status: "running",
+            balnet_version: env!("CARGO_PKG_VERSION"),
+            model: "hydro",
+            backend,
+            adapter,
+            config: s.config.clone(),
+            steps: s.steps,
+            h: s.h,
+            rates: s.rates,
+            stiffness_number: s.stiffness,
+            warnings: s.warnings.clone(),
+            setup_seconds: 0.0,
+            stepping_seconds: 0.0,
+            neuron_steps_per_second: 0.0,
+            late_time: Vec::new(),
+            error: None,
+        }
+    }
+}
+
 /// Applies the CLI overrides and validates.
 pub fn setup(mut config: HydroConfig, opts: &RunOptions) -> Result<HydroSetup, ConfigError> {
     if let Some(n) = opts.n {
@@ -363,24 +387,7 @@ pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSu
         return crate::replicas::run_replicas(s, opts, t_setup);
     }
     let (mut backend, adapter) = open_backend(&s, opts.backend, s.config.replica, shift)?;
-    let mut summary = RunSummary {
-        status: "running",
-        balnet_version: env!("CARGO_PKG_VERSION"),
-        model: "hydro",
-        backend: backend.name(),
-        adapter,
-        config: s.config.clone(),
-        steps: s.steps,
-        h: s.h,
-        rates: s.rates,
-        stiffness_number: s.stiffness,
-        warnings: s.warnings.clone(),
-        setup_seconds: 0.0,
-        stepping_seconds: 0.0,
-        neuron_steps_per_second: 0.0,
-        late_time: Vec::new(),
-        error: None,
-    };
+    let mut summary = RunSummary::running(&s, backend.name(), adapter);
     let kind = if summary.backend.starts_with("gpu") {
         "gpu"
     } else {
@@ -441,13 +448,8 @@ pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSu
             };
             crate::checkpoint::write(&ck_path, &ck)?;
         }
-        let rows = rows_from_samples(&s, shift, &samples[samples.len().saturating_sub(64)..]);
-        if let Some((step, a)) = first_non_finite(&rows) {
-            failure = Some(format!(
-                "non-finite state at step {step} (t = {}) in population {}",
-                step as f64 * s.config.dt,
-                POP_NAMES[a]
-            ));
+        if let Some(f) = non_finite_failure(&s, shift, &samples) {
+            failure = Some(f);
             break;
         }
     }
@@ -455,22 +457,50 @@ pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSu
     summary.stepping_seconds = t_step.elapsed().as_secs_f64();
     summary.neuron_steps_per_second =
         2.0 * s.config.n as f64 * (done - start) as f64 / summary.stepping_seconds.max(1e-12);
+    let state = if s.config.save_state && failure.is_none() {
+        Some(backend.state()?)
+    } else {
+        None
+    };
+    finish_run(
+        &s,
+        shift,
+        theory.as_deref(),
+        &samples,
+        state,
+        failure,
+        summary,
+        &opts.out,
+    )
+}
 
-    let rows = rows_from_samples(&s, shift, &samples);
-    write_moments_csv(&opts.out.join("moments.csv"), &rows, &s.config.record)?;
-    if let Some(pts) = &theory {
-        write_theory_csv(&opts.out.join("theory.csv"), pts, Some(s.config.n as f64))?;
-        summary.late_time = late_time_comparison(&rows, pts, s.config.n as f64, scheme_offsets(&s));
+/// What a run writes once its records are in: moments.csv, theory.csv and the late-time
+/// comparison, moments.png, state.npy (when the config asks and the run did not fail), and
+/// run.json with status `complete` or `failed` (then also an error naming where it stopped).
+#[allow(clippy::too_many_arguments)]
+pub fn finish_run(
+    s: &HydroSetup,
+    shift: [f64; 2],
+    theory: Option<&[TheoryPoint]>,
+    samples: &[RecordSample],
+    state: Option<Vec<f32>>,
+    failure: Option<String>,
+    mut summary: RunSummary,
+    out: &Path,
+) -> anyhow::Result<RunSummary> {
+    let rows = rows_from_samples(s, shift, samples);
+    write_moments_csv(&out.join("moments.csv"), &rows, &s.config.record)?;
+    if let Some(pts) = theory {
+        write_theory_csv(&out.join("theory.csv"), pts, Some(s.config.n as f64))?;
+        summary.late_time = late_time_comparison(&rows, pts, s.config.n as f64, scheme_offsets(s));
     }
-    if let Err(e) =
-        crate::plot_moments::write(&opts.out.join("moments.png"), &s, &rows, theory.as_deref())
-    {
+    if let Err(e) = crate::plot_moments::write(&out.join("moments.png"), s, &rows, theory) {
         summary
             .warnings
             .push(format!("moments.png not written: {e:#}"));
     }
-    if s.config.save_state && failure.is_none() {
-        record::write_npy_f32(&opts.out.join("state.npy"), &backend.state()?)?;
+    if let Some(x) = state {
+        record::write_npy_f32(&out.join("state.npy"), &x)?;
     }
     summary.status = if failure.is_some() {
         "failed"
@@ -478,14 +508,30 @@ pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSu
         "complete"
     };
     summary.error = failure.clone();
-    record::write_json(&opts.out.join("run.json"), &summary)?;
+    record::write_json(&out.join("run.json"), &summary)?;
     if let Some(f) = failure {
         anyhow::bail!(
             "run stopped: {f}; recorded moments up to there are in {}",
-            opts.out.display()
+            out.display()
         );
     }
     Ok(summary)
+}
+
+/// The first non-finite moment in the newest records, as a failure message.
+pub fn non_finite_failure(
+    s: &HydroSetup,
+    shift: [f64; 2],
+    samples: &[RecordSample],
+) -> Option<String> {
+    let rows = rows_from_samples(s, shift, &samples[samples.len().saturating_sub(64)..]);
+    first_non_finite(&rows).map(|(step, a)| {
+        format!(
+            "non-finite state at step {step} (t = {}) in population {}",
+            step as f64 * s.config.dt,
+            POP_NAMES[a]
+        )
+    })
 }
 
 /// `balnet theory`: the limit (and with `n`, the first-order prediction) on the run's grid.

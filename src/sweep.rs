@@ -479,6 +479,88 @@ pub fn run_dir(dir: &Path, p: &Point) -> PathBuf {
     dir.join("runs").join(&p.id)
 }
 
+/// Largest n per population at which a sweep's seeds of one grid point run as one GPU batch
+/// (above it one network keeps the device busy on its own).
+pub const SEED_BATCH_MAX_N: u64 = 65536;
+
+/// What one worker runs: a point, or the seeds of one grid point as one GPU batch.
+enum Work<'a> {
+    One(&'a Point),
+    Seeds(Vec<&'a Point>),
+}
+
+/// The model H config of a point that may join a seed batch, if it may.
+fn batchable(p: &Point) -> Option<config::HydroConfig> {
+    if p.config.get("model").and_then(Value::as_str) != Some("hydro") {
+        return None;
+    }
+    let c: config::HydroConfig =
+        config::parse_json(&serde_json::to_string(&p.config).ok()?).ok()?;
+    (c.n <= SEED_BATCH_MAX_N && c.replicas == 1 && c.coupling != config::Coupling::Pairwise)
+        .then_some(c)
+}
+
+/// The points to run, as work items: with `batch_seeds`, the unfinished seeds of each grid
+/// point go together (points equal but for their seed); everything else runs alone.
+fn work_items<'a>(mine: &[&'a Point], dir: &Path, batch_seeds: bool) -> Vec<Work<'a>> {
+    let mut items: Vec<Work> = Vec::new();
+    let mut groups: Vec<(Vec<(String, Value)>, Vec<&Point>)> = Vec::new();
+    for &p in mine {
+        let done = status_of(&run_dir(dir, p)).as_deref() == Some("complete");
+        if batch_seeds && !done && batchable(p).is_some() {
+            match groups.iter_mut().find(|(k, _)| *k == p.params) {
+                Some((_, g)) => g.push(p),
+                None => groups.push((p.params.clone(), vec![p])),
+            }
+        } else {
+            items.push(Work::One(p));
+        }
+    }
+    for (_, g) in groups {
+        if g.len() == 1 {
+            items.push(Work::One(g[0]));
+        } else {
+            items.push(Work::Seeds(g));
+        }
+    }
+    items
+}
+
+/// Runs the seeds of one grid point as one batch; one result per point (as `run_point`).
+fn run_seeds(points: &[&Point], dir: &Path, backend: BackendChoice) -> Vec<anyhow::Result<bool>> {
+    let mut runs = Vec::new();
+    for p in points {
+        let d = run_dir(dir, p);
+        let prepared = std::fs::create_dir_all(&d)
+            .map_err(anyhow::Error::from)
+            .and_then(|_| record::write_json(&d.join("config.json"), &p.config));
+        match (prepared, batchable(p)) {
+            (Ok(()), Some(c)) => runs.push((c, d)),
+            _ => {
+                return points
+                    .iter()
+                    .map(|p| run_point(p, &run_dir(dir, p), backend))
+                    .collect();
+            }
+        }
+    }
+    match crate::replicas::run_seed_batch(&runs, backend) {
+        Ok(results) => results.into_iter().map(|r| r.map(|_| true)).collect(),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            runs.iter()
+                .map(|(_, d)| {
+                    let _ = record::write_json(
+                        &d.join("run.json"),
+                        &serde_json::json!({"status": "failed", "error": msg}),
+                    );
+                    Err(anyhow::anyhow!("{msg}"))
+                })
+                .collect()
+        }
+    }
+}
+
 /// Outcome counts of a sweep invocation.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SweepReport {
@@ -489,7 +571,9 @@ pub struct SweepReport {
 
 /// Runs the shard's points, `jobs` at a time (each run also uses the shared rayon pool),
 /// rewriting summary.csv after each point so an interruption leaves it consistent with the
-/// finished runs. Results do not depend on `jobs`: every run draws from its own counters.
+/// finished runs. Results do not depend on `jobs`: every run draws from its own counters. On
+/// the GPU, the seeds of a grid point at n <= SEED_BATCH_MAX_N run as one batch (the same
+/// numbers as their single runs, in one set of dispatches).
 pub fn run_sweep(
     points: &[Point],
     dir: &Path,
@@ -503,6 +587,12 @@ pub fn run_sweep(
         .iter()
         .filter(|p| p.index % shard.1 == shard.0)
         .collect();
+    let batch_seeds = match backend {
+        BackendChoice::Cpu => false,
+        BackendChoice::Gpu => true,
+        BackendChoice::Auto => crate::backend::gpu::GpuContext::new().is_ok(),
+    };
+    let items = work_items(&mine, dir, batch_seeds);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let shared = std::sync::Mutex::new((SweepReport::default(), on_point, None::<anyhow::Error>));
     std::thread::scope(|scope| {
@@ -510,15 +600,24 @@ pub fn run_sweep(
             scope.spawn(|| {
                 loop {
                     let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(p) = mine.get(k) else { break };
-                    let r = run_point(p, &run_dir(dir, p), backend);
+                    let Some(item) = items.get(k) else { break };
+                    let done: Vec<(&Point, anyhow::Result<bool>)> = match item {
+                        Work::One(p) => vec![(p, run_point(p, &run_dir(dir, p), backend))],
+                        Work::Seeds(ps) => ps
+                            .iter()
+                            .copied()
+                            .zip(run_seeds(ps, dir, backend))
+                            .collect(),
+                    };
                     let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
-                    match &r {
-                        Ok(true) => g.0.ran += 1,
-                        Ok(false) => g.0.skipped += 1,
-                        Err(_) => g.0.failed += 1,
+                    for (p, r) in &done {
+                        match r {
+                            Ok(true) => g.0.ran += 1,
+                            Ok(false) => g.0.skipped += 1,
+                            Err(_) => g.0.failed += 1,
+                        }
+                        (g.1)(p, r);
                     }
-                    (g.1)(p, &r);
                     if let Err(e) = write_summary(dir, points) {
                         g.2 = Some(e);
                     }

@@ -1,5 +1,6 @@
 //! `balnet sweep` end to end: sharded runs merged equal one unsharded sweep; a sweep killed
-//! midway and rerun completes every point and gives the uninterrupted summary.
+//! midway and rerun completes every point and gives the uninterrupted summary; on the GPU the
+//! seeds of a grid point run as one batch with the numbers of their single runs.
 
 mod common;
 
@@ -167,5 +168,45 @@ fn bad_sweeps_are_one_line_errors() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{json}: {err}");
         assert!(err.contains(needle), "{json}: {err}");
+    }
+}
+
+/// On the GPU a sweep's seeds at small n run as one batch (run.json says so), and every
+/// point's moments.csv is byte for byte its single `balnet run` on the GPU.
+#[test]
+fn gpu_sweep_batches_seeds_with_single_run_results() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let d = tmp("seed-batch");
+    let p = d.join("sweep.json");
+    std::fs::write(
+        &p,
+        r#"{"base": {"model": "hydro", "n": 1500, "duration": 0.4, "record_every": 20},
+            "grid": {"coupling": ["independent", "shared"]}, "seeds": 3, "seed_base": 11,
+            "backend": "gpu"}"#,
+    )
+    .unwrap();
+    let out = d.join("out");
+    run(&["sweep", p.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    for id in 0..6 {
+        let rd = out.join("runs").join(format!("{id:05}"));
+        let rj = std::fs::read_to_string(rd.join("run.json")).unwrap();
+        assert!(rj.contains("one batch of 3 sweep points"), "{id}: {rj}");
+        let single = d.join(format!("single{id}"));
+        run(&[
+            "run",
+            rd.join("config.json").to_str().unwrap(),
+            "--backend",
+            "gpu",
+            "--out",
+            single.to_str().unwrap(),
+        ]);
+        let a = std::fs::read(rd.join("moments.csv")).unwrap();
+        let b = std::fs::read(single.join("moments.csv")).unwrap();
+        assert!(
+            a == b,
+            "point {id}: batched moments differ from the single run"
+        );
     }
 }

@@ -470,6 +470,11 @@ impl HydroGpu {
         self.layout
     }
 
+    /// The adapter's one-line description.
+    pub fn adapter(&self) -> String {
+        self.ctx.report.summary()
+    }
+
     pub fn replicas(&self) -> u32 {
         self.params.replicas
     }
