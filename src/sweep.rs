@@ -504,19 +504,20 @@ fn batchable(p: &Point) -> Option<config::HydroConfig> {
 /// point go together (points equal but for their seed); everything else runs alone.
 fn work_items<'a>(mine: &[&'a Point], dir: &Path, batch_seeds: bool) -> Vec<Work<'a>> {
     let mut items: Vec<Work> = Vec::new();
-    let mut groups: Vec<(Vec<(String, Value)>, Vec<&Point>)> = Vec::new();
+    // Unfinished batchable points by grid point (their params), in first-seen order.
+    let mut groups: Vec<Vec<&Point>> = Vec::new();
     for &p in mine {
         let done = status_of(&run_dir(dir, p)).as_deref() == Some("complete");
         if batch_seeds && !done && batchable(p).is_some() {
-            match groups.iter_mut().find(|(k, _)| *k == p.params) {
-                Some((_, g)) => g.push(p),
-                None => groups.push((p.params.clone(), vec![p])),
+            match groups.iter_mut().find(|g| g[0].params == p.params) {
+                Some(g) => g.push(p),
+                None => groups.push(vec![p]),
             }
         } else {
             items.push(Work::One(p));
         }
     }
-    for (_, g) in groups {
+    for g in groups {
         if g.len() == 1 {
             items.push(Work::One(g[0]));
         } else {
