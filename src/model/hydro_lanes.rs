@@ -23,8 +23,8 @@ fn counters(q0: u32, t: u32, purpose: u32, replica: u32) -> [[u32; LANES]; 4] {
     ctr
 }
 
-/// `mh::step_independent` for neurons k0 .. k0 + BLOCK of population a, in place; adds each
-/// new f_a(x) to `rate_acc[quad]`. Neuron 4 l + i is word triple i of quad l.
+/// `mh::step_independent` for neurons k0 .. k0 + BLOCK of population a, in place; adds the new
+/// f_a(x) of neuron j to `rate_acc[j % LANES]`. Neuron 4 l + i is word triple i of quad l.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn step_independent_block(
@@ -46,19 +46,25 @@ pub fn step_independent_block(
             c.key,
         )
     });
-    let word = |m: usize| &w[m / 4][m % 4];
+    // Each neuron's three words, in neuron order (so that the lanes below are contiguous).
+    let mut words = [[0u32; BLOCK]; 3];
+    for j in 0..BLOCK {
+        for (k, wk) in words.iter_mut().enumerate() {
+            let m = 3 * (j % 4) + k;
+            wk[j] = w[m / 4][m % 4][j / 4];
+        }
+    }
     let tables = &st.tables[a];
-    for i in 0..4 {
-        let (we, wi, wb) = (word(3 * i), word(3 * i + 1), word(3 * i + 2));
-        let mut xs = [0f32; LANES];
+    for sub in 0..BLOCK / LANES {
+        let o = sub * LANES;
+        let (we, wi, wb) = (&words[0][o..o + LANES], &words[1][o..o + LANES], &words[2][o..o + LANES]);
         let mut counts = [[0u32; LANES]; 2];
         let mut mu = [0f32; LANES];
         let mut all_small = true;
         for l in 0..LANES {
-            xs[l] = x[4 * l + i];
             counts[0][l] = tables[0].sample(we[l]);
             counts[1][l] = tables[1].sample(wi[l]);
-            mu[l] = mh::own_extra_mean(c, a, xs[l], st.split[a]);
+            mu[l] = mh::own_extra_mean(c, a, x[o + l], st.split[a]);
             all_small &= mu[l] < mh::EXPM1_SERIES_MAX;
         }
         // The own remainder B is 0 unless its word is below P(B >= 1); only then (rarely)
@@ -83,9 +89,9 @@ pub fn step_independent_block(
             }
         }
         for l in 0..LANES {
-            let xn = c.relax(a, xs[l])
+            let xn = c.relax(a, x[o + l])
                 + (c.jump[a][0] * counts[0][l] as f32 - c.jump[a][1] * counts[1][l] as f32);
-            x[4 * l + i] = xn;
+            x[o + l] = xn;
             rate_acc[l] += c.rate_fn(a, xn) as f64;
         }
     }
@@ -94,8 +100,8 @@ pub fn step_independent_block(
 /// `shared` mode, neurons k0 .. k0 + BLOCK of population a: one step from `spikes` (this
 /// step's own spikes, updated to the next step's in place) and the population spike counts,
 /// then next step's spikes drawn at t + 1, as `mh::step_shared` followed by
-/// `mh::spikes_shared`; adds each new f_a(x) to `rate_acc[quad]`. Returns the number of
-/// neurons that fired.
+/// `mh::spikes_shared`; adds the new f_a(x) of neuron j to `rate_acc[j % LANES]`. Returns
+/// the number of neurons that fired.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn step_shared_block(
@@ -120,12 +126,18 @@ pub fn step_shared_block(
     ];
     let q0 = mh::quad_index(c.n, a, k0);
     let w = p.philox(counters(q0, t + 1, purpose::HYDRO_STEP, replica), c.key);
+    // Neuron j draws word j % 4 of its quad's call, j / 4.
+    let mut u = [0u32; BLOCK];
+    for j in 0..BLOCK {
+        u[j] = w[j % 4][j / 4];
+    }
     let mut fired = 0u32;
-    for i in 0..4 {
+    for sub in 0..BLOCK / LANES {
+        let o = sub * LANES;
         let mut arg = [0f32; LANES];
         let mut all_small = true;
         for l in 0..LANES {
-            let j = 4 * l + i;
+            let j = o + l;
             let xn = c.relax(a, x[j]) + if spikes[j] != 0 { inp[1] } else { inp[0] };
             x[j] = xn;
             let rate = c.rate_fn(a, xn);
@@ -146,8 +158,8 @@ pub fn step_shared_block(
             }
         }
         for l in 0..LANES {
-            let f = (w[i][l] < mh::to_threshold32(prob[l])) as u8;
-            spikes[4 * l + i] = f;
+            let f = (u[o + l] < mh::to_threshold32(prob[l])) as u8;
+            spikes[o + l] = f;
             fired += f as u32;
         }
     }
@@ -201,7 +213,7 @@ mod tests {
                 for i in 0..BLOCK {
                     let one = mh::step_independent(&c, a, k0 + i as u32, x[i], 7, 2, &st);
                     assert_eq!(one.to_bits(), lanes[i].to_bits(), "block {b} neuron {i}");
-                    acc_one[i / 4] += c.rate_fn(a, one) as f64;
+                    acc_one[i % LANES] += c.rate_fn(a, one) as f64;
                 }
                 assert_eq!(acc, acc_one);
             }
