@@ -331,6 +331,17 @@ pub struct StepTables {
     pub tables: [[AliasTable; 2]; 2],
     /// s_a
     pub split: [f32; 2],
+    /// A word at or above this bound gives B = 0 whatever x_k is: the threshold of
+    /// P(B >= 1) at B's largest mean dt s_a, plus a margin for f32 rounding. Lets the CPU
+    /// lanes skip computing B's mean in the common case (the GPU computes it anyway).
+    pub own_extra_gate: [u32; 2],
+}
+
+/// The word bound of `StepTables::own_extra_gate`: mu = dt (s - f) <= dt s in f32, and
+/// P(B >= 1) grows with mu; 16 units of 2^-32 cover any rounding wobble of -expm1 (whose
+/// f32 error is below one unit here).
+pub fn own_extra_gate(c: &HydroConsts, split: f32) -> u32 {
+    to_threshold32(-expm1_f32(-(c.dt * split))).saturating_add(16)
 }
 
 /// s_a = min(nu_max_a, Lambda_a) and the four per-step Poisson means: [a][b] = dt Lambda_b
@@ -357,6 +368,7 @@ impl StepTables {
         StepTables {
             tables: means.map(|row| row.map(AliasTable::build)),
             split,
+            own_extra_gate: split.map(|s| own_extra_gate(c, s)),
         }
     }
 
@@ -368,6 +380,7 @@ impl StepTables {
             }
         }
         self.split = split;
+        self.own_extra_gate = split.map(|s| own_extra_gate(c, s));
     }
 }
 

@@ -57,35 +57,24 @@ pub fn step_independent_block(
     let tables = &st.tables[a];
     for sub in 0..BLOCK / LANES {
         let o = sub * LANES;
-        let (we, wi, wb) = (&words[0][o..o + LANES], &words[1][o..o + LANES], &words[2][o..o + LANES]);
+        let (we, wi, wb) = (
+            &words[0][o..o + LANES],
+            &words[1][o..o + LANES],
+            &words[2][o..o + LANES],
+        );
         let mut counts = [[0u32; LANES]; 2];
-        let mut mu = [0f32; LANES];
-        let mut all_small = true;
+        let mut rare = false;
         for l in 0..LANES {
             counts[0][l] = tables[0].sample(we[l]);
             counts[1][l] = tables[1].sample(wi[l]);
-            mu[l] = mh::own_extra_mean(c, a, x[o + l], st.split[a]);
-            all_small &= mu[l] < mh::EXPM1_SERIES_MAX;
+            rare |= wb[l] < st.own_extra_gate[a];
         }
-        // The own remainder B is 0 unless its word is below P(B >= 1); only then (rarely)
-        // do the lanes go through the full inversion.
-        let mut sf1 = [0f32; LANES];
-        if all_small {
-            for l in 0..LANES {
-                sf1[l] = -mh::expm1_series(-mu[l]);
-            }
-        } else {
-            for l in 0..LANES {
-                sf1[l] = -mh::expm1_f32(-mu[l]);
-            }
-        }
-        let mut rare = false;
-        for l in 0..LANES {
-            rare |= wb[l] < mh::to_threshold32(sf1[l]);
-        }
+        // The own remainder B is 0 for a word at or above the gate; only below it (rarely) do
+        // the lanes compute B's mean and invert.
         if rare {
             for l in 0..LANES {
-                counts[a][l] += mh::own_extra_count(mu[l], wb[l], c.own_extra_terms);
+                let mu = mh::own_extra_mean(c, a, x[o + l], st.split[a]);
+                counts[a][l] += mh::own_extra_count(mu, wb[l], c.own_extra_terms);
             }
         }
         for l in 0..LANES {
@@ -189,6 +178,7 @@ mod tests {
         for (lambda, split) in [([300.0, 450.0], 1.0f32), ([3.0, 4.5], 600.0)] {
             let mut st = StepTables::build(&c, lambda);
             st.split = [split, split];
+            st.own_extra_gate = st.split.map(|s| mh::own_extra_gate(&c, s));
             for b in 0..100u32 {
                 let a = (b % 2) as usize;
                 let k0 = 64 * b + 4 * (b % 3);
