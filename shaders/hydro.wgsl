@@ -149,8 +149,9 @@ fn jump(a: u32, b: u32) -> f32 {
     return select(params.jump_ie, params.jump_ii, b == 1u);
 }
 
-fn spike_prob(a: u32, x: f32) -> f32 {
-    return -expm1_f32(-rate_fn(a, x) * params.dt);
+// spike_prob_of_rate of hydro.rs: 1 - exp(-rate dt).
+fn spike_prob_of_rate(rate: f32) -> f32 {
+    return -expm1_f32(-rate * params.dt);
 }
 
 fn to_threshold32(p: f32) -> u32 {
@@ -275,8 +276,8 @@ fn write_partials(wg_index: u32, lid: u32, acc: array<f32, 6>, record: bool) {
     }
 }
 
-fn accumulate(acc: ptr<function, array<f32, 6>>, a: u32, x: f32, fired: bool, record: bool) {
-    (*acc)[0] = (*acc)[0] + rate_fn(a, x);
+fn accumulate(acc: ptr<function, array<f32, 6>>, a: u32, x: f32, rate: f32, fired: bool, record: bool) {
+    (*acc)[0] = (*acc)[0] + rate;
     (*acc)[1] = (*acc)[1] + select(0.0, 1.0, fired);
     if (!record) {
         return;
@@ -306,10 +307,17 @@ fn segment_of(wg_index: u32) -> vec2<u32> {
     return vec2<u32>(seg, wg_index - seg * params.wg_per_seg);
 }
 
-fn spikes_shared_quad(qi: u32, t: u32, replica: u32, key: vec2<u32>, a: u32, x: vec4<f32>) -> vec4<bool> {
+// spikes_shared of hydro.rs for the four neurons of quad qi, from their rates f_a(x).
+fn spikes_shared_quad(qi: u32, t: u32, replica: u32, key: vec2<u32>, rates: vec4<f32>) -> vec4<bool> {
     let w = philox4x32_10(counter(qi, t, PURPOSE_HYDRO_STEP, replica), key);
-    return vec4<bool>(w.x < to_threshold32(spike_prob(a, x.x)), w.y < to_threshold32(spike_prob(a, x.y)),
-                      w.z < to_threshold32(spike_prob(a, x.z)), w.w < to_threshold32(spike_prob(a, x.w)));
+    return vec4<bool>(w.x < to_threshold32(spike_prob_of_rate(rates.x)),
+                      w.y < to_threshold32(spike_prob_of_rate(rates.y)),
+                      w.z < to_threshold32(spike_prob_of_rate(rates.z)),
+                      w.w < to_threshold32(spike_prob_of_rate(rates.w)));
+}
+
+fn rates_of(a: u32, x: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(rate_fn(a, x.x), rate_fn(a, x.y), rate_fn(a, x.z), rate_fn(a, x.w));
 }
 
 fn spike_bits(f: vec4<bool>, i: u32) -> u32 {
@@ -341,13 +349,14 @@ fn init(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             }
             xs[sc.x * (params.n_pad / 4u) + q] = x;
             var fired = vec4<bool>(false);
+            let rates = rates_of(a, x);
             if (COUPLING == COUPLING_SHARED) {
-                fired = spikes_shared_quad(a * params.quads + q, 0u, replica, key, a, x);
+                fired = spikes_shared_quad(a * params.quads + q, 0u, replica, key, rates);
                 word = word | spike_bits(fired, i);
             }
             for (var j = 0u; j < 4u; j = j + 1u) {
                 if (4u * q + j < params.n) {
-                    accumulate(&acc, a, x[j], fired[j], true);
+                    accumulate(&acc, a, x[j], rates[j], fired[j], true);
                 }
             }
         }
@@ -392,13 +401,10 @@ fn update_body(lid: u32, wid: vec3<u32>, nwg: vec3<u32>, record: bool) {
             let qi = a * params.quads + q;
             let x = xs[vi];
             var xn: vec4<f32>;
-            var fired = vec4<bool>(false);
             if (COUPLING == COUPLING_SHARED) {
                 for (var j = 0u; j < 4u; j = j + 1u) {
                     xn[j] = step_shared(a, x[j], ((old_word >> (4u * i + j)) & 1u) != 0u, counts);
                 }
-                fired = spikes_shared_quad(qi, t + 1u, replica, key, a, xn);
-                new_word = new_word | spike_bits(fired, i);
             } else {
                 let w0 = philox4x32_10(counter(qi, t, PURPOSE_HYDRO_STEP, replica), key);
                 let w1 = philox4x32_10(counter(qi, t, PURPOSE_HYDRO_STEP | (1u << 24u), replica), key);
@@ -409,9 +415,15 @@ fn update_body(lid: u32, wid: vec3<u32>, nwg: vec3<u32>, record: bool) {
                                step_independent(a, x.w, w2.y, w2.z, w2.w, st));
             }
             xs[vi] = xn;
+            let rates = rates_of(a, xn);
+            var fired = vec4<bool>(false);
+            if (COUPLING == COUPLING_SHARED) {
+                fired = spikes_shared_quad(qi, t + 1u, replica, key, rates);
+                new_word = new_word | spike_bits(fired, i);
+            }
             for (var j = 0u; j < 4u; j = j + 1u) {
                 if (4u * q + j < params.n) {
-                    accumulate(&acc, a, xn[j], fired[j], record);
+                    accumulate(&acc, a, xn[j], rates[j], fired[j], record);
                 }
             }
         }
