@@ -62,19 +62,15 @@ fn main() -> anyhow::Result<()> {
                     ..HydroConfig::default()
                 };
                 let opts = RunOptions {
-                    backend: if b == "gpu" {
-                        BackendChoice::Gpu
-                    } else {
-                        BackendChoice::Cpu
-                    },
-                    n: None,
-                    steps: None,
-                    seed: None,
-                    out: std::env::temp_dir(),
                     force: true,
-                    progress: false,
-                    checkpoint_every: None,
-                    resume: false,
+                    ..RunOptions::new(
+                        if b == "gpu" {
+                            BackendChoice::Gpu
+                        } else {
+                            BackendChoice::Cpu
+                        },
+                        std::env::temp_dir(),
+                    )
                 };
                 let t0 = Instant::now();
                 let s = setup(config, &opts)?;

@@ -38,15 +38,8 @@ fn main() -> anyhow::Result<()> {
         ..HydroConfig::default()
     };
     let opts = RunOptions {
-        backend,
-        n: None,
-        steps: None,
-        seed: None,
-        out: std::env::temp_dir(),
         force: true,
-        progress: false,
-        checkpoint_every: None,
-        resume: false,
+        ..RunOptions::new(backend, std::env::temp_dir())
     };
     let s = setup(config, &opts)?;
     let shift = moment_shift(&s);

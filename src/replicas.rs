@@ -247,21 +247,10 @@ pub fn run_replicas(
     record::write_json(&opts.out.join("run.json"), &summary)?;
     Ok(run::RunSummary {
         status: "complete",
-        balnet_version: env!("CARGO_PKG_VERSION"),
-        model: "hydro",
-        backend: summary.backend,
-        adapter: None,
-        config: s.config.clone(),
-        steps: s.steps,
-        h: s.h,
-        rates: s.rates,
-        stiffness_number: s.stiffness,
-        warnings: s.warnings.clone(),
         setup_seconds,
         stepping_seconds,
         neuron_steps_per_second: nsps,
-        late_time: Vec::new(),
-        error: None,
+        ..run::RunSummary::running(&s, summary.backend, batch.adapter())
     })
 }
 

@@ -27,6 +27,23 @@ pub struct RunOptions {
     pub resume: bool,
 }
 
+impl RunOptions {
+    /// A quiet run into `out` on `backend`: no overrides, no progress bar, no checkpoints.
+    pub fn new(backend: BackendChoice, out: PathBuf) -> Self {
+        RunOptions {
+            backend,
+            n: None,
+            steps: None,
+            seed: None,
+            out,
+            force: false,
+            progress: false,
+            checkpoint_every: None,
+            resume: false,
+        }
+    }
+}
+
 /// Late-time (t >= `LATE_T`) comparison of one moment of one population.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct LateComparison {

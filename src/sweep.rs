@@ -323,17 +323,7 @@ pub fn run_point(p: &Point, dir: &Path, backend: BackendChoice) -> anyhow::Resul
     let result = match p.config.get("model").and_then(Value::as_str) {
         Some("hydro") => {
             let cfg: config::HydroConfig = config::parse_json(&text)?;
-            let opts = crate::run::RunOptions {
-                backend,
-                n: None,
-                steps: None,
-                seed: None,
-                out: dir.to_path_buf(),
-                force: false,
-                progress: false,
-                checkpoint_every: None,
-                resume: false,
-            };
+            let opts = crate::run::RunOptions::new(backend, dir.to_path_buf());
             crate::run::run_hydro(cfg, &opts).map(|_| ())
         }
         Some("lif") => {

@@ -16,16 +16,9 @@ use balnet::theory::hydro_limit as hl;
 
 fn opts(backend: BackendChoice) -> RunOptions {
     RunOptions {
-        backend,
-        n: None,
-        steps: None,
-        seed: None,
-        out: std::env::temp_dir(),
         // The convergence table runs n = 1e6 at dt = 1e-3 (stiffness 0.5, a warning).
         force: true,
-        progress: false,
-        checkpoint_every: None,
-        resume: false,
+        ..RunOptions::new(backend, std::env::temp_dir())
     }
 }
 
