@@ -125,8 +125,10 @@ struct StepInfo {
 }
 
 @group(0) @binding(0) var<uniform> params: LifParams;
-// Per neuron: V, refractory time left, spiked in the last step (0 / 1 as u32 bits), unused.
-@group(0) @binding(1) var<storage, read_write> state: array<vec4<f32>>;
+// Per neuron: V and the refractory time left (>= 0), whose sign bit says whether the neuron
+// fired in the last step (`annealed` and `all_to_all` exclude their own spike). During a
+// step, a neuron left to `precise_continue` holds (V, now) instead.
+@group(0) @binding(1) var<storage, read_write> state: array<vec2<f32>>;
 @group(0) @binding(2) var<storage, read> offsets: array<u32>;
 // Synapse words in quads (one storage access serves four on CPU devices).
 @group(0) @binding(3) var<storage, read> synapses: array<vec4<u32>>;
@@ -645,9 +647,19 @@ fn block_of(wid: vec3<u32>, nwg: vec3<u32>) -> Block {
     return Block(lo, min(lo + WG * params.items, params.n), params.base_step + step_info.k);
 }
 
+// The constants of population a from both populations' (loaded once per workgroup): field
+// selects instead of a gather from the uniform buffer per neuron.
+fn pop_select(pe: LifPop, pi: LifPop, a: u32) -> LifPop {
+    let i = a == 1u;
+    return LifPop(select(pe.tau_l, pi.tau_l, i), select(pe.e_l, pi.e_l, i),
+        select(pe.e_e, pi.e_e, i), select(pe.e_i, pi.e_i, i), select(pe.theta, pi.theta, i),
+        select(pe.v_r, pi.v_r, i), select(pe.tau_rp, pi.tau_rp, i),
+        select(pe.decay, pi.decay, i), select(pe.inv_tau_l, pi.inv_tau_l, i), 0.0, 0.0, 0.0);
+}
+
 // The state word of a settled neuron.
-fn settled(st: NeuronState, fired: bool) -> vec4<f32> {
-    return vec4<f32>(st.v, st.refractory, bitcast<f32>(select(0u, 1u, fired)), 0.0);
+fn settled(st: NeuronState, fired: bool) -> vec2<f32> {
+    return vec2<f32>(st.v, bitcast<f32>(bitcast<u32>(st.refractory) | select(0u, 0x80000000u, fired)));
 }
 
 @compute @workgroup_size(WG)
@@ -680,6 +692,8 @@ fn step_network(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
     let ring_slot = (t % params.slots) * params.n;
     let ev0 = lid * items;
     var n_ev = 0u;
+    let pop_e = params.pop[0];
+    let pop_i = params.pop[1];
     for (var k = 0u; k < items; k = k + 1u) {
         let local = k * WG + lid;
         let i = lo + local;
@@ -687,9 +701,9 @@ fn step_network(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
             break;
         }
         let a = population(i);
-        let p = params.pop[a];
+        let p = pop_select(pop_e, pop_i, a);
         let sv = state[i];
-        let st = NeuronState(sv.x, sv.y);
+        let st = NeuronState(sv.x, bitcast<f32>(bitcast<u32>(sv.y) & 0x7FFFFFFFu));
         var rec: vec2<u32>;
         if (CONNECTIVITY == CONN_FIXED_INDEGREE) {
             var packed = atomicLoad(&wg_acc[local]);
@@ -699,7 +713,7 @@ fn step_network(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
             }
             rec = vec2<u32>(packed & 0xFFFFu, packed >> 16u);
         } else {
-            let own = bitcast<u32>(sv.z) != 0u;
+            let own = (bitcast<u32>(sv.y) & 0x80000000u) != 0u;
             if (CONNECTIVITY == CONN_ANNEALED) {
                 rec = annealed_inputs(i, t, counts, own);
             } else {
@@ -709,24 +723,28 @@ fn step_network(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
         var out: NeuronState;
         var spike = NO_SPIKE;
         var ended = true;
-        var word: vec4<f32>;
+        var word: vec2<f32>;
+        // The event's second word: the spike time, or where the external process stands.
+        var at = 0.0;
         if (INTEGRATOR == INTEGRATOR_PRECISE) {
             let b = step_precise_first_block(p, i, t, st, rec.x, rec.y);
             out = b.st;
             spike = b.spike;
             ended = b.ended;
-            word = select(vec4<f32>(b.v, b.now, b.at, 0.0), settled(out, spike != NO_SPIKE), ended);
+            word = select(vec2<f32>(b.v, b.now), settled(out, spike != NO_SPIKE), ended);
+            at = select(b.at, spike, ended);
         } else {
             var s = stream_new(ext_counter(i, t, params.replica), key());
             let o = step_neuron_with(p, &s, st, rec.x, rec.y);
             out = o.st;
             spike = select(NO_SPIKE, o.at, o.fired);
             word = settled(out, o.fired);
+            at = spike;
         }
         state[i] = word;
         if (!ended || spike != NO_SPIKE) {
             let flag = select(EV_SPIKE, EV_CONTINUE, !ended);
-            wg_events[ev0 + n_ev] = vec2<u32>(local | flag, bitcast<u32>(spike));
+            wg_events[ev0 + n_ev] = vec2<u32>(local | flag, bitcast<u32>(at));
             n_ev = n_ev + 1u;
         }
         if (SAMPLE_V && ended && out.refractory <= 0.0) {
@@ -740,11 +758,11 @@ fn step_network(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
             if ((ev.x & EV_CONTINUE) != 0u) {
                 let local = ev.x & EV_LOCAL;
                 let i = lo + local;
-                let p = params.pop[population(i)];
+                let p = pop_select(pop_e, pop_i, population(i));
                 let cv = state[i];
                 // The stream after its first block's four words.
                 var s = Stream(ext_counter(i, t, params.replica), key(), 1u, vec4<u32>(0u), 4u);
-                let o = precise_continue(p, &s, cv.x, cv.y, cv.z);
+                let o = precise_continue(p, &s, cv.x, cv.y, bitcast<f32>(ev.y));
                 state[i] = settled(o.st, o.fired);
                 wg_events[ev0 + e] = vec2<u32>(local | select(0u, EV_SPIKE, o.fired), bitcast<u32>(o.at));
                 if (SAMPLE_V && o.st.refractory <= 0.0) {

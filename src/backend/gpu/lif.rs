@@ -145,7 +145,7 @@ impl LifGpu {
         let raster_cap = raster_count * (CHUNK_STEPS / gap + 2);
         let counter_words = C_BINS + 2 * bins_cap as usize + 2 * r.vhist_bins as usize;
         let record_bytes = (2 * n as u64 + raster_cap as u64) * 16;
-        check_size(&ctx, "neuron state", n as u64 * 16)?;
+        check_size(&ctx, "neuron state", n as u64 * 8)?;
         check_size(&ctx, "delay ring buffer", ring_bytes)?;
         check_size(&ctx, "spike lists", 3 * n as u64 * 8)?;
         check_size(&ctx, "per-neuron records and raster", record_bytes)?;
@@ -167,11 +167,11 @@ impl LifGpu {
             );
         }
 
-        let state: Vec<[f32; 4]> = (0..n)
+        let state: Vec<[f32; 2]> = (0..n)
             .into_par_iter()
             .map(|i| {
                 let st = ml::initial_state(&c, &s.config.v0, i, replica);
-                [st.v, st.refractory, 0.0, 0.0]
+                [st.v, st.refractory]
             })
             .collect();
         let pop = c.pop.map(|p| GpuPop {
