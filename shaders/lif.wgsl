@@ -39,7 +39,7 @@ override SAMPLE_V: bool = false; // this step samples the V histogram
 // executed masked for idle groups, barriers are cheap), 64 on GPUs.
 override WG: u32 = 64u;
 const BLOCK_MAX: u32 = 1024u; // WG * items, at most
-const SEG_CAP: u32 = 256u;    // spikes whose segments are held at once
+const SEG_CAP: u32 = 128u;    // spikes whose segments are held at once (workgroup memory < 16 KiB)
 const EV_SPIKE: u32 = 0x80000000u;
 const EV_CONTINUE: u32 = 0x40000000u;
 const EV_LOCAL: u32 = 0x3FFFFFFFu;
@@ -145,7 +145,7 @@ struct StepInfo {
 var<workgroup> wg_acc: array<atomic<u32>, 1024>; // BLOCK_MAX
 // Per spike of a round: (first synapse index | KIND_I, segment length); after compaction
 // (segment base - prefix, ONE_E or ONE_I, exclusive prefix, end in the flattened arrivals).
-var<workgroup> seg: array<vec4<u32>, 256>;        // SEG_CAP
+var<workgroup> seg: array<vec4<u32>, 128>;        // SEG_CAP
 // Lane-private event lists (lane l owns [l * items, (l + 1) * items)): (local index | EV_*,
 // spike time bits) of the neurons that fired or need `precise_continue`.
 var<workgroup> wg_events: array<vec2<u32>, 1024>; // BLOCK_MAX

@@ -9,7 +9,7 @@
 //               (atomics: the order within a row depends on scheduling);
 //   conn_sort   one workgroup per row: each word moved to `synapses` at its rank by target.
 //               Targets in a row are distinct, so the rank is the number of set bits below the
-//               target in a bitmap of the row's targets (windows of 65536 targets at a time),
+//               target in a bitmap of the row's targets (windows of 49152 targets at a time),
 //               which makes the CSR independent of the order the atomics handed out.
 // Floyd's "already taken" test uses an open-addressing hash set per batch slot in `scratch`,
 // followed by the slot's picks in draw order (needed to pair them with their delays).
@@ -17,7 +17,7 @@
 const CONN_WG: u32 = 64u;
 // Invocations per row in conn_sort: the subgroup size on CPU devices, 256 on GPUs.
 override SORT_WG: u32 = 256u;
-const WINDOW_WORDS: u32 = 2048u; // bitmap words of one window: 65536 targets
+const WINDOW_WORDS: u32 = 1536u; // bitmap words of one window: 49152 targets (< 16 KiB in all)
 const TARGET_BITS: u32 = 24u;
 const TARGET_MASK: u32 = 0xFFFFFFu;
 const PURPOSE_LIF_CONN: u32 = 35u;
@@ -52,8 +52,8 @@ struct ConnParams {
 @group(0) @binding(6) var<storage, read_write> unsorted: array<u32>;
 
 var<workgroup> scan_wg: array<u32, 257>;
-var<workgroup> win_bits: array<atomic<u32>, 2048>; // WINDOW_WORDS
-var<workgroup> win_prefix: array<u32, 2048>;
+var<workgroup> win_bits: array<atomic<u32>, 1536>; // WINDOW_WORDS
+var<workgroup> win_prefix: array<u32, 1536>;
 var<workgroup> sort_lane: array<u32, 256>;
 var<workgroup> sort_row: vec2<u32>;
 var<workgroup> sort_base: u32;

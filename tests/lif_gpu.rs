@@ -23,8 +23,8 @@ fn setup(f: impl FnOnce(&mut LifConfig)) -> LifSetup {
 }
 
 /// The device builds exactly the CPU's CSR (offsets and every synapse word, delays included)
-/// for fixed in-degrees, Gaussian in-degrees, random delays, unequal populations, long rows
-/// and a replica.
+/// for fixed in-degrees, Gaussian in-degrees, random delays, unequal populations, long rows,
+/// more targets than one bitmap window of the row sort, and a replica.
 #[test]
 fn gpu_builds_the_cpu_network() {
     let Some(ctx) = common::gpu() else { return };
@@ -59,6 +59,16 @@ fn gpu_builds_the_cpu_network() {
                 };
             }),
             3,
+        ),
+        (
+            "53000 neurons (two bitmap windows in the row sort)",
+            setup(|c| {
+                c.n_e = Some(52_000);
+                c.n_i = Some(1000);
+                c.k = 8;
+                c.gamma = 1.0;
+            }),
+            0,
         ),
         (
             "long rows (about 7300 synapses)",
