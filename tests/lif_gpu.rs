@@ -269,6 +269,17 @@ fn backends_agree_lumped_random_delays() {
     });
 }
 
+/// Current-based synapses (V += J per E arrival, -g J per I arrival).
+#[test]
+fn backends_agree_current_synapses() {
+    backends_agree("current synapses, J = 0.5 mV, g = 5", 6, |c| {
+        c.synapse = SynapseConfig::Current { j: 0.5, g: 5.0 };
+        c.nu_x = 40.0;
+        c.warmup = 100.0;
+        c.duration = 300.0;
+    });
+}
+
 /// `annealed` inputs (Binomial draws from last step's population counts) and `all_to_all`.
 #[test]
 fn backends_agree_annealed_and_all_to_all() {
