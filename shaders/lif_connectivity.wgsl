@@ -85,16 +85,17 @@ fn conn_next_u32(s: ptr<function, ConnStream>) -> u32 {
     return w;
 }
 
-// Uniform integer in [0, m) (Lemire's multiply-shift with rejection).
+// Uniform integer in [0, m) (Lemire's multiply-shift with rejection): the same draws as
+// lif_connectivity.rs, written with one call of conn_next_u32 (each call site inlines a
+// Philox block, which a CPU device runs at every call whatever the lanes need).
 fn uniform_below(s: ptr<function, ConnStream>, m: u32) -> u32 {
-    var p = mulhilo(conn_next_u32(s), m);
-    if (p.y < m) {
-        let threshold = (0u - m) % m;
-        while (p.y < threshold) {
-            p = mulhilo(conn_next_u32(s), m);
+    loop {
+        let p = mulhilo(conn_next_u32(s), m);
+        if (p.y >= m || p.y >= (0u - m) % m) {
+            return p.x;
         }
     }
-    return p.x;
+    return 0u; // unreachable: naga needs a final return
 }
 
 // Floyd's step: takes candidate t unless the set holds it, else j (never in the set yet).
