@@ -1,6 +1,7 @@
 //! `balnet run` and `balnet theory` for model L: build the network, step it in chunks with a
 //! progress bar, and write rates.csv, neurons.npy, vhist.csv, raster.csv, lif.png and run.json.
 
+use crate::backend::gpu::{GpuContext, lif::LifGpu};
 use crate::backend::{BackendChoice, LifBackend, lif_cpu::LifCpu};
 use crate::config::ConfigError;
 use crate::config::lif::{LifConfig, LifSetup, SynapseConfig};
@@ -117,18 +118,24 @@ fn theory_of(p: &SingleNeuronPrediction) -> LifTheory {
     }
 }
 
+/// The backend of a run: `gpu` needs an adapter, `auto` takes one if there is one and else
+/// says so once and runs on the CPU.
 pub fn open_backend(s: &LifSetup, choice: BackendChoice) -> anyhow::Result<Box<dyn LifBackend>> {
-    match choice {
-        BackendChoice::Gpu => Err(ConfigError(
-            "model L runs on the CPU backend in this version (use --backend cpu or auto)".into(),
-        )
-        .into()),
-        BackendChoice::Auto => {
-            eprintln!("note: model L has no GPU backend yet; running on the CPU backend");
-            Ok(Box::new(LifCpu::new(s, 0)))
-        }
-        BackendChoice::Cpu => Ok(Box::new(LifCpu::new(s, 0))),
-    }
+    let gpu = match choice {
+        BackendChoice::Cpu => None,
+        BackendChoice::Gpu => Some(GpuContext::new()?),
+        BackendChoice::Auto => match GpuContext::new() {
+            Ok(g) => Some(g),
+            Err(e) => {
+                eprintln!("note: {e:#}; running on the CPU backend");
+                None
+            }
+        },
+    };
+    Ok(match gpu {
+        None => Box::new(LifCpu::new(s, 0)),
+        Some(ctx) => Box::new(LifGpu::new(ctx, s, 0)?),
+    })
 }
 
 /// Estimated memory of the CPU backend (bytes) and its stored synapse count: 4 bytes per

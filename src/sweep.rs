@@ -329,11 +329,7 @@ pub fn run_point(p: &Point, dir: &Path, backend: BackendChoice) -> anyhow::Resul
         Some("lif") => {
             let cfg: config::lif::LifConfig = config::parse_json(&text)?;
             let opts = crate::run_lif::LifRunOptions {
-                backend: if backend == BackendChoice::Auto {
-                    BackendChoice::Cpu
-                } else {
-                    backend
-                },
+                backend,
                 seed: None,
                 duration_ms: None,
                 out: dir.to_path_buf(),

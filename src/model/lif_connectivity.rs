@@ -104,28 +104,37 @@ pub fn in_degrees(s: &LifSetup, i: u32, st: &mut Stream) -> [u32; 2] {
     })
 }
 
+/// In-degrees (from E, from I) of neuron i: `in_degrees` with its own stream (counter
+/// (i, 0, LIF_DEGREE, replica)).
+pub fn neuron_degrees(s: &LifSetup, i: u32, replica: u32) -> [u32; 2] {
+    let key = rng::seed_key(s.config.seed);
+    let mut degree = Stream::new(rng::counter(i, 0, purpose::LIF_DEGREE, replica), key);
+    in_degrees(s, i, &mut degree)
+}
+
+/// Delay range in steps, [lo, hi], of synapses from population b.
+pub fn delay_range(s: &LifSetup, b: usize) -> (u32, u32) {
+    match s.config.delay {
+        DelayConfig::OneStep => (1, 1),
+        DelayConfig::Uniform { e_ms, i_ms } => {
+            let r = if b == 0 { e_ms } else { i_ms };
+            let lo = (r[0] / s.config.dt).round().max(1.0) as u32;
+            let hi = (r[1] / s.config.dt).round().max(1.0) as u32;
+            (lo, hi.max(lo))
+        }
+    }
+}
+
 /// Presynaptic partners of neuron i (global indices) with their delays (steps), appended to
 /// `out` as packed synapse words carrying the *presynaptic* index (the CSR build re-packs).
 /// Floyd's algorithm: k distinct values from `others` candidates, the neuron itself skipped.
 pub fn partners(s: &LifSetup, i: u32, replica: u32, out: &mut Vec<(u32, u8)>, seen: &mut Vec<u64>) {
     let key = rng::seed_key(s.config.seed);
-    let mut degree = Stream::new(rng::counter(i, 0, purpose::LIF_DEGREE, replica), key);
-    let k = in_degrees(s, i, &mut degree);
+    let k = neuron_degrees(s, i, replica);
     let mut st = ConnStream::new(i, replica, key);
     let a = (i >= s.n_e) as usize;
     let base = [0u32, s.n_e];
     let size = [s.n_e, s.n_i];
-    let delay_range = |b: usize| -> (u32, u32) {
-        match s.config.delay {
-            DelayConfig::OneStep => (1, 1),
-            DelayConfig::Uniform { e_ms, i_ms } => {
-                let r = if b == 0 { e_ms } else { i_ms };
-                let lo = (r[0] / s.config.dt).round().max(1.0) as u32;
-                let hi = (r[1] / s.config.dt).round().max(1.0) as u32;
-                (lo, hi.max(lo))
-            }
-        }
-    };
     for b in 0..2 {
         let others = size[b] - (a == b) as u32;
         let own = if a == b { i - base[b] } else { u32::MAX };
@@ -152,7 +161,7 @@ pub fn partners(s: &LifSetup, i: u32, replica: u32, out: &mut Vec<(u32, u8)>, se
             let cand = if local > own { local - 1 } else { local };
             seen[cand as usize / 64] &= !(1 << (cand % 64));
         }
-        let (lo, hi) = delay_range(b);
+        let (lo, hi) = delay_range(s, b);
         if hi > lo {
             for e in &mut out[start..] {
                 e.1 = (lo + uniform_below(&mut st, hi - lo + 1)) as u8;

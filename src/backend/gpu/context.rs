@@ -156,7 +156,7 @@ impl GpuContext {
         kernel_source: &str,
         entry: &str,
     ) -> anyhow::Result<wgpu::ComputePipeline> {
-        self.build_pipeline(label, kernel_source, entry, None)
+        self.build_pipeline(label, kernel_source, entry, None, &[])
     }
 
     /// Like `pipeline`, with an explicit layout (kernels of one module sharing a bind group).
@@ -167,7 +167,20 @@ impl GpuContext {
         entry: &str,
         layout: &wgpu::PipelineLayout,
     ) -> anyhow::Result<wgpu::ComputePipeline> {
-        self.build_pipeline(label, kernel_source, entry, Some(layout))
+        self.build_pipeline(label, kernel_source, entry, Some(layout), &[])
+    }
+
+    /// Like `pipeline_with_layout`, with values for the module's `override` constants. The
+    /// kernel initialises its own workgroup memory (no zero-fill is inserted).
+    pub fn specialised_pipeline(
+        &self,
+        label: &str,
+        kernel_source: &str,
+        entry: &str,
+        layout: &wgpu::PipelineLayout,
+        constants: &[(&str, f64)],
+    ) -> anyhow::Result<wgpu::ComputePipeline> {
+        self.build_pipeline(label, kernel_source, entry, Some(layout), constants)
     }
 
     fn build_pipeline(
@@ -176,6 +189,7 @@ impl GpuContext {
         kernel_source: &str,
         entry: &str,
         layout: Option<&wgpu::PipelineLayout>,
+        constants: &[(&str, f64)],
     ) -> anyhow::Result<wgpu::ComputePipeline> {
         let source = format!("{}\n{}", crate::shaders::RNG, kernel_source);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -192,7 +206,14 @@ impl GpuContext {
                 layout,
                 module: &module,
                 entry_point: Some(entry),
-                compilation_options: Default::default(),
+                compilation_options: if constants.is_empty() {
+                    Default::default()
+                } else {
+                    wgpu::PipelineCompilationOptions {
+                        constants,
+                        zero_initialize_workgroup_memory: false,
+                    }
+                },
                 cache: None,
             });
         if let Some(err) = pollster::block_on(scope.pop()) {

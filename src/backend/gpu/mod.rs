@@ -3,5 +3,7 @@
 pub mod buffers;
 pub mod context;
 pub mod hydro;
+pub mod lif;
+pub mod lif_connectivity;
 
 pub use context::{AdapterReport, GpuContext, NO_ADAPTER_FIX, list_adapters};
