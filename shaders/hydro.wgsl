@@ -110,17 +110,6 @@ fn pick(a: u32, e: f32, i: f32) -> f32 {
     return select(e, i, a == 1u);
 }
 
-// e^x as hydro.rs computes it (Cephes expf): WGSL's exp has no specified accuracy.
-fn exp_f32(x_in: f32) -> f32 {
-    let x = clamp(x_in, -87.0, 88.0);
-    let kf = round(x * 1.44269504);
-    let r = x - kf * 0.6933594 - kf * -2.1219444e-4;
-    let p = ((((1.9875691e-4 * r + 1.3981999e-3) * r + 8.333452e-3) * r + 4.1665796e-2) * r
-        + 1.6666665e-1) * r + 0.5;
-    let y = p * (r * r) + r + 1.0;
-    return y * bitcast<f32>(u32(i32(kf) + 127) << 23u);
-}
-
 fn expm1_series(x: f32) -> f32 {
     return x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0
         + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0))))))));

@@ -161,17 +161,6 @@ fn population(i: u32) -> u32 {
     return select(0u, 1u, i >= params.n_e);
 }
 
-// e^x as model/hydro.rs computes it (Cephes expf): WGSL's exp has no specified accuracy.
-fn exp_f32(x_in: f32) -> f32 {
-    let x = clamp(x_in, -87.0, 88.0);
-    let kf = round(x * 1.44269504);
-    let r = x - kf * 0.6933594 - kf * -2.1219444e-4;
-    let p = ((((1.9875691e-4 * r + 1.3981999e-3) * r + 8.333452e-3) * r + 4.1665796e-2) * r
-        + 1.6666665e-1) * r + 0.5;
-    let y = p * (r * r) + r + 1.0;
-    return y * bitcast<f32>(u32(i32(kf) + 127) << 23u);
-}
-
 struct NeuronState {
     v: f32,
     refractory: f32,
@@ -227,24 +216,6 @@ fn apply_one_excitatory(p: LifPop, v: f32) -> f32 {
 
 fn ext_counter(i: u32, t: u32, replica: u32) -> vec4<u32> {
     return counter(i, t, PURPOSE_LIF_EXT, replica);
-}
-
-// rng.rs's poisson_inversion_p0 (P(0) supplied), the same draws as `poisson` below 10.
-fn poisson_inversion_p0(s: ptr<function, Stream>, lambda: f32, p0: f32) -> u32 {
-    let u = uniform01(s);
-    var p = p0;
-    var f = p;
-    var k = 0u;
-    while (u >= f && k < 200u) {
-        k = k + 1u;
-        p = p * lambda / f32(k);
-        let f_next = f + p;
-        if (f_next == f) {
-            break;
-        }
-        f = f_next;
-    }
-    return k;
 }
 
 fn external_count(s: ptr<function, Stream>) -> u32 {

@@ -172,8 +172,14 @@ fn poisson_log_pmf(k: f32, lambda: f32) -> f32 {
 }
 
 fn poisson_inversion(s: ptr<function, Stream>, lambda: f32) -> u32 {
+    return poisson_inversion_p0(s, lambda, exp(-lambda));
+}
+
+// Poisson inversion with P(0) = `p0` = exp(-lambda) supplied (callers drawing many variates
+// of one lambda compute it once); the same draws as `poisson` for lambda < 10.
+fn poisson_inversion_p0(s: ptr<function, Stream>, lambda: f32, p0: f32) -> u32 {
     let u = uniform01(s);
-    var p = exp(-lambda);
+    var p = p0;
     var f = p;
     var k = 0u;
     while (u >= f && k < 200u) {

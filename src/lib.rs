@@ -8,6 +8,7 @@ pub mod backend;
 pub mod checkpoint;
 pub mod config;
 pub mod convergence;
+pub mod math;
 pub mod model;
 pub mod plot;
 pub mod plot_lif;

@@ -1,7 +1,7 @@
 //! `balnet run` and `balnet theory` for model L: build the network, step it in chunks with a
 //! progress bar, and write rates.csv, neurons.npy, vhist.csv, raster.csv, lif.png and run.json.
 
-use crate::backend::gpu::{GpuContext, lif::LifGpu};
+use crate::backend::gpu::lif::LifGpu;
 use crate::backend::{BackendChoice, LifBackend, lif_cpu::LifCpu};
 use crate::config::ConfigError;
 use crate::config::lif::{LifConfig, LifSetup, SynapseConfig};
@@ -121,18 +121,7 @@ fn theory_of(p: &SingleNeuronPrediction) -> LifTheory {
 /// The backend of a run: `gpu` needs an adapter, `auto` takes one if there is one and else
 /// says so once and runs on the CPU.
 pub fn open_backend(s: &LifSetup, choice: BackendChoice) -> anyhow::Result<Box<dyn LifBackend>> {
-    let gpu = match choice {
-        BackendChoice::Cpu => None,
-        BackendChoice::Gpu => Some(GpuContext::new()?),
-        BackendChoice::Auto => match GpuContext::new() {
-            Ok(g) => Some(g),
-            Err(e) => {
-                eprintln!("note: {e:#}; running on the CPU backend");
-                None
-            }
-        },
-    };
-    Ok(match gpu {
+    Ok(match crate::run::gpu_context(choice)? {
         None => Box::new(LifCpu::new(s, 0)),
         Some(ctx) => Box::new(LifGpu::new(ctx, s, 0)?),
     })

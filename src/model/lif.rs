@@ -8,7 +8,7 @@
 //! in-degrees (CV_K > 0) from (i, 0, LIF_DEGREE, replica).
 
 use crate::config::lif::{Integrator, LifSetup, SynapseConfig};
-use crate::model::hydro::exp_f32;
+use crate::math::exp_f32;
 use crate::rng::{self, Stream};
 
 /// RNG purposes of model L.

@@ -148,7 +148,7 @@ impl GpuContext {
         }))
     }
 
-    /// Compiles `shaders/rng.wgsl` followed by the given kernel source and builds a compute
+    /// Compiles `shaders/rng.wgsl` and `shaders/math.wgsl` followed by the given kernel source and builds a compute
     /// pipeline for `entry` with an automatic layout.
     pub fn pipeline(
         &self,
@@ -191,7 +191,12 @@ impl GpuContext {
         layout: Option<&wgpu::PipelineLayout>,
         constants: &[(&str, f64)],
     ) -> anyhow::Result<wgpu::ComputePipeline> {
-        let source = format!("{}\n{}", crate::shaders::RNG, kernel_source);
+        let source = format!(
+            "{}\n{}\n{}",
+            crate::shaders::RNG,
+            crate::shaders::MATH,
+            kernel_source
+        );
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
             .device
