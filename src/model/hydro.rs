@@ -373,7 +373,12 @@ impl StepTables {
 /// floor(p 2^32) / 2^32.
 #[inline(always)]
 pub fn to_threshold32(p: f32) -> u32 {
-    (p * 4_294_967_296.0).clamp(0.0, 4_294_967_040.0) as u32
+    let v = (p * 4_294_967_296.0).clamp(0.0, 4_294_967_040.0);
+    // A NaN probability (a corrupted state) gives 0, as `as u32` would; written out so that
+    // the conversion vectorises (LLVM scalarises the saturating `as` here).
+    let v = if v.is_nan() { 0.0 } else { v };
+    // SAFETY: v is finite and in [0, 2^32), so the truncation is defined.
+    unsafe { v.to_int_unchecked::<u32>() }
 }
 
 /// Mean of neuron k's own-population remainder B: dt (s_a - f_a(x_k)), never negative.
