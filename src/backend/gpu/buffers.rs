@@ -48,7 +48,16 @@ pub fn bind_all(
     pipeline: &wgpu::ComputePipeline,
     buffers: &[&wgpu::Buffer],
 ) -> wgpu::BindGroup {
-    let layout = pipeline.get_bind_group_layout(0);
+    bind_buffers(ctx, None, &pipeline.get_bind_group_layout(0), buffers)
+}
+
+/// A bind group of `layout` binding `buffers` (whole) at 0, 1, 2, ...
+pub fn bind_buffers(
+    ctx: &GpuContext,
+    label: Option<&str>,
+    layout: &wgpu::BindGroupLayout,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
     let entries: Vec<wgpu::BindGroupEntry> = buffers
         .iter()
         .enumerate()
@@ -58,8 +67,8 @@ pub fn bind_all(
         })
         .collect();
     ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: None,
-        layout: &layout,
+        label,
+        layout,
         entries: &entries,
     })
 }

@@ -246,25 +246,6 @@ fn buffer_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLay
     }
 }
 
-fn bind_group(
-    ctx: &GpuContext,
-    layout: &wgpu::BindGroupLayout,
-    buffers: &[&wgpu::Buffer],
-) -> wgpu::BindGroup {
-    ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("hydro"),
-        layout,
-        entries: &buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect::<Vec<_>>(),
-    })
-}
-
 /// One network of a batch: its key (seed) and the replica word of its counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -411,13 +392,16 @@ impl HydroGpu {
         let update = mk("update", &pl_update)?;
         let update_record = mk("update_record", &pl_update)?;
         let finalize = mk("finalize", &pl_finalize)?;
-        let bind = bind_group(
+        let bind = buffers::bind_buffers(
             &ctx,
+            Some("hydro"),
             &main_layout,
             &[&pbuf, &x, &spikes, &partials, &state, &records, &scratch],
         );
-        let bind_tables_w = bind_group(&ctx, &tables_w_layout, &[&tables]);
-        let bind_tables_r = bind_group(&ctx, &tables_r_layout, &[&tables]);
+        let bind_tables_w =
+            buffers::bind_buffers(&ctx, Some("hydro"), &tables_w_layout, &[&tables]);
+        let bind_tables_r =
+            buffers::bind_buffers(&ctx, Some("hydro"), &tables_r_layout, &[&tables]);
         let grid = buffers::grid_2d(&ctx, layout.workgroups(), 1)?;
         let grid_replicas = buffers::grid_2d(&ctx, r, 1)?;
         let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {

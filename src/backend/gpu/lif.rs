@@ -317,10 +317,11 @@ impl LifGpu {
         let pipeline = mk("step_network", false)?;
         let step_v = mk("step_network", true)?;
         let flush = mk("flush_records", false)?;
-        let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("lif"),
-            layout: &layout0,
-            entries: &[
+        let bind = buffers::bind_buffers(
+            &ctx,
+            Some("lif"),
+            &layout0,
+            &[
                 &params_buf,
                 &state_buf,
                 offsets,
@@ -329,15 +330,8 @@ impl LifGpu {
                 &lists,
                 &counters,
                 &records,
-            ]
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect::<Vec<_>>(),
-        });
+            ],
+        );
         let bind_step = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("lif step"),
             layout: &layout1,

@@ -170,20 +170,14 @@ pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<Dev
     let scan_p = mk("conn_scan")?;
     let fill_p = mk("conn_fill")?;
     let sort_p = mk("conn_sort")?;
-    let bind = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("lif conn"),
-        layout: &layout,
-        entries: &[
+    let bind = buffers::bind_buffers(
+        ctx,
+        Some("lif conn"),
+        &layout,
+        &[
             &pbuf, &deg_buf, &counts, &offsets, &synapses, &scratch, &unsorted,
-        ]
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
-        .collect::<Vec<_>>(),
-    });
+        ],
+    );
     let dispatch = |pipeline: &wgpu::ComputePipeline, grid: (u32, u32)| {
         let mut enc = ctx
             .device
