@@ -1,5 +1,5 @@
 //! The `precise` model L step of `lif.rs` over LANES neurons of one population at once: the
-//! recurrent update and the first three external arrivals (the words of each neuron's first
+//! recurrent update and the first four external arrivals (the words of each neuron's first
 //! Philox block) are computed lane-wise with masks so that the exp/log chains vectorise; a
 //! lane whose external process outlives those words finishes on the per-neuron code. Lane by
 //! lane it computes bitwise what `lif::step_neuron_with` computes (the tests check it).
@@ -49,7 +49,7 @@ pub fn step_precise_lanes<const SHORT: bool>(
         }
         ended[l] = whole_ref[l] || fired || c.ext_lambda <= 0.0;
     }
-    for w in 0..3 {
+    for w in 0..4 {
         for l in 0..LANES {
             let next = at[l] + ml::ext_gap(c, first[w][l]);
             let live = !ended[l] && next < dt;
@@ -104,12 +104,12 @@ pub fn step_precise_lanes<const SHORT: bool>(
     }
     for l in 0..LANES {
         if !ended[l] {
-            // The process is still inside the step after 3 arrivals: word 3 of the first
-            // block and further blocks on the per-neuron code.
+            // The process is still inside the step after 4 arrivals (about 4% of lanes at
+            // K_X nu_X dt = 1.25): further blocks on the per-neuron code.
             let ctr = ml::ext_counter(i0 + l as u32, t, replica);
             let words = [first[0][l], first[1][l], first[2][l], first[3][l]];
             let mut s = Stream::with_first_block(ctr, c.key, words);
-            for _ in 0..3 {
+            for _ in 0..4 {
                 s.next_u32();
             }
             let (ns, o) = ml::precise_continue(c, p, &mut s, v[l], now[l], at[l]);
