@@ -1,24 +1,15 @@
 //! Model L: the neuron against the mean-field (diffusion) theory, the connectivity's
 //! invariants, and the network against the self-consistent theory.
 
+mod common;
+
 use balnet::backend::LifBackend;
 use balnet::backend::lif_cpu::LifCpu;
-use balnet::config::lif::{Connectivity, Integrator, LifConfig, SynapseConfig};
+use balnet::config::lif::{Connectivity, Integrator, SynapseConfig};
 use balnet::model::lif::{self as ml, LifConsts, NeuronState};
 use balnet::model::lif_connectivity::{TARGET_BITS, TARGET_MASK, build_csr};
 use balnet::record::lif::IsiStats;
 use balnet::theory::lif_meanfield as mf;
-
-/// A small valid setup with the given changes.
-fn setup(f: impl FnOnce(&mut LifConfig)) -> balnet::config::lif::LifSetup {
-    let mut c = LifConfig {
-        k: 100,
-        synapse: SynapseConfig::Conductance { a: 9e-3, g: 20.0 },
-        ..LifConfig::default()
-    };
-    f(&mut c);
-    c.validate().expect("valid config")
-}
 
 /// Single neurons (no recurrent input) driven by K_X Poisson sources at nu_X: the ISI rate
 /// and CV against Siegert's formulas in the diffusion approximation, which is accurate here
@@ -26,7 +17,7 @@ fn setup(f: impl FnOnce(&mut LifConfig)) -> balnet::config::lif::LifSetup {
 fn single_neuron_check(integrator: Integrator, dt: f64, a: f64) -> (f64, f64, f64, f64, f64, f64) {
     // a K_X nu_X = 20 /s puts mu about 2 sigma below threshold (fluctuation-driven firing).
     let (k_x, nu_x) = ((2.0 / a) as u64, 10.0);
-    let s = setup(|c| {
+    let s = common::lif_setup(|c| {
         c.synapse = SynapseConfig::Conductance { a, g: 20.0 };
         c.k_x = Some(k_x);
         c.nu_x = nu_x;
@@ -95,7 +86,7 @@ fn single_conductance_neuron_matches_siegert() {
 
 #[test]
 fn fixed_indegree_network_has_the_promised_structure() {
-    let s = setup(|c| {
+    let s = common::lif_setup(|c| {
         c.n_e = Some(800);
         c.n_i = Some(300);
     });
@@ -124,7 +115,7 @@ fn fixed_indegree_network_has_the_promised_structure() {
     }
     // The same seed builds the same network; another seed another one.
     assert_eq!(build_csr(&s, 0), csr);
-    let s2 = setup(|c| {
+    let s2 = common::lif_setup(|c| {
         c.n_e = Some(800);
         c.n_i = Some(300);
         c.seed = 2;
@@ -152,7 +143,7 @@ fn fixed_indegree_network_has_the_promised_structure() {
 
 #[test]
 fn random_delays_lie_in_their_ranges() {
-    let s = setup(|c| {
+    let s = common::lif_setup(|c| {
         c.n_e = Some(400);
         c.n_i = Some(200);
         c.delay = balnet::config::lif::DelayConfig::Uniform {
@@ -184,7 +175,7 @@ fn random_delays_lie_in_their_ranges() {
 #[ignore]
 fn annealed_network_matches_mean_field() {
     for nu_x in [25.0, 45.0] {
-        let s = setup(|c| {
+        let s = common::lif_setup(|c| {
             c.k = 1000;
             c.synapse = SynapseConfig::Conductance { a: 2e-3, g: 20.0 };
             c.connectivity = Connectivity::Annealed;
@@ -216,7 +207,7 @@ fn annealed_network_matches_mean_field() {
 /// threads records the same spikes.
 #[test]
 fn results_do_not_depend_on_the_thread_count() {
-    let s = setup(|c| {
+    let s = common::lif_setup(|c| {
         c.n_e = Some(3000);
         c.n_i = Some(2500);
         c.nu_x = 30.0;

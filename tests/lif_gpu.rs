@@ -12,16 +12,6 @@ use balnet::config::lif::{
 use balnet::model::lif_connectivity::build_csr;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-fn setup(f: impl FnOnce(&mut LifConfig)) -> LifSetup {
-    let mut c = LifConfig {
-        k: 100,
-        synapse: SynapseConfig::Conductance { a: 9e-3, g: 20.0 },
-        ..LifConfig::default()
-    };
-    f(&mut c);
-    c.validate().expect("valid config")
-}
-
 /// The device builds exactly the CPU's CSR (offsets and every synapse word, delays included)
 /// for fixed in-degrees, Gaussian in-degrees, random delays, unequal populations, long rows,
 /// more targets than one bitmap window of the row sort, and a replica.
@@ -31,7 +21,7 @@ fn gpu_builds_the_cpu_network() {
     let cases: Vec<(&str, LifSetup, u32)> = vec![
         (
             "fixed K",
-            setup(|c| {
+            common::lif_setup(|c| {
                 c.n_e = Some(800);
                 c.n_i = Some(300);
             }),
@@ -39,7 +29,7 @@ fn gpu_builds_the_cpu_network() {
         ),
         (
             "cv_k 0.3, seed 7",
-            setup(|c| {
+            common::lif_setup(|c| {
                 c.n_e = Some(700);
                 c.n_i = Some(500);
                 c.cv_k = 0.3;
@@ -49,7 +39,7 @@ fn gpu_builds_the_cpu_network() {
         ),
         (
             "random delays, replica 3",
-            setup(|c| {
+            common::lif_setup(|c| {
                 c.n_e = Some(600);
                 c.n_i = Some(400);
                 c.k = 150;
@@ -62,7 +52,7 @@ fn gpu_builds_the_cpu_network() {
         ),
         (
             "53000 neurons (two bitmap windows in the row sort)",
-            setup(|c| {
+            common::lif_setup(|c| {
                 c.n_e = Some(52_000);
                 c.n_i = Some(1000);
                 c.k = 8;
@@ -72,7 +62,7 @@ fn gpu_builds_the_cpu_network() {
         ),
         (
             "long rows (about 7300 synapses)",
-            setup(|c| {
+            common::lif_setup(|c| {
                 c.n_e = Some(9000);
                 c.n_i = Some(100);
                 c.k = 20;
@@ -168,7 +158,7 @@ fn backends_agree(name: &str, seeds: u64, f: impl Fn(&mut LifConfig)) {
     let run_all = |gpu: bool| -> Vec<RunStats> {
         (0..seeds)
             .map(|k| {
-                let s = setup(|c| {
+                let s = common::lif_setup(|c| {
                     f(c);
                     c.seed = 1 + k + if gpu { 1000 } else { 0 };
                 });

@@ -35,3 +35,17 @@ pub fn fresh_dir(prefix: &str, name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&d).expect("temporary directory");
     d
 }
+
+/// A small valid model L setup (K = 100, conductance synapses a = 9e-3, g = 20) with the given
+/// changes.
+pub fn lif_setup(
+    f: impl FnOnce(&mut balnet::config::lif::LifConfig),
+) -> balnet::config::lif::LifSetup {
+    let mut c = balnet::config::lif::LifConfig {
+        k: 100,
+        synapse: balnet::config::lif::SynapseConfig::Conductance { a: 9e-3, g: 20.0 },
+        ..balnet::config::lif::LifConfig::default()
+    };
+    f(&mut c);
+    c.validate().expect("valid config")
+}
