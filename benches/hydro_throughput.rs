@@ -5,9 +5,9 @@
 //! [steps=S]`: with no backend named both run; with no mode named both run; default n
 //! 1e4, 1e5, 1e6. Records every 50 steps, as the default experiment does.
 
-use balnet::backend::BackendChoice;
-use balnet::config::{Coupling, HydroConfig};
-use balnet::run::{RunOptions, moment_shift, open_backend, setup};
+use balnet::device::BackendChoice;
+use balnet::hydro::config::{Coupling, HydroConfig};
+use balnet::hydro::output::{RunOptions, moment_shift, open_backend, setup};
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {

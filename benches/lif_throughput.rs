@@ -7,10 +7,11 @@
 //! `cargo bench --bench lif_throughput [-- cpu|gpu] [k1e3|k1e4] [precise|lumped]` (default:
 //! everything).
 
-use balnet::backend::LifBackend;
-use balnet::backend::gpu::{GpuContext, lif::LifGpu};
-use balnet::backend::lif_cpu::LifCpu;
-use balnet::config::lif::{Integrator, LifConfig, SynapseConfig};
+use balnet::device::gpu::GpuContext;
+use balnet::lif::backend::LifBackend;
+use balnet::lif::config::{Integrator, LifConfig, SynapseConfig};
+use balnet::lif::cpu::LifCpu;
+use balnet::lif::gpu::LifGpu;
 use std::time::Instant;
 
 fn bench(label: &str, gpu: bool, cfg: LifConfig) -> anyhow::Result<()> {

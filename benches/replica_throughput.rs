@@ -8,12 +8,14 @@
 //! [sequential=256]` (sequential: how many of the R single runs to time; the figure is per
 //! network, so a subset measures the same rate).
 
-use balnet::backend::gpu::hydro::{HydroGpu, Member};
-use balnet::backend::{BackendChoice, HydroBackend, cpu::HydroCpu};
-use balnet::config::HydroConfig;
-use balnet::model::hydro::HydroConsts;
-use balnet::replicas::Batch;
-use balnet::run::{RunOptions, gpu_context, moment_shift, setup};
+use balnet::device::BackendChoice;
+use balnet::hydro::backend::HydroBackend;
+use balnet::hydro::config::HydroConfig;
+use balnet::hydro::cpu::HydroCpu;
+use balnet::hydro::gpu::{HydroGpu, Member};
+use balnet::hydro::output::{RunOptions, gpu_context, moment_shift, setup};
+use balnet::hydro::sim::Batch;
+use balnet::hydro::step::HydroConsts;
 use std::time::Instant;
 
 fn main() -> anyhow::Result<()> {

@@ -2,9 +2,9 @@
 //! backend (wall time of one call: upload, kernel and readback). Run with
 //! `cargo bench --bench rng_throughput`.
 
-use balnet::backend::gpu::GpuContext;
+use balnet::device::gpu::GpuContext;
+use balnet::rng::check::{DrawSite, GpuSamplerKernel, Sampler};
 use balnet::rng::{self, Stream};
-use balnet::sampler_check::{DrawSite, GpuSamplerKernel, Sampler};
 use rayon::prelude::*;
 use std::time::Instant;
 

@@ -1,8 +1,9 @@
 //! The `balnet` command line: parse, dispatch to the library, print.
 
-use balnet::backend::BackendChoice;
-use balnet::backend::gpu::{self, GpuContext};
-use balnet::config::{self, ConfigError, HydroConfig};
+use balnet::config::{self, ConfigError};
+use balnet::device::BackendChoice;
+use balnet::device::{self as gpu, GpuContext};
+use balnet::hydro::config::HydroConfig;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -161,7 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if checkpoint_every == Some(0) {
                 return Err(ConfigError("--checkpoint-every 0: must be >= 1".into()).into());
             }
-            let opts = balnet::run::RunOptions {
+            let opts = balnet::hydro::output::RunOptions {
                 backend,
                 n,
                 steps,
@@ -172,7 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 checkpoint_every,
                 resume: resume.is_some(),
             };
-            let s = balnet::run::run_hydro(cfg, &opts)?;
+            let s = balnet::hydro::output::run_hydro(cfg, &opts)?;
             println!("backend: {}", s.backend);
             println!(
                 "n = {} per population, {} steps: setup {:.2} s, stepping {:.2} s, {:.3e} neuron-steps/s",
@@ -182,7 +183,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!(
                     "{} (t >= {}): rate {:.5} (limit {:.5}, corrected {:.5}), mean {:.5} (limit {:.5}, corrected {:.5}), var {:.5} (limit {:.5}, corrected {:.5})",
                     p.population,
-                    balnet::run::LATE_T,
+                    balnet::hydro::output::LATE_T,
                     p.rate.simulated,
                     p.rate.limit,
                     p.rate.corrected,
@@ -199,8 +200,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Theory { config, n, out } => {
             if read_model(&config)?.1 == "lif" {
-                let cfg: balnet::config::lif::LifConfig = parse_config(&config)?;
-                let t = balnet::run_lif::theory_lif(cfg, out.as_deref())?;
+                let cfg: balnet::lif::config::LifConfig = parse_config(&config)?;
+                let t = balnet::lif::output::theory_lif(cfg, out.as_deref())?;
                 println!(
                     "self-consistent state (identical E and I neurons): rate {:.4} Hz, ISI CV {:.4}, mu {:.3} mV, sigma {:.3} mV, effective tau {:.4} ms",
                     t.rate_hz, t.cv, t.mu_mv, t.sigma_mv, t.tau_ms
@@ -215,7 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let cfg = load_hydro(&config)?;
-            let ss = balnet::run::theory_hydro(cfg, n, out.as_deref())?;
+            let ss = balnet::hydro::output::theory_hydro(cfg, n, out.as_deref())?;
             for (a, name) in ["E", "I"].iter().enumerate() {
                 print!(
                     "{name}: rate {:.6}, mean {:.6}, var {:.6}; first-order coefficients delta {:.5}, m1 {:.5}, v1 {:.5}, k1 {:.5}",
@@ -297,8 +298,8 @@ fn sweep_cmd(
             .is_some_and(|p| p.config.get("model").and_then(|m| m.as_str()) == Some("hydro"));
     let report = |out: &std::path::Path| -> anyhow::Result<()> {
         if convergence {
-            let rows = balnet::convergence::collect(out)?;
-            balnet::convergence::write(out, &rows)?;
+            let rows = balnet::report::convergence::collect(out)?;
+            balnet::report::convergence::write(out, &rows)?;
             println!(
                 "convergence report: {} and {}",
                 out.join("convergence.csv").display(),
@@ -408,15 +409,15 @@ fn run_lif(
         )
         .into());
     }
-    let cfg: balnet::config::lif::LifConfig = parse_config(config)?;
-    let opts = balnet::run_lif::LifRunOptions {
+    let cfg: balnet::lif::config::LifConfig = parse_config(config)?;
+    let opts = balnet::lif::output::LifRunOptions {
         backend,
         seed,
         duration_ms: steps.map(|s| s as f64 * cfg.dt),
         out: out.clone(),
         progress: true,
     };
-    let s = balnet::run_lif::run_lif(cfg, &opts)?;
+    let s = balnet::lif::output::run_lif(cfg, &opts)?;
     println!("backend: {}", s.backend);
     if let (Some(k), Some(b)) = (s.synapses, s.bytes_per_synapse) {
         println!(

@@ -2,8 +2,8 @@
 //! Known-answer vectors, bitwise CPU/GPU equality of Philox, and quick distribution checks
 //! of every sampler on each available backend.
 
-use crate::backend::gpu::GpuContext;
-use crate::sampler_check::{self as sc, DrawSite, GpuSamplerKernel};
+use crate::device::gpu::GpuContext;
+use crate::rng::check::{self as sc, DrawSite, GpuSamplerKernel};
 use serde::Serialize;
 use std::sync::Arc;
 

@@ -6,9 +6,9 @@
 //! the points whose index is I mod N (for job arrays); `--merge` rebuilds summary.csv from
 //! whatever run directories exist.
 
-use crate::backend::BackendChoice;
 use crate::config::{self, ConfigError};
-use crate::record::{self, Csv};
+use crate::device::BackendChoice;
+use crate::io::{self as record, Csv};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -204,8 +204,8 @@ pub fn load(path: &Path) -> Result<(SweepSpec, Value), ConfigError> {
 /// that any field (e.g. "J.0.1") can be set by path.
 pub fn with_defaults(base: &Value) -> Result<Value, ConfigError> {
     let mut full = match base.get("model").and_then(Value::as_str) {
-        Some("hydro") => serde_json::to_value(config::HydroConfig::default()),
-        Some("lif") => serde_json::to_value(config::lif::LifConfig::default()),
+        Some("hydro") => serde_json::to_value(crate::hydro::config::HydroConfig::default()),
+        Some("lif") => serde_json::to_value(crate::lif::config::LifConfig::default()),
         other => {
             return Err(ConfigError(format!(
                 "base config: model = {other:?}: must be \"hydro\" or \"lif\""
@@ -296,14 +296,14 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), ConfigError> {
 pub fn estimated_bytes(cfg: &Value) -> Result<f64, ConfigError> {
     match cfg.get("model").and_then(Value::as_str) {
         Some("hydro") => {
-            let c: config::HydroConfig =
+            let c: crate::hydro::config::HydroConfig =
                 serde_json::from_value(cfg.clone()).map_err(|e| ConfigError(e.to_string()))?;
             Ok(2.0 * c.n as f64 * 8.0)
         }
         Some("lif") => {
-            let c: config::lif::LifConfig =
+            let c: crate::lif::config::LifConfig =
                 serde_json::from_value(cfg.clone()).map_err(|e| ConfigError(e.to_string()))?;
-            Ok(crate::run_lif::memory_estimate(&c.validate()?).0)
+            Ok(crate::lif::output::memory_estimate(&c.validate()?).0)
         }
         other => Err(ConfigError(format!(
             "model = {other:?}: must be \"hydro\" or \"lif\""
@@ -322,20 +322,20 @@ pub fn run_point(p: &Point, dir: &Path, backend: BackendChoice) -> anyhow::Resul
     let text = serde_json::to_string(&p.config)?;
     let result = match p.config.get("model").and_then(Value::as_str) {
         Some("hydro") => {
-            let cfg: config::HydroConfig = config::parse_json(&text)?;
-            let opts = crate::run::RunOptions::new(backend, dir.to_path_buf());
-            crate::run::run_hydro(cfg, &opts).map(|_| ())
+            let cfg: crate::hydro::config::HydroConfig = config::parse_json(&text)?;
+            let opts = crate::hydro::output::RunOptions::new(backend, dir.to_path_buf());
+            crate::hydro::output::run_hydro(cfg, &opts).map(|_| ())
         }
         Some("lif") => {
-            let cfg: config::lif::LifConfig = config::parse_json(&text)?;
-            let opts = crate::run_lif::LifRunOptions {
+            let cfg: crate::lif::config::LifConfig = config::parse_json(&text)?;
+            let opts = crate::lif::output::LifRunOptions {
                 backend,
                 seed: None,
                 duration_ms: None,
                 out: dir.to_path_buf(),
                 progress: false,
             };
-            crate::run_lif::run_lif(cfg, &opts).map(|_| ())
+            crate::lif::output::run_lif(cfg, &opts).map(|_| ())
         }
         other => {
             Err(ConfigError(format!("model = {other:?}: must be \"hydro\" or \"lif\"")).into())
@@ -476,13 +476,15 @@ enum Work<'a> {
 }
 
 /// The model H config of a point that may join a seed batch, if it may.
-fn batchable(p: &Point) -> Option<config::HydroConfig> {
+fn batchable(p: &Point) -> Option<crate::hydro::config::HydroConfig> {
     if p.config.get("model").and_then(Value::as_str) != Some("hydro") {
         return None;
     }
-    let c: config::HydroConfig =
+    let c: crate::hydro::config::HydroConfig =
         config::parse_json(&serde_json::to_string(&p.config).ok()?).ok()?;
-    (c.n <= SEED_BATCH_MAX_N && c.replicas == 1 && c.coupling != config::Coupling::Pairwise)
+    (c.n <= SEED_BATCH_MAX_N
+        && c.replicas == 1
+        && c.coupling != crate::hydro::config::Coupling::Pairwise)
         .then_some(c)
 }
 
@@ -531,7 +533,7 @@ fn run_seeds(points: &[&Point], dir: &Path, backend: BackendChoice) -> Vec<anyho
             }
         }
     }
-    match crate::replicas::run_seed_batch(&runs, backend) {
+    match crate::hydro::sim::run_seed_batch(&runs, backend) {
         Ok(results) => results.into_iter().map(|r| r.map(|_| true)).collect(),
         Err(e) => {
             let msg = format!("{e:#}");
@@ -577,7 +579,7 @@ pub fn run_sweep(
     let batch_seeds = match backend {
         BackendChoice::Cpu => false,
         BackendChoice::Gpu => true,
-        BackendChoice::Auto => crate::backend::gpu::GpuContext::new().is_ok(),
+        BackendChoice::Auto => crate::device::gpu::GpuContext::new().is_ok(),
     };
     let items = work_items(&mine, dir, batch_seeds);
     let next = std::sync::atomic::AtomicUsize::new(0);

@@ -8,11 +8,11 @@
 
 mod common;
 
-use balnet::backend::BackendChoice;
-use balnet::config::{Coupling, HydroConfig};
-use balnet::record::MomentRow;
-use balnet::run::{self, RunOptions};
-use balnet::theory::hydro_limit as hl;
+use balnet::device::BackendChoice;
+use balnet::hydro::config::{Coupling, HydroConfig};
+use balnet::hydro::output::{self as run, RunOptions};
+use balnet::hydro::record::MomentRow;
+use balnet::hydro::theory as hl;
 
 fn opts(backend: BackendChoice) -> RunOptions {
     RunOptions {

@@ -3,13 +3,13 @@
 
 mod common;
 
-use balnet::backend::LifBackend;
-use balnet::backend::lif_cpu::LifCpu;
-use balnet::config::lif::{Connectivity, Integrator, SynapseConfig};
-use balnet::model::lif::{self as ml, LifConsts, NeuronState};
-use balnet::model::lif_connectivity::{TARGET_BITS, TARGET_MASK, build_csr};
-use balnet::record::lif::IsiStats;
-use balnet::theory::lif_meanfield as mf;
+use balnet::lif::backend::LifBackend;
+use balnet::lif::config::{Connectivity, Integrator, SynapseConfig};
+use balnet::lif::connectivity::{TARGET_BITS, TARGET_MASK, build_csr};
+use balnet::lif::cpu::LifCpu;
+use balnet::lif::record::IsiStats;
+use balnet::lif::step::{self as ml, LifConsts, NeuronState};
+use balnet::lif::theory as mf;
 
 /// Single neurons (no recurrent input) driven by K_X Poisson sources at nu_X: the ISI rate
 /// and CV against Siegert's formulas in the diffusion approximation, which is accurate here
@@ -57,7 +57,7 @@ fn single_neuron_check(integrator: Integrator, dt: f64, a: f64) -> (f64, f64, f6
     };
     let (rate, rate_se) = ms(&rates);
     let (cv, cv_se) = ms(&cvs);
-    let (neuron, syn) = balnet::run_lif::theory_inputs(&s, 0);
+    let (neuron, syn) = balnet::lif::output::theory_inputs(&s, 0);
     let p = mf::single_neuron(&neuron, &syn, k_x as f64, 0.0, nu_x, 0.0).expect("theory");
     (rate, rate_se, p.rate, cv, cv_se, p.cv)
 }
@@ -146,7 +146,7 @@ fn random_delays_lie_in_their_ranges() {
     let s = common::lif_setup(|c| {
         c.n_e = Some(400);
         c.n_i = Some(200);
-        c.delay = balnet::config::lif::DelayConfig::Uniform {
+        c.delay = balnet::lif::config::DelayConfig::Uniform {
             e_ms: [0.5, 2.0],
             i_ms: [0.0, 0.5],
         };
@@ -186,7 +186,7 @@ fn annealed_network_matches_mean_field() {
         let mut b = LifCpu::new(&s, 0);
         b.advance((s.warmup_steps + s.steps) as u32).expect("run");
         let sm = b.recording().expect("rec").summary();
-        let th = balnet::run_lif::self_consistent(&s).expect("theory");
+        let th = balnet::lif::output::self_consistent(&s).expect("theory");
         for a in 0..2 {
             let cv = sm.mean_cv[a].expect("cv");
             eprintln!(
@@ -213,7 +213,7 @@ fn results_do_not_depend_on_the_thread_count() {
         c.nu_x = 30.0;
         c.warmup = 5.0;
         c.duration = 40.0;
-        c.delay = balnet::config::lif::DelayConfig::Uniform {
+        c.delay = balnet::lif::config::DelayConfig::Uniform {
             e_ms: [0.1, 1.5],
             i_ms: [0.05, 0.5],
         };

@@ -3,13 +3,13 @@
 
 mod common;
 
-use balnet::backend::LifBackend;
-use balnet::backend::gpu::lif::LifGpu;
-use balnet::backend::lif_cpu::LifCpu;
-use balnet::config::lif::{
+use balnet::lif::backend::LifBackend;
+use balnet::lif::config::{
     Connectivity, DelayConfig, Integrator, LifConfig, LifSetup, SynapseConfig,
 };
-use balnet::model::lif_connectivity::build_csr;
+use balnet::lif::connectivity::build_csr;
+use balnet::lif::cpu::LifCpu;
+use balnet::lif::gpu::LifGpu;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// The device builds exactly the CPU's CSR (offsets and every synapse word, delays included)

@@ -8,7 +8,7 @@
 mod common;
 
 use balnet::rng;
-use balnet::sampler_check::{self as sc, DrawSite, GpuSamplerKernel, Sampler};
+use balnet::rng::check::{self as sc, DrawSite, GpuSamplerKernel, Sampler};
 
 const SAMPLES: usize = 1_000_000;
 

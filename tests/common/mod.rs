@@ -1,7 +1,7 @@
 //! Shared test helpers.
 #![allow(dead_code)]
 
-use balnet::backend::gpu::GpuContext;
+use balnet::device::gpu::GpuContext;
 use std::sync::{Arc, OnceLock};
 
 /// The GPU context, or None (test skipped, with a message) when no adapter exists. With
@@ -39,12 +39,12 @@ pub fn fresh_dir(prefix: &str, name: &str) -> std::path::PathBuf {
 /// A small valid model L setup (K = 100, conductance synapses a = 9e-3, g = 20) with the given
 /// changes.
 pub fn lif_setup(
-    f: impl FnOnce(&mut balnet::config::lif::LifConfig),
-) -> balnet::config::lif::LifSetup {
-    let mut c = balnet::config::lif::LifConfig {
+    f: impl FnOnce(&mut balnet::lif::config::LifConfig),
+) -> balnet::lif::config::LifSetup {
+    let mut c = balnet::lif::config::LifConfig {
         k: 100,
-        synapse: balnet::config::lif::SynapseConfig::Conductance { a: 9e-3, g: 20.0 },
-        ..balnet::config::lif::LifConfig::default()
+        synapse: balnet::lif::config::SynapseConfig::Conductance { a: 9e-3, g: 20.0 },
+        ..balnet::lif::config::LifConfig::default()
     };
     f(&mut c);
     c.validate().expect("valid config")

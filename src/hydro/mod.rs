@@ -1,0 +1,13 @@
+//! Model H: the all-to-all stochastic hybrid network and its hydrodynamic limit.
+
+pub mod backend;
+pub mod config;
+pub mod cpu;
+pub mod gpu;
+pub mod lanes;
+pub mod output;
+pub mod plot;
+pub mod record;
+pub mod sim;
+pub mod step;
+pub mod theory;

@@ -1,0 +1,418 @@
+//! The CPU reference backend for model L: per step, every neuron advanced by
+//! `model::lif::step_neuron` (rayon over fixed chunks), then the step's spikes pushed through
+//! the CSR to the targets' input counters in a ring buffer indexed by delay (rayon over
+//! disjoint target ranges, so the integer sums are deterministic).
+
+use super::backend::LifBackend;
+use crate::device::isa::{Isa, multiversion};
+use crate::lif::config::Integrator;
+use crate::lif::config::{Connectivity, LifSetup};
+use crate::lif::connectivity::{self as conn, Csr, TARGET_BITS, TARGET_MASK};
+use crate::lif::lanes as ml_lanes;
+use crate::lif::record::LifRecording;
+use crate::lif::step::{self as ml, LifConsts, NeuronState};
+use crate::rng::{LANES, PhiloxLanes, Stream};
+use rayon::prelude::*;
+
+/// Neurons per parallel work item.
+const CHUNK: usize = 2048;
+
+pub struct LifCpu {
+    s: LifSetup,
+    c: LifConsts,
+    replica: u32,
+    state: Vec<NeuronState>,
+    csr: Option<Csr>,
+    /// Input counters: ((target * slots) + slot) * 2 + {0: E, 1: I}.
+    acc: Vec<u32>,
+    slots: u32,
+    /// Last step's spikes: (neuron, offset in the step, ms), in neuron order.
+    spikes: Vec<(u32, f32)>,
+    /// Last step's spike of each neuron (annealed / all-to-all exclude their own).
+    spiked: Vec<u8>,
+    spike_counts: [u32; 2],
+    t: u32,
+    rec: LifRecording,
+    isa: Isa,
+    pub build_seconds: f64,
+}
+
+/// What the neuron-update kernel needs besides its neurons.
+struct ChunkArgs<'a> {
+    c: &'a LifConsts,
+    t: u32,
+    replica: u32,
+    connectivity: Connectivity,
+    k: [u32; 2],
+    counts: [u32; 2],
+    slot_now: usize,
+    acc_stride: usize,
+    sample_v: bool,
+    vrange: [f64; 2],
+    vbins: usize,
+}
+
+multiversion!(neuron_chunk => neuron_chunk_body(
+    k: &ChunkArgs,
+    i0: u32,
+    st: &mut [NeuronState],
+    spiked: &mut [u8],
+    acc: &mut [u32],
+    prev: Option<(&Csr, &[(u32, f32)])>
+) -> ChunkOut);
+
+/// Advances neurons i0 .. i0 + st.len(): their external streams' first Philox blocks are
+/// computed LANES at a time, then each neuron steps on its own.
+#[inline(always)]
+fn neuron_chunk_body(
+    p: impl PhiloxLanes,
+    k: &ChunkArgs,
+    i0: u32,
+    st: &mut [NeuronState],
+    spiked: &mut [u8],
+    acc: &mut [u32],
+    prev: Option<(&Csr, &[(u32, f32)])>,
+) -> ChunkOut {
+    let c = k.c;
+    // Last step's spikes reach this chunk's counters first (delay >= 1 step), in the same
+    // parallel pass, while the counters are about to be read.
+    if let Some((csr, spikes)) = prev
+        && k.t > 0
+    {
+        deliver_range(
+            csr,
+            spikes,
+            c.n_e,
+            acc,
+            k.acc_stride / 2,
+            k.t as usize - 1,
+            i0,
+        );
+    }
+    let mut out = ChunkOut::default();
+    if k.sample_v {
+        out.vhist = Some([vec![0; k.vbins], vec![0; k.vbins]]);
+    }
+    let len = st.len();
+    let precise = c.integrator == Integrator::Precise;
+    // This step's recurrent input of neuron i (local index k_local); clears its counters.
+    let inputs = |k_local: usize, own: bool, acc: &mut [u32]| -> (u32, u32) {
+        let i = i0 + k_local as u32;
+        let a = c.population(i);
+        match k.connectivity {
+            Connectivity::FixedIndegree => {
+                take_counts(acc, k_local * k.acc_stride + k.slot_now * 2)
+            }
+            Connectivity::Annealed => ml::annealed_inputs(c, i, k.t, k.replica, k.k, k.counts, own),
+            Connectivity::AllToAll => (
+                k.counts[0] - (a == 0 && own) as u32,
+                k.counts[1] - (a == 1 && own) as u32,
+            ),
+        }
+    };
+    let finish =
+        |i: u32, next: NeuronState, spike: Option<f32>, own: &mut u8, out: &mut ChunkOut| {
+            let a = c.population(i);
+            *own = spike.is_some() as u8;
+            if let Some(off) = spike {
+                out.spikes.push((i, off));
+                out.counts[a] += 1;
+            }
+            if let Some(h) = out.vhist.as_mut()
+                && next.refractory <= 0.0
+                && let Some(b) = LifRecording::vhist_bin(k.vrange, k.vbins, next.v)
+            {
+                h[a][b] += 1;
+            }
+        };
+    let mut k_local = 0;
+    while k_local < len {
+        let i = i0 + k_local as u32;
+        let whole_block = k_local + LANES <= len && (i + LANES as u32 <= c.n_e || i >= c.n_e);
+        if whole_block {
+            let mut ctr = [[0u32; LANES]; 4];
+            for l in 0..LANES {
+                let cl = ml::ext_counter(i + l as u32, k.t, k.replica);
+                for w in 0..4 {
+                    ctr[w][l] = cl[w];
+                }
+            }
+            let words = p.philox(ctr, c.key);
+            let a = c.population(i);
+            let mut rec_e = [0u32; LANES];
+            let mut rec_i = [0u32; LANES];
+            if k.connectivity == Connectivity::FixedIndegree {
+                // The common case, without the per-neuron dispatch.
+                for l in 0..LANES {
+                    let o = (k_local + l) * k.acc_stride + k.slot_now * 2;
+                    (rec_e[l], rec_i[l]) = take_counts(acc, o);
+                }
+            } else {
+                for l in 0..LANES {
+                    (rec_e[l], rec_i[l]) = inputs(k_local + l, spiked[k_local + l] != 0, acc);
+                }
+            }
+            if precise {
+                let block: &[NeuronState; LANES] =
+                    st[k_local..k_local + LANES].try_into().expect("block");
+                let r = if c.short_leaks(a) {
+                    ml_lanes::step_precise_lanes::<true>(
+                        c, a, i, k.t, k.replica, block, &rec_e, &rec_i, &words,
+                    )
+                } else {
+                    ml_lanes::step_precise_lanes::<false>(
+                        c, a, i, k.t, k.replica, block, &rec_e, &rec_i, &words,
+                    )
+                };
+                let mut any_spike = false;
+                for l in 0..LANES {
+                    st[k_local + l] = r.state[l];
+                    let f = r.spike[l].is_finite();
+                    spiked[k_local + l] = f as u8;
+                    any_spike |= f;
+                }
+                if any_spike || out.vhist.is_some() {
+                    for l in 0..LANES {
+                        let spike = r.spike[l].is_finite().then_some(r.spike[l]);
+                        finish(
+                            i + l as u32,
+                            r.state[l],
+                            spike,
+                            &mut spiked[k_local + l],
+                            &mut out,
+                        );
+                    }
+                }
+            } else {
+                for l in 0..LANES {
+                    let first = [words[0][l], words[1][l], words[2][l], words[3][l]];
+                    let ctr = ml::ext_counter(i + l as u32, k.t, k.replica);
+                    let mut s = Stream::with_first_block(ctr, c.key, first);
+                    let (next, o) =
+                        ml::step_neuron_with(c, a, &mut s, st[k_local + l], rec_e[l], rec_i[l]);
+                    st[k_local + l] = next;
+                    finish(
+                        i + l as u32,
+                        next,
+                        o.spike,
+                        &mut spiked[k_local + l],
+                        &mut out,
+                    );
+                }
+            }
+            k_local += LANES;
+        } else {
+            let a = c.population(i);
+            let (rec_e, rec_i) = inputs(k_local, spiked[k_local] != 0, acc);
+            let (next, o) = ml::step_neuron(c, a, i, k.t, k.replica, st[k_local], rec_e, rec_i);
+            st[k_local] = next;
+            finish(i, next, o.spike, &mut spiked[k_local], &mut out);
+            k_local += 1;
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct ChunkOut {
+    spikes: Vec<(u32, f32)>,
+    counts: [u32; 2],
+    vhist: Option<[Vec<u64>; 2]>,
+}
+
+impl LifCpu {
+    pub fn new(s: &LifSetup, replica: u32) -> Self {
+        let c = LifConsts::new(s);
+        let n = s.n() as usize;
+        let t0 = std::time::Instant::now();
+        let csr = (s.config.connectivity == Connectivity::FixedIndegree)
+            .then(|| conn::build_csr(s, replica));
+        let build_seconds = t0.elapsed().as_secs_f64();
+        let state = (0..n as u32)
+            .into_par_iter()
+            .map(|i| ml::initial_state(&c, &s.config.v0, i, replica))
+            .collect();
+        let slots = s.delay_slots;
+        LifCpu {
+            s: s.clone(),
+            c,
+            replica,
+            state,
+            acc: if csr.is_some() {
+                vec![0; n * slots as usize * 2]
+            } else {
+                Vec::new()
+            },
+            csr,
+            slots,
+            spikes: Vec::new(),
+            spiked: vec![0; n],
+            spike_counts: [0; 2],
+            t: 0,
+            rec: LifRecording::new(s),
+            isa: Isa::detect(),
+            build_seconds,
+        }
+    }
+
+    pub fn csr(&self) -> Option<&Csr> {
+        self.csr.as_ref()
+    }
+
+    /// One step: update every neuron, then deliver the spikes.
+    fn step(&mut self) {
+        let n = self.s.n() as usize;
+        let (c, t, replica) = (self.c, self.t, self.replica);
+        let slots = self.slots as usize;
+        let slot_now = t as usize % slots;
+        let connectivity = self.s.config.connectivity;
+        let k = [self.s.k_e, self.s.k_i];
+        let counts = self.spike_counts;
+        let warm = self.s.warmup_steps;
+        let recording = t as u64 >= warm;
+        let r = &self.s.config.record;
+        let sample_v = recording && (t as u64 - warm).is_multiple_of(r.vhist_every as u64);
+        let (vrange, vbins) = (r.vhist_range, r.vhist_bins as usize);
+        let acc_stride = slots * 2;
+        let has_acc = !self.acc.is_empty();
+        let acc_chunks: Vec<&mut [u32]> = if has_acc {
+            self.acc.chunks_mut(CHUNK * acc_stride).collect()
+        } else {
+            (0..n.div_ceil(CHUNK))
+                .map(|_| <&mut [u32]>::default())
+                .collect()
+        };
+        let k_args = ChunkArgs {
+            c: &c,
+            t,
+            replica,
+            connectivity,
+            k,
+            counts,
+            slot_now,
+            acc_stride,
+            sample_v,
+            vrange,
+            vbins,
+        };
+        let isa = self.isa;
+        let prev_spikes = std::mem::take(&mut self.spikes);
+        let prev = self.csr.as_ref().map(|csr| (csr, &prev_spikes[..]));
+        let outs: Vec<ChunkOut> = self
+            .state
+            .par_chunks_mut(CHUNK)
+            .zip(self.spiked.par_chunks_mut(CHUNK))
+            .zip(acc_chunks)
+            .enumerate()
+            .map(|(ci, ((st, sp), acc))| {
+                neuron_chunk(isa, &k_args, (ci * CHUNK) as u32, st, sp, acc, prev)
+            })
+            .collect();
+        let mut spikes = prev_spikes;
+        spikes.clear();
+        let mut counts = [0u32; 2];
+        for o in &outs {
+            spikes.extend_from_slice(&o.spikes);
+            counts[0] += o.counts[0];
+            counts[1] += o.counts[1];
+            if let Some(h) = &o.vhist {
+                for a in 0..2 {
+                    for (d, s) in self.rec.vhist[a].iter_mut().zip(&h[a]) {
+                        *d += s;
+                    }
+                }
+            }
+        }
+        if recording {
+            self.rec.record_step(t as u64 - warm, &spikes);
+        }
+        self.spikes = spikes;
+        self.spike_counts = counts;
+        self.t += 1;
+    }
+}
+
+/// The (E, I) input counters at `o` (this step's slot of one neuron), cleared for reuse.
+#[inline(always)]
+fn take_counts(acc: &mut [u32], o: usize) -> (u32, u32) {
+    let v = (acc[o], acc[o + 1]);
+    acc[o] = 0;
+    acc[o + 1] = 0;
+    v
+}
+
+/// Pushes each spike of step t (emitted during it) to the counters of the targets in
+/// [lo, lo + part.len() / stride) at slot (t + delay) % slots; rows are sorted by target, so
+/// each row is entered by binary search at the first target in range.
+#[inline(always)]
+fn deliver_range(
+    csr: &Csr,
+    spikes: &[(u32, f32)],
+    n_e: u32,
+    part: &mut [u32],
+    slots: usize,
+    t: usize,
+    lo: u32,
+) {
+    let stride = slots * 2;
+    let hi = lo + (part.len() / stride) as u32;
+    let n = (csr.offsets.len() - 1) as u64;
+    let t_slot = t % slots;
+    for &(j, _) in spikes {
+        let kind = (j >= n_e) as usize;
+        let row = csr.row(j);
+        // Targets are sorted and spread evenly over [0, n): start from the proportional
+        // position and walk to the first target >= lo (a few entries, one or two cache lines,
+        // where a binary search would miss the cache at every probe).
+        let mut start = (row.len() as u64 * lo as u64 / n) as usize;
+        while start > 0 && (row[start - 1] & TARGET_MASK) >= lo {
+            start -= 1;
+        }
+        while start < row.len() && (row[start] & TARGET_MASK) < lo {
+            start += 1;
+        }
+        for &w in &row[start..] {
+            let target = w & TARGET_MASK;
+            if target >= hi {
+                break;
+            }
+            // (t + delay) % slots without a division: 1 <= delay < slots.
+            let mut slot = t_slot + (w >> TARGET_BITS) as usize;
+            if slot >= slots {
+                slot -= slots;
+            }
+            part[(target - lo) as usize * stride + slot * 2 + kind] += 1;
+        }
+    }
+}
+
+impl LifBackend for LifCpu {
+    fn name(&self) -> String {
+        format!("cpu ({} threads)", rayon::current_num_threads())
+    }
+
+    fn advance(&mut self, steps: u32) -> anyhow::Result<()> {
+        for _ in 0..steps {
+            self.step();
+        }
+        Ok(())
+    }
+
+    fn steps_done(&self) -> u64 {
+        self.t as u64
+    }
+
+    fn recording(&mut self) -> anyhow::Result<LifRecording> {
+        Ok(self.rec.clone())
+    }
+
+    fn synapses(&self) -> Option<(u64, f64)> {
+        self.csr
+            .as_ref()
+            .map(|c| (c.synapses.len() as u64, c.bytes_per_synapse()))
+    }
+
+    fn build_seconds(&self) -> f64 {
+        self.build_seconds
+    }
+}

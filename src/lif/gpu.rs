@@ -1,0 +1,549 @@
+//! Host side of the model L kernel (shaders/lif.wgsl): the network built on the device
+//! (`lif_connectivity`), one dispatch per step (delivery into the block's counters, then the
+//! neuron update and the recording), many steps per submission, and the records (rate bins,
+//! V histogram, raster) read back once per chunk of steps; per-neuron spike counts and ISI
+//! sums stay on the device until `recording` is asked for. No per-step readback.
+
+use super::gpu_connectivity::{self as gconn, DeviceCsr};
+use crate::device::buffers;
+use crate::device::gpu::GpuContext;
+use crate::lif::backend::LifBackend;
+use crate::lif::config::{Connectivity, Integrator, LifSetup};
+use crate::lif::connectivity::Csr;
+use crate::lif::record::{IsiStats, LifRecording};
+use crate::lif::step::{self as ml, LifConsts, LifSyn};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+/// Must match shaders/lif.wgsl.
+const BLOCK_MAX: u32 = 1024;
+const C_RASTER: usize = 9;
+const C_BINS: usize = 16;
+/// Steps encoded in one command buffer.
+const STEPS_PER_SUBMIT: u32 = 256;
+/// Steps between record readbacks (sizes the rate-bin ring and the raster buffer).
+const CHUNK_STEPS: u32 = 4096;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct GpuPop {
+    tau_l: f32,
+    e_l: f32,
+    e_e: f32,
+    e_i: f32,
+    theta: f32,
+    v_r: f32,
+    tau_rp: f32,
+    decay: f32,
+    inv_tau_l: f32,
+    _pad: [f32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LifParams {
+    pop: [GpuPop; 2],
+    n_e: u32,
+    n_i: u32,
+    n: u32,
+    items: u32,
+    dt: f32,
+    ext_lambda: f32,
+    ext_p0: f32,
+    ext_mean_gap: f32,
+    syn_e: f32,
+    syn_i: f32,
+    exp_neg_a: f32,
+    key_lo: u32,
+    key_hi: u32,
+    replica: u32,
+    k_e: u32,
+    k_i: u32,
+    slots: u32,
+    warmup: u32,
+    bin_steps: u32,
+    bins_cap: u32,
+    vhist_every: u32,
+    vhist_bins: u32,
+    vhist_lo: f32,
+    vhist_scale: f32,
+    raster_neurons: u32,
+    raster_cap: u32,
+    base_step: u32,
+    _pad: [u32; 5],
+}
+
+/// (invocations per workgroup, neurons per invocation). A CPU device such as lavapipe runs
+/// a workgroup as SIMD groups of its subgroup size on one thread, executing every branch and
+/// loop body at least once per group whatever the lanes decide: one group per workgroup and
+/// blocks of BLOCK_MAX neurons keep that overhead small. A GPU gets 64 x 4.
+fn shape_for(ctx: &GpuContext) -> (u32, u32) {
+    if ctx.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu) {
+        let wg = ctx.report.subgroup_max_size.clamp(1, 64);
+        (wg, BLOCK_MAX / wg)
+    } else {
+        (64, 4)
+    }
+}
+
+pub struct LifGpu {
+    ctx: Arc<GpuContext>,
+    s: LifSetup,
+    params: LifParams,
+    params_buf: wgpu::Buffer,
+    step_stride: u32,
+    bind: wgpu::BindGroup,
+    bind_step: wgpu::BindGroup,
+    pipeline: wgpu::ComputePipeline,
+    step_v: wgpu::ComputePipeline,
+    flush: wgpu::ComputePipeline,
+    grid: (u32, u32),
+    csr: Option<DeviceCsr>,
+    counters: wgpu::Buffer,
+    counter_words: usize,
+    records: wgpu::Buffer,
+    t: u64,
+    rec: LifRecording,
+    build_seconds: f64,
+}
+
+fn check_size(ctx: &GpuContext, what: &str, bytes: u64) -> anyhow::Result<()> {
+    let limit = ctx
+        .limits
+        .max_storage_buffer_binding_size
+        .min(ctx.limits.max_buffer_size);
+    if bytes > limit {
+        anyhow::bail!(
+            "model L on the GPU: the {what} needs {bytes} bytes; the adapter {} binds at most {limit} bytes per storage buffer: lower n_e/n_i (or the delays), or use --backend cpu",
+            ctx.report.name
+        );
+    }
+    Ok(())
+}
+
+impl LifGpu {
+    pub fn new(ctx: Arc<GpuContext>, s: &LifSetup, replica: u32) -> anyhow::Result<Self> {
+        let c = LifConsts::new(s);
+        let n = s.n();
+        let (wg, items) = shape_for(&ctx);
+        let fixed = s.config.connectivity == Connectivity::FixedIndegree;
+        let slots = s.delay_slots;
+        let ring_bytes = if fixed && slots > 2 {
+            slots as u64 * n as u64 * 4
+        } else {
+            16
+        };
+        let r = &s.config.record;
+        let bin_steps = ((r.rate_bin_ms / s.config.dt).round() as u32).max(1);
+        let bins_cap = CHUNK_STEPS / bin_steps + 2;
+        let raster_count = r.raster_neurons.min(s.n_e) + r.raster_neurons.min(s.n_i);
+        let tau_rp = s.neuron[0].tau_rp.min(s.neuron[1].tau_rp);
+        // A neuron fires at most once per refractory period (rounding: one step less).
+        let gap = ((tau_rp / s.config.dt).floor() as u32)
+            .saturating_sub(1)
+            .max(1);
+        let raster_cap = raster_count * (CHUNK_STEPS / gap + 2);
+        let counter_words = C_BINS + 2 * bins_cap as usize + 2 * r.vhist_bins as usize;
+        let record_bytes = (2 * n as u64 + raster_cap as u64) * 16;
+        check_size(&ctx, "neuron state", n as u64 * 8)?;
+        check_size(&ctx, "delay ring buffer", ring_bytes)?;
+        check_size(&ctx, "spike lists", 3 * n as u64 * 8)?;
+        check_size(&ctx, "per-neuron records and raster", record_bytes)?;
+        check_size(&ctx, "record counters", counter_words as u64 * 4)?;
+
+        let t0 = std::time::Instant::now();
+        let csr = if fixed {
+            Some(gconn::build(&ctx, s, replica)?)
+        } else {
+            None
+        };
+        let build_seconds = t0.elapsed().as_secs_f64();
+        if let Some(d) = &csr
+            && d.max_in_degree >= 1 << 16
+        {
+            anyhow::bail!(
+                "in-degree {} from one population: the GPU backend counts arrivals in 16 bits (at most 65535); use --backend cpu",
+                d.max_in_degree
+            );
+        }
+
+        let state: Vec<[f32; 2]> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let st = ml::initial_state(&c, &s.config.v0, i, replica);
+                [st.v, st.refractory]
+            })
+            .collect();
+        let pop = c.pop.map(|p| GpuPop {
+            tau_l: p.tau_l,
+            e_l: p.e_l,
+            e_e: p.e_e,
+            e_i: p.e_i,
+            theta: p.theta,
+            v_r: p.v_r,
+            tau_rp: p.tau_rp,
+            decay: p.decay,
+            inv_tau_l: p.inv_tau_l,
+            _pad: [0.0; 3],
+        });
+        let (syn_kind, syn_e, syn_i, exp_neg_a) = match c.syn {
+            LifSyn::Conductance { a, ga, exp_neg_a } => (0.0, a, ga, exp_neg_a),
+            LifSyn::Current { j_e, j_i } => (1.0, j_e, j_i, 0.0),
+        };
+        let params = LifParams {
+            pop,
+            n_e: s.n_e,
+            n_i: s.n_i,
+            n,
+            items,
+            dt: c.dt,
+            ext_lambda: c.ext_lambda,
+            ext_p0: c.ext_p0,
+            ext_mean_gap: c.ext_mean_gap,
+            syn_e,
+            syn_i,
+            exp_neg_a,
+            key_lo: c.key[0],
+            key_hi: c.key[1],
+            replica,
+            k_e: s.k_e,
+            k_i: s.k_i,
+            slots,
+            warmup: s.warmup_steps as u32,
+            bin_steps,
+            bins_cap,
+            vhist_every: r.vhist_every,
+            vhist_bins: r.vhist_bins,
+            vhist_lo: r.vhist_range[0] as f32,
+            vhist_scale: (r.vhist_bins as f64 / (r.vhist_range[1] - r.vhist_range[0])) as f32,
+            raster_neurons: r.raster_neurons,
+            raster_cap,
+            base_step: 0,
+            _pad: [0; 5],
+        };
+        let params_buf = buffers::uniform_from(&ctx, "lif params", &params);
+        let step_stride = ctx.limits.min_uniform_buffer_offset_alignment.max(16);
+        let mut table = vec![0u8; ((STEPS_PER_SUBMIT + 1) * step_stride) as usize];
+        for k in 0..=STEPS_PER_SUBMIT {
+            let o = (k * step_stride) as usize;
+            table[o..o + 4].copy_from_slice(&k.to_le_bytes());
+        }
+        let steps_buf = wgpu::util::DeviceExt::create_buffer_init(
+            &ctx.device,
+            &wgpu::util::BufferInitDescriptor {
+                label: Some("lif steps"),
+                contents: &table,
+                usage: wgpu::BufferUsages::UNIFORM,
+            },
+        );
+        let state_buf = buffers::storage_from(&ctx, "lif state", &state);
+        let ring = buffers::storage_zeroed(&ctx, "lif ring", ring_bytes);
+        let lists = buffers::storage_zeroed(&ctx, "lif spike lists", 3 * n as u64 * 8);
+        let counters = buffers::storage_zeroed(&ctx, "lif counters", counter_words as u64 * 4);
+        let records = buffers::storage_zeroed(&ctx, "lif records", record_bytes);
+        let dummy = buffers::storage_zeroed(&ctx, "lif no synapses", 16);
+        let (offsets, synapses) = match &csr {
+            Some(d) => (&d.offsets, &d.synapses),
+            None => (&dummy, &dummy),
+        };
+
+        let entry =
+            |binding: u32, ty: wgpu::BufferBindingType, dynamic: bool| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty,
+                    has_dynamic_offset: dynamic,
+                    min_binding_size: None,
+                },
+                count: None,
+            };
+        let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
+        let layout0 = ctx
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("lif"),
+                entries: &[
+                    entry(0, wgpu::BufferBindingType::Uniform, false),
+                    entry(1, storage(false), false),
+                    entry(2, storage(true), false),
+                    entry(3, storage(true), false),
+                    entry(4, storage(false), false),
+                    entry(5, storage(false), false),
+                    entry(6, storage(false), false),
+                    entry(7, storage(false), false),
+                ],
+            });
+        let layout1 = ctx
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("lif step"),
+                entries: &[entry(0, wgpu::BufferBindingType::Uniform, true)],
+            });
+        let pl = ctx
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("lif"),
+                bind_group_layouts: &[Some(&layout0), Some(&layout1)],
+                immediate_size: 0,
+            });
+        let integrator = match c.integrator {
+            Integrator::Lumped => 0.0,
+            Integrator::Precise => 1.0,
+        };
+        let connectivity = match s.config.connectivity {
+            Connectivity::FixedIndegree => 0.0,
+            Connectivity::Annealed => 1.0,
+            Connectivity::AllToAll => 2.0,
+        };
+        let constants = |sample_v: bool| -> Vec<(&'static str, f64)> {
+            vec![
+                ("INTEGRATOR", integrator),
+                ("SYN_KIND", syn_kind),
+                ("CONNECTIVITY", connectivity),
+                ("RING", (fixed && slots > 2) as u32 as f64),
+                (
+                    "SHORT_LEAKS",
+                    (c.short_leaks(0) && c.short_leaks(1)) as u32 as f64,
+                ),
+                ("EXT_INPUT", (c.ext_lambda > 0.0) as u32 as f64),
+                ("SAMPLE_V", sample_v as u32 as f64),
+                ("WG", wg as f64),
+            ]
+        };
+        let mk = |entry: &str, sample_v: bool| {
+            ctx.specialised_pipeline(
+                "lif",
+                crate::device::shaders::LIF,
+                entry,
+                &pl,
+                &constants(sample_v),
+            )
+        };
+        let pipeline = mk("step_network", false)?;
+        let step_v = mk("step_network", true)?;
+        let flush = mk("flush_records", false)?;
+        let bind = buffers::bind_buffers(
+            &ctx,
+            Some("lif"),
+            &layout0,
+            &[
+                &params_buf,
+                &state_buf,
+                offsets,
+                synapses,
+                &ring,
+                &lists,
+                &counters,
+                &records,
+            ],
+        );
+        let bind_step = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("lif step"),
+            layout: &layout1,
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: &steps_buf,
+                    offset: 0,
+                    size: wgpu::BufferSize::new(16),
+                }),
+            }],
+        });
+        let blocks = n.div_ceil(wg * items);
+        let grid = buffers::grid_2d(&ctx, blocks as u64, 1)?;
+        Ok(LifGpu {
+            ctx,
+            s: s.clone(),
+            params,
+            params_buf,
+            step_stride,
+            bind,
+            bind_step,
+            pipeline,
+            step_v,
+            flush,
+            grid,
+            csr,
+            counters,
+            counter_words,
+            records,
+            t: 0,
+            rec: LifRecording::new(s),
+            build_seconds,
+        })
+    }
+
+    /// The CSR the device built (read back).
+    pub fn csr(&self) -> anyhow::Result<Option<Csr>> {
+        self.csr.as_ref().map(|d| d.read(&self.ctx)).transpose()
+    }
+
+    /// Whether step t samples the V histogram.
+    fn samples_v(&self, t: u64) -> bool {
+        let warm = self.s.warmup_steps;
+        t >= warm && (t - warm).is_multiple_of(self.params.vhist_every as u64)
+    }
+
+    /// Encodes and submits steps [t, t + count), each submission ending with the recording
+    /// of its last step's spikes.
+    fn submit_steps(&mut self, count: u32) {
+        let mut done = 0;
+        while done < count {
+            let k = (count - done).min(STEPS_PER_SUBMIT);
+            self.params.base_step = (self.t + done as u64) as u32;
+            self.ctx
+                .queue
+                .write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&self.params));
+            let mut enc = self
+                .ctx
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("lif steps"),
+                });
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_bind_group(0, &self.bind, &[]);
+                for j in 0..=k {
+                    let t = self.t + (done + j) as u64;
+                    pass.set_pipeline(if j == k {
+                        &self.flush
+                    } else if self.samples_v(t) {
+                        &self.step_v
+                    } else {
+                        &self.pipeline
+                    });
+                    pass.set_bind_group(1, &self.bind_step, &[j * self.step_stride]);
+                    pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+                }
+            }
+            self.ctx.queue.submit([enc.finish()]);
+            done += k;
+        }
+    }
+
+    /// Adds the rate bins, V histogram and raster of steps [t0, t1) to the host recording and
+    /// clears them on the device.
+    fn collect(&mut self, t0: u64, t1: u64) -> anyhow::Result<()> {
+        let warm = self.s.warmup_steps;
+        if t1 <= warm {
+            return Ok(());
+        }
+        let words: Vec<u32> = buffers::read_back(&self.ctx, &self.counters, 0, self.counter_words)?;
+        let p = self.params;
+        let (k0, k1) = (t0.max(warm) - warm, t1 - warm);
+        let (b0, b1) = (k0 / p.bin_steps as u64, (k1 - 1) / p.bin_steps as u64);
+        if self.rec.bins.len() <= b1 as usize {
+            self.rec.bins.resize(b1 as usize + 1, [0, 0]);
+        }
+        for b in b0..=b1 {
+            let o = C_BINS + 2 * (b % p.bins_cap as u64) as usize;
+            self.rec.bins[b as usize][0] += words[o];
+            self.rec.bins[b as usize][1] += words[o + 1];
+        }
+        let vh = C_BINS + 2 * p.bins_cap as usize;
+        let nb = p.vhist_bins as usize;
+        for a in 0..2 {
+            for (d, &w) in self.rec.vhist[a]
+                .iter_mut()
+                .zip(&words[vh + a * nb..vh + (a + 1) * nb])
+            {
+                *d += w as u64;
+            }
+        }
+        let raster_len = words[C_RASTER];
+        if raster_len > p.raster_cap {
+            anyhow::bail!(
+                "GPU raster buffer overflow: {raster_len} spikes of raster neurons in {} steps (capacity {})",
+                t1 - t0,
+                p.raster_cap
+            );
+        }
+        let mut raster: Vec<[u32; 4]> = buffers::read_back(
+            &self.ctx,
+            &self.records,
+            2 * p.n as u64,
+            raster_len as usize,
+        )?;
+        raster.sort_unstable_by_key(|e| (e[0], e[1]));
+        let dt = self.s.config.dt;
+        self.rec.raster.extend(
+            raster
+                .iter()
+                .map(|e| (e[0] as f64 * dt + f32::from_bits(e[2]) as f64, e[1])),
+        );
+        self.rec.recorded_ms = k1 as f64 * dt;
+        // Clear the bins, the histogram and the raster length (the list counters carry on).
+        let zeros = vec![0u32; self.counter_words - C_BINS];
+        let q = &self.ctx.queue;
+        q.write_buffer(
+            &self.counters,
+            (C_BINS * 4) as u64,
+            bytemuck::cast_slice(&zeros),
+        );
+        q.write_buffer(
+            &self.counters,
+            (C_RASTER * 4) as u64,
+            bytemuck::bytes_of(&0u32),
+        );
+        Ok(())
+    }
+}
+
+impl LifBackend for LifGpu {
+    fn name(&self) -> String {
+        format!("gpu ({})", self.ctx.report.name)
+    }
+
+    fn advance(&mut self, steps: u32) -> anyhow::Result<()> {
+        let mut left = steps;
+        while left > 0 {
+            let chunk = left.min(CHUNK_STEPS);
+            let t0 = self.t;
+            self.submit_steps(chunk);
+            self.t += chunk as u64;
+            self.collect(t0, self.t)?;
+            left -= chunk;
+        }
+        Ok(())
+    }
+
+    fn steps_done(&self) -> u64 {
+        self.t
+    }
+
+    fn recording(&mut self) -> anyhow::Result<LifRecording> {
+        let n = self.params.n as usize;
+        let raw: Vec<[u32; 4]> = buffers::read_back(&self.ctx, &self.records, 0, 2 * n)?;
+        let dt = self.s.config.dt;
+        let time = |step: u32, off: u32| step as f64 * dt + f32::from_bits(off) as f64;
+        let mut rec = self.rec.clone();
+        rec.neurons = raw
+            .chunks_exact(2)
+            .map(|r| {
+                let (r0, r1) = (r[0], r[1]);
+                if r0[0] == 0 {
+                    return IsiStats::default();
+                }
+                let last = time(r0[2], r1[0]);
+                IsiStats {
+                    spikes: r0[0],
+                    last,
+                    sum: last - time(r0[1], r0[3]),
+                    sum_sq: f32::from_bits(r1[1]) as f64 + f32::from_bits(r1[2]) as f64,
+                }
+            })
+            .collect();
+        Ok(rec)
+    }
+
+    fn synapses(&self) -> Option<(u64, f64)> {
+        self.csr
+            .as_ref()
+            .map(|d| (d.synapse_count, d.bytes_per_synapse()))
+    }
+
+    fn build_seconds(&self) -> f64 {
+        self.build_seconds
+    }
+}

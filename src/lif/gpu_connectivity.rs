@@ -1,0 +1,223 @@
+//! Host side of the device-built `fixed_indegree` connectivity (shaders/lif_connectivity.wgsl).
+//! The in-degrees come from the host (`lif_connectivity::neuron_degrees`, O(N) and the same
+//! code as the CPU backend, so Gaussian in-degrees agree bit for bit); the O(N K) partner
+//! draws, the counts, the prefix sum, the fill and the per-row sort run on the device. The
+//! result is `lif_connectivity::build_csr`'s CSR word for word, with u32 offsets.
+
+use crate::device::buffers;
+use crate::device::gpu::GpuContext;
+use crate::lif::config::{DelayConfig, LifSetup};
+use crate::lif::connectivity::{self as conn, Csr};
+use crate::rng;
+use rayon::prelude::*;
+
+/// Must match shaders/lif_connectivity.wgsl.
+const CONN_WG: u32 = 64;
+/// Device memory for the batch slots (hash sets and picks) of one build pass.
+const SCRATCH_BUDGET: u64 = 64 << 20;
+
+/// The CSR on the device: `offsets` (n + 1 u32) and `synapses` (one u32 per synapse: target
+/// in the low 24 bits, delay in steps in the high 8), rows sorted by target.
+pub struct DeviceCsr {
+    pub offsets: wgpu::Buffer,
+    pub synapses: wgpu::Buffer,
+    pub synapse_count: u64,
+    pub n: u32,
+    /// Largest in-degree from one population.
+    pub max_in_degree: u32,
+}
+
+impl DeviceCsr {
+    /// Device bytes per synapse (synapse words plus offsets).
+    pub fn bytes_per_synapse(&self) -> f64 {
+        (self.synapse_count * 4 + (self.n as u64 + 1) * 4) as f64 / self.synapse_count.max(1) as f64
+    }
+
+    /// Reads the CSR back (tests, diagnostics).
+    pub fn read(&self, ctx: &GpuContext) -> anyhow::Result<Csr> {
+        let offsets: Vec<u32> = buffers::read_back(ctx, &self.offsets, 0, self.n as usize + 1)?;
+        let synapses = buffers::read_back(ctx, &self.synapses, 0, self.synapse_count as usize)?;
+        Ok(Csr {
+            offsets: offsets.into_iter().map(u64::from).collect(),
+            synapses,
+        })
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ConnParams {
+    n_e: u32,
+    n_i: u32,
+    n: u32,
+    replica: u32,
+    key_lo: u32,
+    key_hi: u32,
+    batch_start: u32,
+    batch_len: u32,
+    hash_words: u32,
+    slot_words: u32,
+    delay_lo_e: u32,
+    delay_hi_e: u32,
+    delay_lo_i: u32,
+    delay_hi_i: u32,
+    _pad: [u32; 2],
+}
+
+/// Builds the network of `s` (replica `replica`) on the device.
+pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<DeviceCsr> {
+    let n = s.n();
+    let degrees: Vec<[u32; 2]> = (0..n)
+        .into_par_iter()
+        .map(|i| conn::neuron_degrees(s, i, replica))
+        .collect();
+    let total: u64 = degrees.iter().map(|d| d[0] as u64 + d[1] as u64).sum();
+    let max_k = degrees.iter().map(|d| d[0].max(d[1])).max().unwrap_or(0);
+    let limit = ctx
+        .limits
+        .max_storage_buffer_binding_size
+        .min(ctx.limits.max_buffer_size);
+    let syn_bytes = total * 4;
+    if syn_bytes > limit {
+        anyhow::bail!(
+            "the network has {total} synapses ({syn_bytes} bytes at 4 bytes each); the adapter {} binds at most {limit} bytes per storage buffer ({} synapses): lower n_e, n_i or K, or use --backend cpu",
+            ctx.report.name,
+            limit / 4
+        );
+    }
+    if total >= u32::MAX as u64 {
+        anyhow::bail!("{total} synapses: the GPU backend's u32 offsets allow fewer than 2^32");
+    }
+    let hash_words = (2 * max_k as u64).next_power_of_two().max(2);
+    let random_delays = matches!(s.config.delay, DelayConfig::Uniform { .. });
+    let picks_words = if random_delays { max_k as u64 } else { 0 };
+    let slot_words = hash_words + picks_words;
+    let budget = SCRATCH_BUDGET.min(limit);
+    let batch = (budget / (slot_words * 4)).clamp(1, n as u64) as u32;
+    let key = rng::seed_key(s.config.seed);
+    let (lo_e, hi_e) = conn::delay_range(s, 0);
+    let (lo_i, hi_i) = conn::delay_range(s, 1);
+    let mut params = ConnParams {
+        n_e: s.n_e,
+        n_i: s.n_i,
+        n,
+        replica,
+        key_lo: key[0],
+        key_hi: key[1],
+        batch_start: 0,
+        batch_len: 0,
+        hash_words: hash_words as u32,
+        slot_words: slot_words as u32,
+        delay_lo_e: lo_e,
+        delay_hi_e: hi_e,
+        delay_lo_i: lo_i,
+        delay_hi_i: hi_i,
+        _pad: [0; 2],
+    };
+    let pbuf = buffers::uniform_from(ctx, "lif conn params", &params);
+    let deg_buf = buffers::storage_from(ctx, "lif degrees", &degrees);
+    let counts = buffers::storage_zeroed(ctx, "lif out-degrees", n as u64 * 4);
+    let offsets = buffers::storage_zeroed(ctx, "lif offsets", (n as u64 + 1) * 4);
+    let synapses = buffers::storage_zeroed(ctx, "lif synapses", syn_bytes);
+    let scratch = buffers::storage_zeroed(ctx, "lif conn scratch", batch as u64 * slot_words * 4);
+    // The fill's rows before their sort (freed when the build returns).
+    let unsorted = buffers::storage_zeroed(ctx, "lif unsorted synapses", syn_bytes);
+    let layout = ctx
+        .device
+        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("lif conn"),
+            entries: &(0..7)
+                .map(|i| wgpu::BindGroupLayoutEntry {
+                    binding: i,
+                    visibility: wgpu::ShaderStages::COMPUTE,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: match i {
+                            0 => wgpu::BufferBindingType::Uniform,
+                            1 => wgpu::BufferBindingType::Storage { read_only: true },
+                            _ => wgpu::BufferBindingType::Storage { read_only: false },
+                        },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                })
+                .collect::<Vec<_>>(),
+        });
+    let pl = ctx
+        .device
+        .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("lif conn"),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+    // One SIMD group per row on a CPU device (see gpu::lif::shape_for).
+    let sort_wg = if ctx.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu) {
+        ctx.report.subgroup_max_size.clamp(1, 256)
+    } else {
+        256
+    };
+    let constants = [("SORT_WG", sort_wg as f64)];
+    let mk = |entry: &str| {
+        ctx.specialised_pipeline(
+            "lif_connectivity",
+            crate::device::shaders::LIF_CONN,
+            entry,
+            &pl,
+            &constants,
+        )
+    };
+    let count_p = mk("conn_count")?;
+    let scan_p = mk("conn_scan")?;
+    let fill_p = mk("conn_fill")?;
+    let sort_p = mk("conn_sort")?;
+    let bind = buffers::bind_buffers(
+        ctx,
+        Some("lif conn"),
+        &layout,
+        &[
+            &pbuf, &deg_buf, &counts, &offsets, &synapses, &scratch, &unsorted,
+        ],
+    );
+    let dispatch = |pipeline: &wgpu::ComputePipeline, grid: (u32, u32)| {
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("lif conn"),
+            });
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_bind_group(0, &bind, &[]);
+            pass.set_pipeline(pipeline);
+            pass.dispatch_workgroups(grid.0, grid.1, 1);
+        }
+        ctx.queue.submit([enc.finish()]);
+    };
+    // Each batch's params are written before its own submission.
+    let mut batches = |pipeline: &wgpu::ComputePipeline| -> anyhow::Result<()> {
+        let mut start = 0;
+        while start < n {
+            params.batch_start = start;
+            params.batch_len = batch.min(n - start);
+            ctx.queue
+                .write_buffer(&pbuf, 0, bytemuck::bytes_of(&params));
+            dispatch(
+                pipeline,
+                buffers::grid_2d(ctx, params.batch_len as u64, CONN_WG)?,
+            );
+            start += params.batch_len;
+        }
+        Ok(())
+    };
+    batches(&count_p)?;
+    dispatch(&scan_p, (1, 1));
+    batches(&fill_p)?;
+    dispatch(&sort_p, buffers::grid_2d(ctx, n as u64, 1)?);
+    ctx.wait()?;
+    Ok(DeviceCsr {
+        offsets,
+        synapses,
+        synapse_count: total,
+        n,
+        max_in_degree: max_k,
+    })
+}

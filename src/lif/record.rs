@@ -1,0 +1,160 @@
+//! What a model L run measures after its warm-up: the population rate per time bin, each
+//! neuron's spike count and ISI running sums (rate and CV), a histogram of V per population
+//! (refractory neurons excluded), and a spike raster of chosen neurons.
+
+use crate::lif::config::LifSetup;
+use serde::Serialize;
+
+/// Running ISI statistics of one neuron (times in ms).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IsiStats {
+    pub spikes: u32,
+    pub last: f64,
+    pub sum: f64,
+    pub sum_sq: f64,
+}
+
+impl IsiStats {
+    pub fn add_spike(&mut self, t: f64) {
+        if self.spikes > 0 {
+            let isi = t - self.last;
+            self.sum += isi;
+            self.sum_sq += isi * isi;
+        }
+        self.last = t;
+        self.spikes += 1;
+    }
+
+    /// CV of the ISIs (needs >= 3 spikes, i.e. >= 2 intervals).
+    pub fn cv(&self) -> Option<f64> {
+        if self.spikes < 3 {
+            return None;
+        }
+        let k = (self.spikes - 1) as f64;
+        let m = self.sum / k;
+        let var = (self.sum_sq / k - m * m).max(0.0);
+        Some(var.sqrt() / m)
+    }
+}
+
+/// The recorded data of a run (the same on every backend).
+#[derive(Clone, Debug)]
+pub struct LifRecording {
+    pub n_e: u32,
+    pub dt: f64,
+    /// Recorded time (ms), after the warm-up.
+    pub recorded_ms: f64,
+    pub bin_steps: u32,
+    /// Spike counts per rate bin and population.
+    pub bins: Vec<[u32; 2]>,
+    pub neurons: Vec<IsiStats>,
+    pub vhist_range: [f64; 2],
+    pub vhist: [Vec<u64>; 2],
+    /// (time ms since the end of the warm-up, neuron).
+    pub raster: Vec<(f64, u32)>,
+    pub raster_neurons: u32,
+}
+
+/// Summary numbers of run.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct LifSummary {
+    pub mean_rate_hz: [f64; 2],
+    pub mean_cv: [Option<f64>; 2],
+    pub neurons_with_cv: [u32; 2],
+    pub fraction_silent: [f64; 2],
+    pub spikes: u64,
+}
+
+impl LifRecording {
+    pub fn new(s: &LifSetup) -> Self {
+        let r = &s.config.record;
+        LifRecording {
+            n_e: s.n_e,
+            dt: s.config.dt,
+            recorded_ms: 0.0,
+            bin_steps: ((r.rate_bin_ms / s.config.dt).round() as u32).max(1),
+            bins: Vec::new(),
+            neurons: vec![IsiStats::default(); s.n() as usize],
+            vhist_range: r.vhist_range,
+            vhist: [
+                vec![0; r.vhist_bins as usize],
+                vec![0; r.vhist_bins as usize],
+            ],
+            raster: Vec::new(),
+            raster_neurons: r.raster_neurons,
+        }
+    }
+
+    pub fn in_raster(&self, i: u32) -> bool {
+        i < self.raster_neurons.min(self.n_e)
+            || (i >= self.n_e && i - self.n_e < self.raster_neurons)
+    }
+
+    /// Records the spikes of recorded step `k` (0 = first step after the warm-up): (neuron,
+    /// offset within the step in ms).
+    pub fn record_step(&mut self, k: u64, spikes: &[(u32, f32)]) {
+        let bin = (k / self.bin_steps as u64) as usize;
+        if self.bins.len() <= bin {
+            self.bins.resize(bin + 1, [0, 0]);
+        }
+        for &(i, off) in spikes {
+            let t = k as f64 * self.dt + off as f64;
+            self.bins[bin][(i >= self.n_e) as usize] += 1;
+            self.neurons[i as usize].add_spike(t);
+            if self.in_raster(i) {
+                self.raster.push((t, i));
+            }
+        }
+        self.recorded_ms = (k + 1) as f64 * self.dt;
+    }
+
+    /// Bin index of V (None outside the histogram's range).
+    #[inline]
+    pub fn vhist_bin(range: [f64; 2], bins: usize, v: f32) -> Option<usize> {
+        let x = (v as f64 - range[0]) / (range[1] - range[0]);
+        if (0.0..1.0).contains(&x) {
+            Some((x * bins as f64) as usize)
+        } else {
+            None
+        }
+    }
+
+    pub fn summary(&self) -> LifSummary {
+        let n = self.neurons.len() as u32;
+        let ranges = [(0, self.n_e), (self.n_e, n)];
+        let mut out = LifSummary {
+            mean_rate_hz: [0.0; 2],
+            mean_cv: [None; 2],
+            neurons_with_cv: [0; 2],
+            fraction_silent: [0.0; 2],
+            spikes: self.neurons.iter().map(|s| s.spikes as u64).sum(),
+        };
+        for (a, &(lo, hi)) in ranges.iter().enumerate() {
+            let m = (hi - lo) as f64;
+            let ns = &self.neurons[lo as usize..hi as usize];
+            let total: u64 = ns.iter().map(|s| s.spikes as u64).sum();
+            out.mean_rate_hz[a] = total as f64 / m / (self.recorded_ms * 1e-3);
+            let cvs: Vec<f64> = ns.iter().filter_map(|s| s.cv()).collect();
+            out.neurons_with_cv[a] = cvs.len() as u32;
+            if !cvs.is_empty() {
+                out.mean_cv[a] = Some(cvs.iter().sum::<f64>() / cvs.len() as f64);
+            }
+            out.fraction_silent[a] = ns.iter().filter(|s| s.spikes == 0).count() as f64 / m;
+        }
+        out
+    }
+
+    /// Per neuron: rate (Hz) and CV (NaN with fewer than 3 spikes), row-major [n, 2].
+    pub fn per_neuron(&self) -> Vec<f32> {
+        let t = self.recorded_ms * 1e-3;
+        self.neurons
+            .iter()
+            .flat_map(|s| {
+                [
+                    (s.spikes as f64 / t) as f32,
+                    s.cv().map(|c| c as f32).unwrap_or(f32::NAN),
+                ]
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,636 @@
+//! Counter-based random numbers: Philox4x32-10 (Salmon et al. 2011, Random123) and the
+//! samplers balnet draws from it. This file is the Rust twin of `shaders/rng.wgsl`: the same
+//! functions, in the same order, with the same f32 arithmetic, so that the same
+//! (counter, key) gives the same bits on every backend.
+//!
+//! Counter layout: `[neuron, step, purpose | block << 24, replica]`, key = the run's 64-bit
+//! seed split into two u32 words. `block` numbers the successive 4-word Philox outputs that
+//! one sampler call may consume (rejection loops), so a draw never depends on how the work
+//! is split across threads or workgroups.
+
+/// Philox multipliers and Weyl key increments (Random123).
+pub const PHILOX_M0: u32 = 0xD251_1F53;
+pub const PHILOX_M1: u32 = 0xCD9E_8D57;
+pub const PHILOX_W0: u32 = 0x9E37_79B9;
+pub const PHILOX_W1: u32 = 0xBB67_AE85;
+
+/// Number of 4-word blocks one `Stream` may draw (block index lives in the top 8 bits of
+/// the purpose word). A sampler that would need more returns its sentinel.
+pub const STREAM_MAX_BLOCKS: u32 = 256;
+/// Purposes must fit below the block field.
+pub const PURPOSE_LIMIT: u32 = 1 << 24;
+
+/// Returned by `poisson` and `binomial` for invalid parameters (NaN, negative, infinite,
+/// p outside [0, 1], lambda above `POISSON_LAMBDA_MAX`) or an exhausted stream.
+pub const SAMPLE_INVALID: u32 = u32::MAX;
+/// Largest Poisson mean accepted (f32 still represents every integer near it exactly).
+pub const POISSON_LAMBDA_MAX: f32 = 1.0e7;
+/// Below this mean Poisson uses inversion, at or above it PTRS (Hörmann 1993).
+pub const POISSON_INVERSION_MAX: f32 = 10.0;
+/// Below this m·min(p, 1-p) Binomial uses inversion, at or above it BTRS (Hörmann 1993).
+pub const BINOMIAL_INVERSION_MAX: f32 = 10.0;
+/// Largest number of Binomial trials accepted.
+pub const BINOMIAL_M_MAX: u32 = 1 << 24;
+
+/// Stream purposes: the third counter word. One per distinct use of randomness.
+pub mod alias;
+pub mod check;
+
+pub mod purpose {
+    /// Test and self-test draws.
+    pub const SAMPLER_TEST: u32 = 1;
+    /// Model H: initial condition.
+    pub const HYDRO_INIT: u32 = 16;
+    /// Model H: the per-step draws of the `independent` and `shared` schemes.
+    pub const HYDRO_STEP: u32 = 17;
+    /// Model H: rare tail draws and thinning of the `independent` scheme.
+    pub const HYDRO_TAIL: u32 = 18;
+    /// Model H: `pairwise` per-pair counts (neuron word = target, block = source chunk).
+    pub const HYDRO_PAIR: u32 = 19;
+}
+
+/// The three Random123 known-answer vectors of MODEL.md: (counter, key, expected output).
+pub const PHILOX_KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
+    (
+        [0; 4],
+        [0; 2],
+        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+    ),
+    (
+        [u32::MAX; 4],
+        [u32::MAX; 2],
+        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+    ),
+    (
+        [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+        [0xa4093822, 0x299f31d0],
+        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+    ),
+];
+
+/// 32 x 32 -> 64-bit product as (hi, lo). The WGSL twin builds it from 16-bit halves.
+#[inline(always)]
+pub fn mulhilo(a: u32, b: u32) -> (u32, u32) {
+    let p = (a as u64) * (b as u64);
+    ((p >> 32) as u32, p as u32)
+}
+
+#[inline(always)]
+fn philox_round(c: [u32; 4], k: [u32; 2]) -> [u32; 4] {
+    let (hi0, lo0) = mulhilo(PHILOX_M0, c[0]);
+    let (hi1, lo1) = mulhilo(PHILOX_M1, c[2]);
+    [hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0]
+}
+
+/// Philox4x32 with 10 rounds.
+#[inline(always)]
+pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    let mut c = ctr;
+    let mut k = key;
+    c = philox_round(c, k);
+    for _ in 0..9 {
+        k = [k[0].wrapping_add(PHILOX_W0), k[1].wrapping_add(PHILOX_W1)];
+        c = philox_round(c, k);
+    }
+    c
+}
+
+/// Counters per call of `philox4x32_10_lanes`.
+pub const LANES: usize = 16;
+
+/// `philox4x32_10` of LANES counters at once, struct-of-arrays (`ctr[word][lane]`), lane by lane
+/// the same function; written as plain loops over lanes so that the compiler vectorises it.
+#[inline(always)]
+pub fn philox4x32_10_lanes(ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
+    let mut c = ctr;
+    let mut k = key;
+    for r in 0..10 {
+        if r > 0 {
+            k = [k[0].wrapping_add(PHILOX_W0), k[1].wrapping_add(PHILOX_W1)];
+        }
+        let mut next = [[0u32; LANES]; 4];
+        for i in 0..LANES {
+            let p0 = (PHILOX_M0 as u64) * (c[0][i] as u64);
+            let p1 = (PHILOX_M1 as u64) * (c[2][i] as u64);
+            next[0][i] = ((p1 >> 32) as u32) ^ c[1][i] ^ k[0];
+            next[1][i] = p1 as u32;
+            next[2][i] = ((p0 >> 32) as u32) ^ c[3][i] ^ k[1];
+            next[3][i] = p0 as u32;
+        }
+        c = next;
+    }
+    c
+}
+
+/// `philox4x32_10_lanes` with AVX-512 intrinsics: each 32 x 32 -> 64 multiply of 16 lanes is
+/// two `vpmuludq` (even and odd lanes) and two blends, about half of what the compiler emits
+/// for the portable loop. Bitwise the same function.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+pub unsafe fn philox4x32_10_lanes_avx512(
+    ctr: [[u32; LANES]; 4],
+    key: [u32; 2],
+) -> [[u32; LANES]; 4] {
+    use core::arch::x86_64::*;
+    const ODD: __mmask16 = 0xAAAA;
+    // (hi, lo) of m * c per lane.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn mulhilo16(m: __m512i, c: __m512i) -> (__m512i, __m512i) {
+        let even = _mm512_mul_epu32(c, m);
+        let odd = _mm512_mul_epu32(_mm512_srli_epi64::<32>(c), m);
+        let lo = _mm512_mask_blend_epi32(ODD, even, _mm512_slli_epi64::<32>(odd));
+        let hi = _mm512_mask_blend_epi32(ODD, _mm512_srli_epi64::<32>(even), odd);
+        (hi, lo)
+    }
+    // SAFETY: [u32; 16] and __m512i have the same size; every bit pattern is valid for both.
+    let to = |a: [u32; LANES]| unsafe { core::mem::transmute::<[u32; LANES], __m512i>(a) };
+    let from = |v: __m512i| unsafe { core::mem::transmute::<__m512i, [u32; LANES]>(v) };
+    let m0 = _mm512_set1_epi32(PHILOX_M0 as i32);
+    let m1 = _mm512_set1_epi32(PHILOX_M1 as i32);
+    let mut c = [to(ctr[0]), to(ctr[1]), to(ctr[2]), to(ctr[3])];
+    let mut k = key;
+    for r in 0..10 {
+        if r > 0 {
+            k = [k[0].wrapping_add(PHILOX_W0), k[1].wrapping_add(PHILOX_W1)];
+        }
+        let (hi0, lo0) = mulhilo16(m0, c[0]);
+        let (hi1, lo1) = mulhilo16(m1, c[2]);
+        let k0 = _mm512_set1_epi32(k[0] as i32);
+        let k1 = _mm512_set1_epi32(k[1] as i32);
+        c = [
+            _mm512_xor_si512(_mm512_xor_si512(hi1, c[1]), k0),
+            lo1,
+            _mm512_xor_si512(_mm512_xor_si512(hi0, c[3]), k1),
+            lo0,
+        ];
+    }
+    [from(c[0]), from(c[1]), from(c[2]), from(c[3])]
+}
+
+/// A way to compute `philox4x32_10_lanes`; the lane kernels are generic over it.
+pub trait PhiloxLanes: Copy {
+    fn philox(self, ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4];
+}
+
+/// The portable loop (vectorised by the compiler for whatever the caller is compiled for).
+#[derive(Clone, Copy, Debug)]
+pub struct PortableLanes;
+
+impl PhiloxLanes for PortableLanes {
+    #[inline(always)]
+    fn philox(self, ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
+        philox4x32_10_lanes(ctr, key)
+    }
+}
+
+/// Proof that the CPU has AVX-512F: only `detect` makes one.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+pub struct Avx512Lanes(());
+
+#[cfg(target_arch = "x86_64")]
+impl Avx512Lanes {
+    pub fn detect() -> Option<Self> {
+        std::is_x86_feature_detected!("avx512f").then_some(Avx512Lanes(()))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl PhiloxLanes for Avx512Lanes {
+    #[inline(always)]
+    fn philox(self, ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
+        // SAFETY: an Avx512Lanes exists only where AVX-512F was detected.
+        unsafe { philox4x32_10_lanes_avx512(ctr, key) }
+    }
+}
+
+/// The Philox key of a run's 64-bit seed: (low word, high word).
+pub fn seed_key(seed: u64) -> [u32; 2] {
+    [seed as u32, (seed >> 32) as u32]
+}
+
+/// The counter of one draw site.
+#[inline(always)]
+pub fn counter(neuron: u32, step: u32, purpose: u32, replica: u32) -> [u32; 4] {
+    [neuron, step, purpose, replica]
+}
+
+/// Uniform in [0, 1) from the top 24 bits: exactly representable, never 1.
+#[inline(always)]
+pub fn u32_to_uniform(u: u32) -> f32 {
+    (u >> 8) as f32 * (1.0 / 16_777_216.0)
+}
+
+/// Uniform in (0, 1]: never 0, for logarithms.
+#[inline(always)]
+pub fn u32_to_uniform_open0(u: u32) -> f32 {
+    ((u >> 8) + 1) as f32 * (1.0 / 16_777_216.0)
+}
+
+/// A sequence of u32 words at one counter site: blocks 0, 1, ... of Philox output.
+#[derive(Clone, Copy, Debug)]
+pub struct Stream {
+    pub ctr: [u32; 4],
+    pub key: [u32; 2],
+    pub block: u32,
+    pub buf: [u32; 4],
+    pub used: u32,
+}
+
+impl Stream {
+    pub fn new(ctr: [u32; 4], key: [u32; 2]) -> Self {
+        Stream {
+            ctr,
+            key,
+            block: 0,
+            buf: [0; 4],
+            used: 4,
+        }
+    }
+
+    /// The stream of `ctr` with its first block already computed (`first` =
+    /// philox4x32_10(ctr, key), e.g. from `philox4x32_10_lanes`): the same words as `new`.
+    #[inline(always)]
+    pub fn with_first_block(ctr: [u32; 4], key: [u32; 2], first: [u32; 4]) -> Self {
+        Stream {
+            ctr,
+            key,
+            block: 1,
+            buf: first,
+            used: 0,
+        }
+    }
+
+    /// True once the stream has handed out all `STREAM_MAX_BLOCKS` blocks.
+    pub fn exhausted(&self) -> bool {
+        self.used >= 4 && self.block >= STREAM_MAX_BLOCKS
+    }
+
+    /// The next word; 0 once exhausted (callers check `exhausted`).
+    pub fn next_u32(&mut self) -> u32 {
+        if self.used >= 4 {
+            if self.block >= STREAM_MAX_BLOCKS {
+                return 0;
+            }
+            let c = [
+                self.ctr[0],
+                self.ctr[1],
+                self.ctr[2] | (self.block << 24),
+                self.ctr[3],
+            ];
+            self.buf = philox4x32_10(c, self.key);
+            self.block += 1;
+            self.used = 0;
+        }
+        let w = self.buf[self.used as usize];
+        self.used += 1;
+        w
+    }
+}
+
+pub fn uniform01(s: &mut Stream) -> f32 {
+    u32_to_uniform(s.next_u32())
+}
+
+/// Standard normal by Box–Muller (one normal per two words).
+pub fn normal(s: &mut Stream) -> f32 {
+    let u1 = u32_to_uniform_open0(s.next_u32());
+    let u2 = u32_to_uniform(s.next_u32());
+    let r = (-2.0 * u1.ln()).sqrt();
+    r * (std::f32::consts::TAU * u2).cos()
+}
+
+/// 1 with probability p (p clamped to [0, 1]; NaN gives 0).
+pub fn bernoulli(s: &mut Stream, p: f32) -> u32 {
+    let u = uniform01(s);
+    if u < p { 1 } else { 0 }
+}
+
+/// ln(1 + x), accurate for small x (Kahan's trick; WGSL has no log1p).
+#[inline]
+pub fn log1p_f32(x: f32) -> f32 {
+    let u = 1.0 + x;
+    if u == 1.0 {
+        x
+    } else {
+        u.ln() * (x / (u - 1.0))
+    }
+}
+
+/// stirlerr(k) = ln(k!) - (k + 1/2) ln k + k - ln(2 pi)/2, exact table below 16, series above.
+#[allow(clippy::excessive_precision)] // the same literals as shaders/rng.wgsl
+pub fn stirlerr(k: f32) -> f32 {
+    const TABLE: [f32; 16] = [
+        0.0, // k = 0 is never used (callers special-case it)
+        8.106146680e-02,
+        4.134069596e-02,
+        2.767792568e-02,
+        2.079067210e-02,
+        1.664469119e-02,
+        1.387612882e-02,
+        1.189670995e-02,
+        1.041126526e-02,
+        9.255462183e-03,
+        8.330563433e-03,
+        7.573675488e-03,
+        6.942840107e-03,
+        6.408994188e-03,
+        5.951370113e-03,
+        5.554733552e-03,
+    ];
+    if k < 16.0 {
+        return TABLE[k as usize];
+    }
+    let r = 1.0 / k;
+    let r2 = r * r;
+    r * (1.0 / 12.0 - r2 * (1.0 / 360.0 - r2 * (1.0 / 1260.0)))
+}
+
+/// bd0(k, np) = k ln(k / np) + np - k, without cancellation (Loader 2000).
+pub fn bd0(k: f32, np: f32) -> f32 {
+    let d = k - np;
+    if d.abs() < 0.1 * (k + np) {
+        let v = d / (k + np);
+        let v2 = v * v;
+        let mut s = d * v;
+        let mut ej = 2.0 * k * v;
+        let mut j = 1.0f32;
+        for _ in 0..12 {
+            ej *= v2;
+            let s1 = s + ej / (2.0 * j + 1.0);
+            if s1 == s {
+                break;
+            }
+            s = s1;
+            j += 1.0;
+        }
+        return s;
+    }
+    k * (k / np).ln() + np - k
+}
+
+/// ln P(K = k) for K ~ Poisson(lambda), lambda > 0, without catastrophic cancellation.
+pub fn poisson_log_pmf(k: f32, lambda: f32) -> f32 {
+    if k == 0.0 {
+        return -lambda;
+    }
+    -stirlerr(k) - bd0(k, lambda) - 0.5 * (std::f32::consts::TAU * k).ln()
+}
+
+fn poisson_inversion(s: &mut Stream, lambda: f32) -> u32 {
+    poisson_inversion_p0(s, lambda, (-lambda).exp())
+}
+
+/// Poisson inversion with P(0) = `p0` = `(-lambda).exp()` supplied (callers drawing many
+/// variates of one lambda compute it once); the same draws as `poisson` for lambda < 10.
+#[inline]
+pub fn poisson_inversion_p0(s: &mut Stream, lambda: f32, p0: f32) -> u32 {
+    let u = uniform01(s);
+    let mut p = p0;
+    let mut f = p;
+    let mut k = 0u32;
+    while u >= f && k < 200 {
+        k += 1;
+        p = p * lambda / k as f32;
+        let f_next = f + p;
+        if f_next == f {
+            // The remaining mass is below f32 resolution (< 2^-24): u sits in the rounding
+            // gap of the CDF, so give it this tail value instead of running on.
+            break;
+        }
+        f = f_next;
+    }
+    k
+}
+
+/// PTRS: transformed rejection with squeeze (Hörmann 1993), for lambda >= 10.
+fn poisson_ptrs(s: &mut Stream, lambda: f32) -> u32 {
+    let slam = lambda.sqrt();
+    let b = 0.931 + 2.53 * slam;
+    let a = -0.059 + 0.02483 * b;
+    let inv_alpha = 1.1239 + 1.1328 / (b - 3.4);
+    let v_r = 0.9277 - 3.6224 / (b - 2.0);
+    loop {
+        if s.exhausted() {
+            return SAMPLE_INVALID;
+        }
+        let u = uniform01(s) - 0.5;
+        let v = u32_to_uniform_open0(s.next_u32());
+        let us = 0.5 - u.abs();
+        let kf = ((2.0 * a / us + b) * u + lambda + 0.43).floor();
+        if us >= 0.07 && v <= v_r {
+            return kf as u32;
+        }
+        if kf < 0.0 || (us < 0.013 && v > us) {
+            continue;
+        }
+        let lhs = (v * inv_alpha / (a / (us * us) + b)).ln();
+        if lhs <= poisson_log_pmf(kf, lambda) {
+            return kf as u32;
+        }
+    }
+}
+
+/// Poisson(lambda), exact in distribution (up to the 2^-24 resolution of f32 uniforms) for
+/// 0 <= lambda <= 1e7. Invalid lambda gives `SAMPLE_INVALID`.
+pub fn poisson(s: &mut Stream, lambda: f32) -> u32 {
+    if !(0.0..=POISSON_LAMBDA_MAX).contains(&lambda) {
+        return SAMPLE_INVALID;
+    }
+    if lambda == 0.0 {
+        return 0;
+    }
+    if lambda < POISSON_INVERSION_MAX {
+        return poisson_inversion(s, lambda);
+    }
+    poisson_ptrs(s, lambda)
+}
+
+fn binomial_inversion(s: &mut Stream, m: u32, p: f32) -> u32 {
+    let u = uniform01(s);
+    let q = 1.0 - p;
+    let ratio = p / q;
+    let mut pk = (m as f32 * log1p_f32(-p)).exp();
+    let mut f = pk;
+    let mut k = 0u32;
+    while u >= f && k < m && k < 400 {
+        pk = pk * ratio * ((m - k) as f32 / (k + 1) as f32);
+        k += 1;
+        let f_next = f + pk;
+        if f_next == f {
+            break; // remaining mass below f32 resolution, as in poisson_inversion
+        }
+        f = f_next;
+    }
+    k
+}
+
+/// ln P(K = k) + ln sqrt(2 pi) for K ~ Binomial(m, p) (Loader's saddle-point form).
+fn binomial_log_pmf_scaled(k: f32, m: f32, p: f32, q: f32) -> f32 {
+    if k == 0.0 {
+        return m * log1p_f32(-p) + 0.5 * std::f32::consts::TAU.ln();
+    }
+    if k == m {
+        return m * p.ln() + 0.5 * std::f32::consts::TAU.ln();
+    }
+    let mk = m - k;
+    stirlerr(m) - stirlerr(k) - stirlerr(mk) - bd0(k, m * p) - bd0(mk, m * q)
+        + 0.5 * (m / (k * mk)).ln()
+}
+
+/// BTRS: transformed rejection with squeeze (Hörmann 1993), for m p q-ish >= 10, p <= 1/2.
+fn binomial_btrs(s: &mut Stream, m: u32, p: f32) -> u32 {
+    let mf = m as f32;
+    let q = 1.0 - p;
+    let spq = (mf * p * q).sqrt();
+    let b = 1.15 + 2.53 * spq;
+    let a = -0.0873 + 0.0248 * b + 0.01 * p;
+    let c = mf * p + 0.5;
+    let v_r = 0.92 - 4.2 / b;
+    let alpha = (2.83 + 5.1 / b) * spq;
+    let mode = ((mf + 1.0) * p).floor();
+    let log_f_mode = binomial_log_pmf_scaled(mode, mf, p, q);
+    loop {
+        if s.exhausted() {
+            return SAMPLE_INVALID;
+        }
+        let u = uniform01(s) - 0.5;
+        let v = u32_to_uniform_open0(s.next_u32());
+        let us = 0.5 - u.abs();
+        let kf = ((2.0 * a / us + b) * u + c).floor();
+        if kf < 0.0 || kf > mf {
+            continue;
+        }
+        if us >= 0.07 && v <= v_r {
+            return kf as u32;
+        }
+        let lhs = (v * alpha / (a / (us * us) + b)).ln();
+        if lhs <= binomial_log_pmf_scaled(kf, mf, p, q) - log_f_mode {
+            return kf as u32;
+        }
+    }
+}
+
+/// Binomial(m, p), exact in distribution (up to f32 uniform resolution) for m <= 2^24.
+/// Invalid parameters give `SAMPLE_INVALID`.
+pub fn binomial(s: &mut Stream, m: u32, p: f32) -> u32 {
+    if !(0.0..=1.0).contains(&p) || m > BINOMIAL_M_MAX {
+        return SAMPLE_INVALID;
+    }
+    if m == 0 || p == 0.0 {
+        return 0;
+    }
+    if p == 1.0 {
+        return m;
+    }
+    let flip = p > 0.5;
+    let pp = if flip { 1.0 - p } else { p };
+    let k = if (m as f32) * pp < BINOMIAL_INVERSION_MAX {
+        binomial_inversion(s, m, pp)
+    } else {
+        binomial_btrs(s, m, pp)
+    };
+    if k == SAMPLE_INVALID {
+        return k;
+    }
+    if flip { m - k } else { k }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn philox_lanes_equal_scalar_philox() {
+        let edges = [0u32, 1, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff];
+        let mut ctr = [[0u32; LANES]; 4];
+        for rep in 0..64u32 {
+            for w in 0..4 {
+                for l in 0..LANES {
+                    let h = philox4x32_10([rep, w as u32, l as u32, 77], [1, 2])[0];
+                    ctr[w][l] = if h.is_multiple_of(3) {
+                        edges[(h as usize / 3) % 6]
+                    } else {
+                        h
+                    };
+                }
+            }
+            let key = [rep.wrapping_mul(0x9E37_79B9), !rep];
+            let mut want = [[0u32; LANES]; 4];
+            for l in 0..LANES {
+                let o = philox4x32_10([ctr[0][l], ctr[1][l], ctr[2][l], ctr[3][l]], key);
+                for w in 0..4 {
+                    want[w][l] = o[w];
+                }
+            }
+            assert_eq!(PortableLanes.philox(ctr, key), want);
+            #[cfg(target_arch = "x86_64")]
+            if let Some(p) = Avx512Lanes::detect() {
+                assert_eq!(p.philox(ctr, key), want);
+            }
+        }
+    }
+
+    #[test]
+    fn philox_known_answers() {
+        for (ctr, key, want) in PHILOX_KNOWN_ANSWERS {
+            assert_eq!(philox4x32_10(ctr, key), want);
+        }
+    }
+
+    #[test]
+    fn uniform_bounds() {
+        assert_eq!(u32_to_uniform(0), 0.0);
+        assert!(u32_to_uniform(u32::MAX) < 1.0);
+        assert!(u32_to_uniform_open0(0) > 0.0);
+        assert_eq!(u32_to_uniform_open0(u32::MAX), 1.0);
+    }
+
+    #[test]
+    fn stirlerr_table_matches_lgamma() {
+        for k in 1..40 {
+            let kf = k as f64;
+            let exact = statrs::function::gamma::ln_gamma(kf + 1.0) - (kf + 0.5) * kf.ln() + kf
+                - 0.5 * (2.0 * std::f64::consts::PI).ln();
+            let got = stirlerr(k as f32) as f64;
+            assert!(
+                (got - exact).abs() < 2e-7 * exact.abs().max(1e-3),
+                "k={k} {got} {exact}"
+            );
+        }
+    }
+
+    #[test]
+    fn poisson_log_pmf_matches_f64() {
+        for &lam in &[10.0f64, 123.4, 1e4, 1e6, 1e7] {
+            for dk in [-5.0, -1.0, 0.0, 1.0, 3.0, 5.0] {
+                let k = (lam + dk * lam.sqrt()).round().max(1.0);
+                let exact = k * lam.ln() - lam - statrs::function::gamma::ln_gamma(k + 1.0);
+                let got = poisson_log_pmf(k as f32, lam as f32) as f64;
+                assert!(
+                    (got - exact).abs() < 1e-4 * (1.0 + exact.abs()),
+                    "{lam} {k}: {got} {exact}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_parameters_give_sentinel() {
+        let mut s = Stream::new([0; 4], [0; 2]);
+        for lam in [f32::NAN, -1.0, f32::INFINITY, 2e7] {
+            assert_eq!(poisson(&mut s, lam), SAMPLE_INVALID);
+        }
+        for p in [f32::NAN, -0.1, 1.5] {
+            assert_eq!(binomial(&mut s, 10, p), SAMPLE_INVALID);
+        }
+        assert_eq!(binomial(&mut s, BINOMIAL_M_MAX + 1, 0.5), SAMPLE_INVALID);
+        assert_eq!(poisson(&mut s, 0.0), 0);
+        assert_eq!(binomial(&mut s, 7, 1.0), 7);
+    }
+}
