@@ -3,12 +3,14 @@
 //!
 //! `cargo bench --bench hydro_throughput -- [cpu] [gpu] [independent] [shared] [n=1e6,...]
 //! [steps=S]`: with no backend named both run; with no mode named both run; default n
-//! 1e4, 1e5, 1e6. Records every 50 steps, as the default experiment does.
+//! 1e4, 1e5, 1e6. Records every 50 steps, as the default experiment does. The CPU runs once
+//! per instruction-set level this machine has (avx512, avx2, baseline), each row naming it.
 
-use balnet::device::BackendChoice;
+use balnet::device::isa::Isa;
+use balnet::device::{CpuDevice, Device};
 use balnet::hydro::config::{Coupling, HydroConfig};
-use balnet::hydro::output::{RunOptions, moment_shift, open_backend, setup};
-use std::time::Instant;
+use balnet::hydro::sim::Simulation;
+use balnet::progress::Quiet;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args()
@@ -42,11 +44,24 @@ fn main() -> anyhow::Result<()> {
             fixed_steps = Some(v.parse()?);
         }
     }
+    let mut devices: Vec<(String, Device)> = Vec::new();
+    for b in &backends {
+        if b == "gpu" {
+            devices.push(("gpu".into(), Device::gpu()?));
+        } else {
+            for isa in Isa::available() {
+                devices.push((
+                    format!("cpu/{}", isa.name()),
+                    Device::Cpu(CpuDevice::with_isa(isa)),
+                ));
+            }
+        }
+    }
     println!(
-        "{:<5} {:<12} {:>9} {:>6} {:>9} {:>10} {:>14}",
+        "{:<12} {:<12} {:>9} {:>6} {:>9} {:>10} {:>14}",
         "backend", "coupling", "n", "steps", "setup_s", "step_s", "neuron-steps/s"
     );
-    for b in &backends {
+    for (b, device) in &devices {
         for m in &modes {
             for &n in &ns {
                 let steps = fixed_steps.unwrap_or((2e8 / n as f64).clamp(50.0, 2000.0) as u64);
@@ -61,36 +76,20 @@ fn main() -> anyhow::Result<()> {
                     },
                     ..HydroConfig::default()
                 };
-                let opts = RunOptions {
-                    force: true,
-                    ..RunOptions::new(
-                        if b == "gpu" {
-                            BackendChoice::Gpu
-                        } else {
-                            BackendChoice::Cpu
-                        },
-                        std::env::temp_dir(),
-                    )
-                };
-                let t0 = Instant::now();
-                let s = setup(config, &opts)?;
-                let shift = moment_shift(&s);
-                let (mut backend, _) = open_backend(&s, opts.backend, 0, shift)?;
-                backend.initial_record()?;
-                let setup_s = t0.elapsed().as_secs_f64();
-                let t1 = Instant::now();
-                let rec = backend.advance(steps as u32, 50)?;
-                let step_s = t1.elapsed().as_secs_f64();
-                std::hint::black_box(rec);
+                let s = config.validate(true)?;
+                let mut sim = Simulation::new(s, device)?;
+                let setup_s = sim.setup_seconds();
+                sim.run_to_end(&mut Quiet)?;
+                let step_s = sim.stepping_seconds();
                 println!(
-                    "{:<7} {:<12} {:>9} {:>6} {:>9.3} {:>10.3} {:>14.3e}",
+                    "{:<12} {:<12} {:>9} {:>6} {:>9.3} {:>10.3} {:>14.3e}",
                     b,
                     m,
                     n,
                     steps,
                     setup_s,
                     step_s,
-                    2.0 * n as f64 * steps as f64 / step_s
+                    sim.neuron_steps_per_second()
                 );
             }
         }

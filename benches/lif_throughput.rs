@@ -5,40 +5,33 @@
 //! backend. Reports network build time, bytes per synapse, wall seconds per simulated second,
 //! synaptic events/s and neuron-steps/s.
 //! `cargo bench --bench lif_throughput [-- cpu|gpu] [k1e3|k1e4] [precise|lumped]` (default:
-//! everything).
+//! everything). The CPU runs once per instruction-set level this machine has.
 
-use balnet::device::gpu::GpuContext;
-use balnet::lif::backend::LifBackend;
+use balnet::device::isa::Isa;
+use balnet::device::{CpuDevice, Device};
 use balnet::lif::config::{Integrator, LifConfig, SynapseConfig};
-use balnet::lif::cpu::LifCpu;
-use balnet::lif::gpu::LifGpu;
-use std::time::Instant;
+use balnet::lif::sim::Simulation;
+use balnet::progress::Quiet;
 
-fn bench(label: &str, gpu: bool, cfg: LifConfig) -> anyhow::Result<()> {
+fn bench(label: &str, device: &Device, cfg: LifConfig) -> anyhow::Result<()> {
     let s = cfg.validate()?;
-    let t0 = Instant::now();
-    let mut b: Box<dyn LifBackend> = if gpu {
-        Box::new(LifGpu::new(GpuContext::new()?, &s, 0)?)
-    } else {
-        Box::new(LifCpu::new(&s, 0))
-    };
-    let setup = t0.elapsed().as_secs_f64();
-    let (syn, bps) = b.synapses().unwrap_or((0, 0.0));
-    let steps = (s.warmup_steps + s.steps) as u32;
-    let t1 = Instant::now();
-    b.advance(steps)?;
-    let sm = b.recording()?.summary();
-    let wall = t1.elapsed().as_secs_f64();
-    let sim = steps as f64 * s.config.dt * 1e-3;
+    let mut sim = Simulation::new(s.clone(), device)?;
+    let setup = sim.setup_seconds();
+    let (syn, bps) = sim.synapses().unwrap_or((0, 0.0));
+    sim.run_to_end(&mut Quiet)?;
+    let sm = sim.recording()?.summary();
+    let wall = sim.stepping_seconds();
+    let steps = sim.steps_done();
+    let simulated = steps as f64 * s.config.dt * 1e-3;
     let rate =
         (sm.mean_rate_hz[0] * s.n_e as f64 + sm.mean_rate_hz[1] * s.n_i as f64) / s.n() as f64;
-    let events = rate * syn as f64 * sim;
+    let events = rate * syn as f64 * simulated;
     println!(
-        "{label:<34} build {:.2} s (setup {setup:.2} s), {syn} synapses x {bps:.2} B, rate {rate:.2} Hz: {:.2} wall s per simulated s, {:.3e} synaptic events/s, {:.3e} neuron-steps/s",
-        b.build_seconds(),
-        wall / sim,
+        "{label:<40} build {:.2} s (setup {setup:.2} s), {syn} synapses x {bps:.2} B, rate {rate:.2} Hz: {:.2} wall s per simulated s, {:.3e} synaptic events/s, {:.3e} neuron-steps/s",
+        sim.build_seconds(),
+        wall / simulated,
         events / wall,
-        s.n() as f64 * steps as f64 / wall
+        sim.neuron_steps_per_second()
     );
     Ok(())
 }
@@ -62,12 +55,24 @@ fn main() -> anyhow::Result<()> {
         duration: 400.0,
         ..LifConfig::default()
     };
+    let mut devices: Vec<(String, Device)> = Vec::new();
     for backend in backends.iter().filter(|b| want(&backends, b)) {
-        let gpu = *backend == "gpu";
+        if *backend == "gpu" {
+            devices.push(("gpu".into(), Device::gpu()?));
+        } else {
+            for isa in Isa::available() {
+                devices.push((
+                    format!("cpu/{}", isa.name()),
+                    Device::Cpu(CpuDevice::with_isa(isa)),
+                ));
+            }
+        }
+    }
+    for (backend, device) in &devices {
         let run = |label: String, cfg: LifConfig| {
             // A network too large for the device is reported, not fatal.
-            if let Err(e) = bench(&label, gpu, cfg) {
-                println!("{label:<34} not run: {e:#}");
+            if let Err(e) = bench(&label, device, cfg) {
+                println!("{label:<40} not run: {e:#}");
             }
         };
         for (name, integrator) in [

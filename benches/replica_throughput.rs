@@ -8,15 +8,10 @@
 //! [sequential=256]` (sequential: how many of the R single runs to time; the figure is per
 //! network, so a subset measures the same rate).
 
-use balnet::device::BackendChoice;
-use balnet::hydro::backend::HydroBackend;
+use balnet::device::Device;
 use balnet::hydro::config::HydroConfig;
-use balnet::hydro::cpu::HydroCpu;
-use balnet::hydro::gpu::{HydroGpu, Member};
-use balnet::hydro::output::{RunOptions, gpu_context, moment_shift, setup};
-use balnet::hydro::sim::Batch;
-use balnet::hydro::step::HydroConsts;
-use std::time::Instant;
+use balnet::hydro::sim::{Member, Simulation, default_members};
+use balnet::progress::Quiet;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,59 +23,39 @@ fn main() -> anyhow::Result<()> {
     };
     let (n, r, steps) = (get("n", 1000)?, get("replicas", 256)?, get("steps", 1000)?);
     let sequential = get("sequential", r)?.min(r);
-    let backend = if args.iter().any(|a| a == "cpu") {
-        BackendChoice::Cpu
+    let device = if args.iter().any(|a| a == "cpu") {
+        Device::cpu()?
     } else {
-        BackendChoice::Gpu
+        Device::gpu()?
     };
     let config = HydroConfig {
         n,
         steps: Some(steps),
         record_every: 50,
+        replicas: r as u32,
         ..HydroConfig::default()
     };
-    let opts = RunOptions {
-        force: true,
-        ..RunOptions::new(backend, std::env::temp_dir())
-    };
-    let s = setup(config, &opts)?;
-    let shift = moment_shift(&s);
-    let c = HydroConsts::new(&s);
-    let members: Vec<Member> = (0..r as u32)
-        .map(|replica| Member {
-            key: c.key,
-            replica,
-        })
-        .collect();
+    let s = config.validate(true)?;
+    let members: Vec<Member> = default_members(&s);
     let rate = |nets: u64, secs: f64| nets as f64 * 2.0 * n as f64 * steps as f64 / secs;
 
-    let t0 = Instant::now();
-    let mut batch = Batch::open(&s, &members, backend, shift)?;
-    batch.initial_records()?;
-    let setup_b = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    std::hint::black_box(batch.advance(steps as u32, 50)?);
-    let step_b = t1.elapsed().as_secs_f64();
+    let mut batch = Simulation::with_members(s.clone(), members.clone(), &device)?;
+    let setup_b = batch.setup_seconds();
+    batch.run_to_end(&mut Quiet)?;
+    let step_b = batch.stepping_seconds();
     println!(
         "batch of {r} on {}: set-up {setup_b:.3} s, stepping {step_b:.3} s: {:.3e} neuron-steps/s ({:.3e} with set-up)",
-        batch.name(),
+        batch.backend_name(),
         rate(r, step_b),
         rate(r, step_b + setup_b)
     );
 
-    let ctx = gpu_context(backend)?;
     let (mut setup_q, mut step_q) = (0.0, 0.0);
     for m in members.iter().take(sequential as usize) {
-        let t0 = Instant::now();
-        let mut b: Box<dyn HydroBackend> = match &ctx {
-            Some(ctx) => Box::new(HydroGpu::new(ctx.clone(), c, &[*m], shift)?),
-            None => Box::new(HydroCpu::new(c, m.replica, shift)),
-        };
-        b.initial_record()?;
-        setup_q += t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        std::hint::black_box(b.advance(steps as u32, 50)?);
-        step_q += t1.elapsed().as_secs_f64();
+        let mut one = Simulation::with_members(s.clone(), vec![*m], &device)?;
+        setup_q += one.setup_seconds();
+        one.run_to_end(&mut Quiet)?;
+        step_q += one.stepping_seconds();
     }
     println!(
         "{sequential} sequential single runs: set-up {setup_q:.3} s, stepping {step_q:.3} s: {:.3e} neuron-steps/s ({:.3e} with set-up)",

@@ -6,6 +6,8 @@
 
 pub mod config;
 pub mod device;
+pub mod error;
+pub use error::{Error, Result};
 pub mod hydro;
 pub mod io;
 pub mod lif;

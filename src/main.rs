@@ -1,9 +1,11 @@
 //! The `balnet` command line: parse, dispatch to the library, print.
 
 use balnet::config::{self, ConfigError};
-use balnet::device::BackendChoice;
-use balnet::device::{self as gpu, GpuContext};
-use balnet::hydro::config::HydroConfig;
+mod cli;
+
+use balnet::device::{self as gpu, BackendChoice, Device, GpuContext};
+use balnet::hydro::config::{Coupling, HydroConfig};
+use balnet::progress::CancelToken;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,9 +23,20 @@ struct Cli {
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
 enum BackendArg {
+    /// The GPU if an adapter exists, else the CPU with a one-line notice.
     Auto,
     Cpu,
     Gpu,
+}
+
+impl From<BackendArg> for BackendChoice {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Cpu => BackendChoice::Cpu,
+            BackendArg::Gpu => BackendChoice::Gpu,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -40,7 +53,7 @@ enum Command {
         #[arg(required_unless_present = "resume")]
         config: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "auto")]
-        backend: BackendChoice,
+        backend: BackendArg,
         /// Neurons per population (overrides the config).
         #[arg(long)]
         n: Option<u64>,
@@ -112,12 +125,27 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
     let cli = Cli::parse();
-    match run(cli) {
+    // Ctrl-C and SIGTERM stop a run at the next chunk of steps; it then writes every file
+    // and marks run.json `interrupted`. A second signal ends the process at once.
+    let stop = CancelToken::new();
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.is_cancelled() {
+            std::process::exit(130);
+        }
+        flag.cancel();
+        eprintln!("\ninterrupted: stopping at the next chunk and writing the run directory");
+    });
+    match run(cli, &stop) {
         Ok(code) => code,
         Err(e) => {
             if let Some(c) = e.downcast_ref::<ConfigError>() {
                 eprintln!("error: {c}");
                 return ExitCode::from(2);
+            }
+            if let Some(t) = e.downcast_ref::<balnet::Error>() {
+                eprintln!("error: {t:#}");
+                return ExitCode::from(t.exit_code());
             }
             eprintln!("error: {e:#}");
             ExitCode::from(1)
@@ -125,7 +153,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Info { json } => info(json),
         Command::Run {
@@ -153,7 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             )
                             .into());
                         }
-                        return run_lif(&config, backend, n, steps, seed, out);
+                        return run_lif(&config, backend.into(), n, steps, seed, out, stop);
                     }
                     (load_hydro(&config)?, out)
                 }
@@ -162,18 +190,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if checkpoint_every == Some(0) {
                 return Err(ConfigError("--checkpoint-every 0: must be >= 1".into()).into());
             }
+            let overrides = balnet::hydro::output::Overrides { n, steps, seed };
+            let setup = balnet::hydro::output::setup(cfg, &overrides, force)?;
+            for w in &setup.warnings {
+                eprintln!("warning: {w}");
+            }
+            let device = open_device(backend.into(), setup.config.coupling == Coupling::Pairwise)?;
             let opts = balnet::hydro::output::RunOptions {
-                backend,
-                n,
-                steps,
-                seed,
                 out: out.clone(),
-                force,
-                progress: true,
                 checkpoint_every,
                 resume: resume.is_some(),
             };
-            let s = balnet::hydro::output::run_hydro(cfg, &opts)?;
+            let mut bar = cli::progress::Bar::new(stop.clone());
+            let s = balnet::hydro::output::run(setup, &device, &opts, &mut bar)?;
+            drop(bar);
+            if s.status == "interrupted" {
+                println!("interrupted: the run directory holds the records up to there");
+            }
             println!("backend: {}", s.backend);
             println!(
                 "n = {} per population, {} steps: setup {:.2} s, stepping {:.2} s, {:.3e} neuron-steps/s",
@@ -183,7 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!(
                     "{} (t >= {}): rate {:.5} (limit {:.5}, corrected {:.5}), mean {:.5} (limit {:.5}, corrected {:.5}), var {:.5} (limit {:.5}, corrected {:.5})",
                     p.population,
-                    balnet::hydro::output::LATE_T,
+                    balnet::hydro::record::LATE_T,
                     p.rate.simulated,
                     p.rate.limit,
                     p.rate.corrected,
@@ -343,7 +376,11 @@ fn sweep_cmd(
     if jobs == 0 {
         return Err(ConfigError("--jobs 0: must be >= 1".into()).into());
     }
-    let rep = sweep::run_sweep(&points, &out, shard, spec.backend, jobs, |p, r| {
+    let devices = sweep::SweepDevices::open(spec.backend)?;
+    if let Some(n) = &devices.note {
+        eprintln!("note: {n}");
+    }
+    let rep = sweep::run_sweep(&points, &out, shard, &devices, jobs, |p, r| {
         done += 1;
         match r {
             Ok(true) => eprintln!("[{done}/{total}] {} complete", p.id),
@@ -402,6 +439,7 @@ fn run_lif(
     steps: Option<u64>,
     seed: Option<u64>,
     out: PathBuf,
+    stop: &CancelToken,
 ) -> anyhow::Result<ExitCode> {
     if n.is_some() {
         return Err(ConfigError(
@@ -410,14 +448,17 @@ fn run_lif(
         .into());
     }
     let cfg: balnet::lif::config::LifConfig = parse_config(config)?;
-    let opts = balnet::lif::output::LifRunOptions {
-        backend,
-        seed,
-        duration_ms: steps.map(|s| s as f64 * cfg.dt),
-        out: out.clone(),
-        progress: true,
-    };
-    let s = balnet::lif::output::run_lif(cfg, &opts)?;
+    let setup = balnet::lif::output::setup(cfg, seed, steps)?;
+    for w in &setup.warnings {
+        eprintln!("warning: {w}");
+    }
+    let device = open_device(backend, false)?;
+    let mut bar = cli::progress::Bar::new(stop.clone());
+    let s = balnet::lif::output::run_lif(setup, &device, &out, &mut bar)?;
+    drop(bar);
+    if s.status == "interrupted" {
+        println!("interrupted: the run directory holds what was recorded until then");
+    }
     println!("backend: {}", s.backend);
     if let (Some(k), Some(b)) = (s.synapses, s.bytes_per_synapse) {
         println!(
@@ -511,19 +552,22 @@ fn info(json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The device for `--backend`: `auto` falls back to the CPU with a notice; a CPU-only
+/// config (`pairwise`) runs on the CPU unless the GPU was demanded (then the run refuses).
+fn open_device(backend: BackendChoice, cpu_only: bool) -> anyhow::Result<Device> {
+    if cpu_only && backend != BackendChoice::Gpu {
+        return Device::cpu();
+    }
+    let (device, note) = Device::open(backend)?;
+    if let Some(n) = note {
+        eprintln!("note: {n}");
+    }
+    Ok(device)
+}
+
 /// The GPU context for `--backend`, or None for the CPU. `auto` falls back with a notice.
 fn open_gpu(backend: BackendArg) -> anyhow::Result<Option<std::sync::Arc<GpuContext>>> {
-    match backend {
-        BackendArg::Cpu => Ok(None),
-        BackendArg::Gpu => GpuContext::new().map(Some),
-        BackendArg::Auto => match GpuContext::new() {
-            Ok(c) => Ok(Some(c)),
-            Err(e) => {
-                eprintln!("note: {e:#}; running on the CPU backend");
-                Ok(None)
-            }
-        },
-    }
+    Ok(open_device(backend.into(), false)?.gpu_context().cloned())
 }
 
 fn selftest(backend: BackendArg, json: bool) -> anyhow::Result<ExitCode> {

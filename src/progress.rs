@@ -1,17 +1,65 @@
-//! Progress bars: shown on a terminal, silent otherwise (batch jobs, CI, pipes).
+//! How a caller follows and stops a long run: an [`Observer`] that the simulation calls
+//! between chunks of steps (progress, cancellation, checkpoints), and a [`CancelToken`] that
+//! another thread or a signal handler can set. The library never prints; the CLI's progress
+//! bar and the Python package's tqdm bar are observers.
 
-use indicatif::{ProgressBar, ProgressStyle};
-use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-pub fn bar(len: u64, enabled: bool) -> ProgressBar {
-    if !enabled || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+/// Called by `Simulation::run` between chunks of steps (at most a few thousand steps apart).
+pub trait Observer {
+    /// `done` of `total` steps are complete.
+    fn progress(&mut self, _done: u64, _total: u64) {}
+    /// True stops the run at the next chunk boundary (the result says it was cancelled).
+    fn cancelled(&self) -> bool {
+        false
     }
-    let b = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta})",
-    ) {
-        b.set_style(style.progress_chars("=> "));
+    /// Take a checkpoint whenever the step count is a multiple of this (model H).
+    fn checkpoint_every(&self) -> Option<u64> {
+        None
     }
-    b
+    /// A checkpoint taken at the cadence of `checkpoint_every`.
+    fn on_checkpoint(&mut self, _ck: &crate::io::checkpoint::Checkpoint) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// An observer that does nothing: a quiet run to the end.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
+/// A flag shared between the run and whoever may stop it (a Ctrl-C handler, a GUI).
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Observer for CancelToken {
+    fn cancelled(&self) -> bool {
+        self.is_cancelled()
+    }
+}
+
+/// How a call of `Simulation::run` ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Every requested step ran.
+    Complete,
+    /// The observer asked to stop; the steps up to the last chunk boundary ran.
+    Cancelled,
+    /// The state became non-finite (see the simulation's failure message).
+    Failed,
 }

@@ -7,8 +7,9 @@
 //! whatever run directories exist.
 
 use crate::config::{self, ConfigError};
-use crate::device::BackendChoice;
+use crate::device::{BackendChoice, Device};
 use crate::io::{self as record, Csv};
+use crate::progress::Quiet;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -303,7 +304,7 @@ pub fn estimated_bytes(cfg: &Value) -> Result<f64, ConfigError> {
         Some("lif") => {
             let c: crate::lif::config::LifConfig =
                 serde_json::from_value(cfg.clone()).map_err(|e| ConfigError(e.to_string()))?;
-            Ok(crate::lif::output::memory_estimate(&c.validate()?).0)
+            Ok(crate::lif::sim::memory_estimate(&c.validate()?).0)
         }
         other => Err(ConfigError(format!(
             "model = {other:?}: must be \"hydro\" or \"lif\""
@@ -311,9 +312,41 @@ pub fn estimated_bytes(cfg: &Value) -> Result<f64, ConfigError> {
     }
 }
 
+/// The devices of a sweep, opened once: the one `backend` asks for, and the CPU for points
+/// that run on the CPU only (`pairwise`, unless the GPU was demanded: then they fail).
+pub struct SweepDevices {
+    pub backend: BackendChoice,
+    pub device: Device,
+    cpu: Device,
+    /// The notice of an `auto` fallback to the CPU, for the caller to show.
+    pub note: Option<String>,
+}
+
+impl SweepDevices {
+    pub fn open(backend: BackendChoice) -> anyhow::Result<Self> {
+        let (device, note) = Device::open(backend)?;
+        Ok(SweepDevices {
+            backend,
+            device,
+            cpu: Device::cpu()?,
+            note,
+        })
+    }
+
+    fn for_hydro(&self, c: &crate::hydro::config::HydroConfig) -> &Device {
+        if c.coupling == crate::hydro::config::Coupling::Pairwise
+            && self.backend != BackendChoice::Gpu
+        {
+            &self.cpu
+        } else {
+            &self.device
+        }
+    }
+}
+
 /// Runs one point into `dir` unless its run.json already says complete. Returns Ok(true) if
 /// it ran, Ok(false) if skipped; a failed run is Err with its message (run.json records it).
-pub fn run_point(p: &Point, dir: &Path, backend: BackendChoice) -> anyhow::Result<bool> {
+pub fn run_point(p: &Point, dir: &Path, dev: &SweepDevices) -> anyhow::Result<bool> {
     if status_of(dir).as_deref() == Some("complete") {
         return Ok(false);
     }
@@ -323,19 +356,19 @@ pub fn run_point(p: &Point, dir: &Path, backend: BackendChoice) -> anyhow::Resul
     let result = match p.config.get("model").and_then(Value::as_str) {
         Some("hydro") => {
             let cfg: crate::hydro::config::HydroConfig = config::parse_json(&text)?;
-            let opts = crate::hydro::output::RunOptions::new(backend, dir.to_path_buf());
-            crate::hydro::output::run_hydro(cfg, &opts).map(|_| ())
+            let device = dev.for_hydro(&cfg);
+            cfg.validate(false)
+                .map_err(anyhow::Error::from)
+                .and_then(|s| {
+                    let opts = crate::hydro::output::RunOptions::new(dir.to_path_buf());
+                    crate::hydro::output::run(s, device, &opts, &mut Quiet).map(|_| ())
+                })
         }
         Some("lif") => {
             let cfg: crate::lif::config::LifConfig = config::parse_json(&text)?;
-            let opts = crate::lif::output::LifRunOptions {
-                backend,
-                seed: None,
-                duration_ms: None,
-                out: dir.to_path_buf(),
-                progress: false,
-            };
-            crate::lif::output::run_lif(cfg, &opts).map(|_| ())
+            cfg.validate().map_err(anyhow::Error::from).and_then(|s| {
+                crate::lif::output::run_lif(s, &dev.device, dir, &mut Quiet).map(|_| ())
+            })
         }
         other => {
             Err(ConfigError(format!("model = {other:?}: must be \"hydro\" or \"lif\"")).into())
@@ -516,7 +549,7 @@ fn work_items<'a>(mine: &[&'a Point], dir: &Path, batch_seeds: bool) -> Vec<Work
 }
 
 /// Runs the seeds of one grid point as one batch; one result per point (as `run_point`).
-fn run_seeds(points: &[&Point], dir: &Path, backend: BackendChoice) -> Vec<anyhow::Result<bool>> {
+fn run_seeds(points: &[&Point], dir: &Path, dev: &SweepDevices) -> Vec<anyhow::Result<bool>> {
     let mut runs = Vec::new();
     for p in points {
         let d = run_dir(dir, p);
@@ -528,12 +561,12 @@ fn run_seeds(points: &[&Point], dir: &Path, backend: BackendChoice) -> Vec<anyho
             _ => {
                 return points
                     .iter()
-                    .map(|p| run_point(p, &run_dir(dir, p), backend))
+                    .map(|p| run_point(p, &run_dir(dir, p), dev))
                     .collect();
             }
         }
     }
-    match crate::hydro::sim::run_seed_batch(&runs, backend) {
+    match crate::hydro::output::run_seed_batch(&runs, &dev.device) {
         Ok(results) => results.into_iter().map(|r| r.map(|_| true)).collect(),
         Err(e) => {
             let msg = format!("{e:#}");
@@ -567,7 +600,7 @@ pub fn run_sweep(
     points: &[Point],
     dir: &Path,
     shard: (usize, usize),
-    backend: BackendChoice,
+    dev: &SweepDevices,
     jobs: usize,
     on_point: impl FnMut(&Point, &anyhow::Result<bool>) + Send,
 ) -> anyhow::Result<SweepReport> {
@@ -576,11 +609,7 @@ pub fn run_sweep(
         .iter()
         .filter(|p| p.index % shard.1 == shard.0)
         .collect();
-    let batch_seeds = match backend {
-        BackendChoice::Cpu => false,
-        BackendChoice::Gpu => true,
-        BackendChoice::Auto => crate::device::gpu::GpuContext::new().is_ok(),
-    };
+    let batch_seeds = dev.device.kind() == crate::device::DeviceKind::Gpu;
     let items = work_items(&mine, dir, batch_seeds);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let shared = std::sync::Mutex::new((SweepReport::default(), on_point, None::<anyhow::Error>));
@@ -591,12 +620,10 @@ pub fn run_sweep(
                     let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some(item) = items.get(k) else { break };
                     let done: Vec<(&Point, anyhow::Result<bool>)> = match item {
-                        Work::One(p) => vec![(p, run_point(p, &run_dir(dir, p), backend))],
-                        Work::Seeds(ps) => ps
-                            .iter()
-                            .copied()
-                            .zip(run_seeds(ps, dir, backend))
-                            .collect(),
+                        Work::One(p) => vec![(p, run_point(p, &run_dir(dir, p), dev))],
+                        Work::Seeds(ps) => {
+                            ps.iter().copied().zip(run_seeds(ps, dir, dev)).collect()
+                        }
                     };
                     let mut g = shared.lock().unwrap_or_else(|e| e.into_inner());
                     for (p, r) in &done {

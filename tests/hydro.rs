@@ -8,31 +8,38 @@
 
 mod common;
 
-use balnet::device::BackendChoice;
-use balnet::hydro::config::{Coupling, HydroConfig};
-use balnet::hydro::output::{self as run, RunOptions};
-use balnet::hydro::record::MomentRow;
+use balnet::device::{BackendChoice, Device};
+use balnet::hydro::config::{Coupling, HydroConfig, HydroSetup};
+use balnet::hydro::record::{LateComparison, LatePopulation, MomentRow};
+use balnet::hydro::sim::Simulation;
 use balnet::hydro::theory as hl;
+use balnet::progress::Quiet;
 
-fn opts(backend: BackendChoice) -> RunOptions {
-    RunOptions {
-        // The convergence table runs n = 1e6 at dt = 1e-3 (stiffness 0.5, a warning).
-        force: true,
-        ..RunOptions::new(backend, std::env::temp_dir())
+/// Validated, accepting stiff configs (the convergence table runs n = 1e6 at dt = 1e-3,
+/// stiffness 0.5, a warning).
+fn setup(cfg: HydroConfig) -> HydroSetup {
+    cfg.validate(true).expect("valid config")
+}
+
+/// The device of a backend (the GPU tests check `common::gpu()` first).
+fn device(backend: BackendChoice) -> Device {
+    match backend {
+        BackendChoice::Gpu => Device::Gpu(common::gpu().expect("GPU adapter")),
+        _ => Device::cpu().expect("cpu"),
     }
+}
+
+/// One run to its end, in memory.
+fn run_sim(cfg: &HydroConfig, backend: BackendChoice) -> Simulation {
+    let mut sim = Simulation::new(setup(cfg.clone()), &device(backend)).expect("simulation");
+    sim.run_to_end(&mut Quiet).expect("run");
+    assert!(sim.failure(0).is_none(), "{:?}", sim.failure(0));
+    sim
 }
 
 /// Moment rows of one run (no files written).
 fn simulate(cfg: &HydroConfig, backend: BackendChoice) -> Vec<MomentRow> {
-    let s = run::setup(cfg.clone(), &opts(backend)).expect("valid config");
-    let shift = run::moment_shift(&s);
-    let (mut b, _) = run::open_backend(&s, backend, 0, shift).expect("backend");
-    let mut samples = vec![b.initial_record().expect("record")];
-    samples.extend(
-        b.advance(s.steps as u32, s.config.record_every as u32)
-            .expect("advance"),
-    );
-    run::rows_from_samples(&s, shift, &samples)
+    run_sim(cfg, backend).moments(0)
 }
 
 fn cfg(n: u64, duration: f64, coupling: Coupling, seed: u64) -> HydroConfig {
@@ -155,11 +162,8 @@ fn cpu_and_gpu_agree() {
 
 /// One seed's late-time comparisons (t >= 2, against the time-dependent theory on the record
 /// grid, as `balnet run` reports them in run.json).
-fn late_comparisons(c: &HydroConfig, backend: BackendChoice) -> Vec<run::LatePopulation> {
-    let rows = simulate(c, backend);
-    let st = run::setup(c.clone(), &opts(backend)).expect("valid");
-    let pts = hl::trajectory(&st.theory_params(), &run::record_times(&st)).expect("theory");
-    run::late_time_comparison(&rows, &pts, c.n as f64, run::scheme_offsets(&st))
+fn late_comparisons(c: &HydroConfig, backend: BackendChoice) -> Vec<LatePopulation> {
+    run_sim(c, backend).late_time(0)
 }
 
 /// Per (population, quantity): the seeds' late-time values summarised against the prediction.
@@ -174,10 +178,10 @@ struct LateSummary {
     dt_offset: f64,
 }
 
-fn late_summaries(runs: &[Vec<run::LatePopulation>]) -> Vec<LateSummary> {
+fn late_summaries(runs: &[Vec<LatePopulation>]) -> Vec<LateSummary> {
     let mut out = Vec::new();
     for p in 0..2 {
-        type Pick = fn(&run::LatePopulation) -> run::LateComparison;
+        type Pick = fn(&LatePopulation) -> LateComparison;
         let picks: [(&str, Pick); 3] = [
             ("mean", |l| l.mean),
             ("var", |l| l.var),
@@ -253,11 +257,7 @@ fn shared_mode_synchronises_and_breaks_the_limit() {
     // only decays, s²(t) = s²(0) e^{-2t/tau} (plus the O(1/n) independent part), instead of
     // approaching the limit's tau D / 2 ≈ 1.
     let rows = simulate(&cfg(10_000, 2.0, Coupling::Shared, 9), BackendChoice::Cpu);
-    let s = run::setup(
-        cfg(10_000, 2.0, Coupling::Shared, 9),
-        &opts(BackendChoice::Cpu),
-    )
-    .expect("valid");
+    let s = setup(cfg(10_000, 2.0, Coupling::Shared, 9));
     for p in 0..2 {
         let r = at(&rows, 2.0, p);
         let decayed = 0.25 * (-4.0f64).exp();

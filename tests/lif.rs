@@ -3,10 +3,9 @@
 
 mod common;
 
-use balnet::lif::backend::LifBackend;
+use balnet::device::{CpuDevice, Device};
 use balnet::lif::config::{Connectivity, Integrator, SynapseConfig};
 use balnet::lif::connectivity::{TARGET_BITS, TARGET_MASK, build_csr};
-use balnet::lif::cpu::LifCpu;
 use balnet::lif::record::IsiStats;
 use balnet::lif::step::{self as ml, LifConsts, NeuronState};
 use balnet::lif::theory as mf;
@@ -57,7 +56,7 @@ fn single_neuron_check(integrator: Integrator, dt: f64, a: f64) -> (f64, f64, f6
     };
     let (rate, rate_se) = ms(&rates);
     let (cv, cv_se) = ms(&cvs);
-    let (neuron, syn) = balnet::lif::output::theory_inputs(&s, 0);
+    let (neuron, syn) = balnet::lif::theory::theory_inputs(&s, 0);
     let p = mf::single_neuron(&neuron, &syn, k_x as f64, 0.0, nu_x, 0.0).expect("theory");
     (rate, rate_se, p.rate, cv, cv_se, p.cv)
 }
@@ -183,10 +182,8 @@ fn annealed_network_matches_mean_field() {
             c.warmup = 200.0;
             c.duration = 2000.0;
         });
-        let mut b = LifCpu::new(&s, 0);
-        b.advance((s.warmup_steps + s.steps) as u32).expect("run");
-        let sm = b.recording().expect("rec").summary();
-        let th = balnet::lif::output::self_consistent(&s).expect("theory");
+        let sm = common::lif_run(&s, &Device::cpu().expect("cpu")).summary();
+        let th = balnet::lif::theory::self_consistent(&s).expect("theory");
         for a in 0..2 {
             let cv = sm.mean_cv[a].expect("cv");
             eprintln!(
@@ -219,21 +216,17 @@ fn results_do_not_depend_on_the_thread_count() {
         };
     });
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
+        let cpu = CpuDevice::new()
+            .expect("cpu")
+            .with_threads(threads)
             .expect("pool");
-        pool.install(|| {
-            let mut b = LifCpu::new(&s, 0);
-            b.advance((s.warmup_steps + s.steps) as u32).expect("run");
-            let r = b.recording().expect("recording");
-            (
-                r.raster.clone(),
-                r.bins.clone(),
-                r.per_neuron(),
-                r.vhist.clone(),
-            )
-        })
+        let r = common::lif_run(&s, &Device::Cpu(cpu));
+        (
+            r.raster.clone(),
+            r.bins.clone(),
+            r.per_neuron(),
+            r.vhist.clone(),
+        )
     };
     let (one, two) = (run(1), run(2));
     assert!(!one.0.is_empty(), "the raster neurons fire");

@@ -3,13 +3,12 @@
 
 mod common;
 
-use balnet::lif::backend::LifBackend;
+use balnet::device::Device;
 use balnet::lif::config::{
     Connectivity, DelayConfig, Integrator, LifConfig, LifSetup, SynapseConfig,
 };
 use balnet::lif::connectivity::build_csr;
-use balnet::lif::cpu::LifCpu;
-use balnet::lif::gpu::LifGpu;
+use balnet::lif::sim::Simulation;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// The device builds exactly the CPU's CSR (offsets and every synapse word, delays included)
@@ -72,8 +71,9 @@ fn gpu_builds_the_cpu_network() {
         ),
     ];
     for (name, s, replica) in cases {
-        let gpu = LifGpu::new(ctx.clone(), &s, replica).expect("gpu backend");
-        let got = gpu.csr().expect("read back").expect("csr");
+        let gpu = Simulation::with_replica(s.clone(), &Device::Gpu(ctx.clone()), replica)
+            .expect("gpu network");
+        let got = gpu.connectivity().expect("read back").expect("csr");
         let want = build_csr(&s, replica);
         assert_eq!(got.offsets, want.offsets, "{name}: offsets");
         let diff = got
@@ -103,14 +103,12 @@ struct RunStats {
 }
 
 fn run_stats(s: &LifSetup, gpu: bool) -> RunStats {
-    let mut b: Box<dyn LifBackend> = if gpu {
-        let ctx = common::gpu().expect("adapter");
-        Box::new(LifGpu::new(ctx, s, 0).expect("gpu backend"))
+    let device = if gpu {
+        Device::Gpu(common::gpu().expect("adapter"))
     } else {
-        Box::new(LifCpu::new(s, 0))
+        Device::cpu().expect("cpu")
     };
-    b.advance((s.warmup_steps + s.steps) as u32).expect("run");
-    let r = b.recording().expect("recording");
+    let r = common::lif_run(s, &device);
     let sm = r.summary();
     let bins = r.vhist[0].len();
     let width = (r.vhist_range[1] - r.vhist_range[0]) / bins as f64;

@@ -6,21 +6,43 @@ use crate::rng;
 
 /// The instruction-set level the chunk kernels run at, detected once. Every level computes
 /// bitwise the same numbers (no fused multiply-add contraction, the same exp), only faster.
+/// A level above baseline carries a token that only detection can make, so an `Isa` for a
+/// feature this CPU lacks cannot be constructed.
 #[derive(Clone, Copy, Debug)]
 pub enum Isa {
     #[cfg(target_arch = "x86_64")]
     Avx512(rng::Avx512Lanes),
-    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx2(Avx2Token),
     Baseline,
 }
+
+/// Proof that this CPU has AVX2, FMA, BMI1 and BMI2 (made only by `Avx2Token::detect`).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy, Debug)]
+pub struct Avx2Token(());
+
+#[cfg(target_arch = "x86_64")]
+impl Avx2Token {
+    pub fn detect() -> Option<Self> {
+        (std::is_x86_feature_detected!("avx2")
+            && std::is_x86_feature_detected!("fma")
+            && std::is_x86_feature_detected!("bmi1")
+            && std::is_x86_feature_detected!("bmi2"))
+        .then_some(Avx2Token(()))
+    }
+}
+
+/// The environment variable that picks a level: `avx512`, `avx2` or `baseline`.
+pub const ISA_ENV: &str = "BALNET_ISA";
 
 impl Isa {
     /// Every level this CPU can run, best first.
     pub fn available() -> Vec<Isa> {
         let mut v = vec![Isa::detect()];
         #[cfg(target_arch = "x86_64")]
-        if !matches!(v[0], Isa::Avx2 | Isa::Baseline) && std::is_x86_feature_detected!("avx2") {
-            v.push(Isa::Avx2);
+        if let (Isa::Avx512(_), Some(t)) = (v[0], Avx2Token::detect()) {
+            v.push(Isa::Avx2(t));
         }
         if !matches!(v[0], Isa::Baseline) {
             v.push(Isa::Baseline);
@@ -39,18 +61,50 @@ impl Isa {
             {
                 return Isa::Avx512(p);
             }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                return Isa::Avx2;
+            if let Some(t) = Avx2Token::detect() {
+                return Isa::Avx2(t);
             }
         }
         Isa::Baseline
+    }
+
+    /// The level `BALNET_ISA` names (an error when this CPU lacks it or the name is not a
+    /// level), or the detected best level when it is unset.
+    pub fn from_env() -> anyhow::Result<Self> {
+        match std::env::var(ISA_ENV) {
+            Err(_) => Ok(Isa::detect()),
+            Ok(want) => Self::named(&want),
+        }
+    }
+
+    /// The level called `name` if this CPU has it.
+    pub fn named(name: &str) -> anyhow::Result<Self> {
+        let avail = Isa::available();
+        if !["avx512", "avx2", "baseline"].contains(&name) {
+            anyhow::bail!(
+                "{ISA_ENV}={name}: must be avx512, avx2 or baseline",
+                name = name.chars().take(40).collect::<String>()
+            );
+        }
+        avail
+            .iter()
+            .copied()
+            .find(|i| i.name() == name)
+            .ok_or_else(|| {
+                let have: Vec<&str> = avail.iter().map(|i| i.name()).collect();
+                anyhow::anyhow!(
+                    "{ISA_ENV}={name}: this CPU does not have it (it has: {})",
+                    have.join(", ")
+                )
+            })
     }
 
     pub fn name(self) -> &'static str {
         match self {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512(_) => "avx512",
-            Isa::Avx2 => "avx2",
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(_) => "avx2",
             Isa::Baseline => "baseline",
         }
     }
@@ -73,10 +127,10 @@ macro_rules! multiversion {
                 fn avx2($($arg: $ty),*) -> $ret {
                     $body($crate::rng::PortableLanes, $($arg),*)
                 }
-                // SAFETY: `isa` came from `Isa::detect`, which checked these features.
+                // SAFETY: an `Isa` above baseline holds a token that only feature detection makes.
                 match isa {
                     $crate::device::isa::Isa::Avx512(p) => return unsafe { avx512(p, $($arg),*) },
-                    $crate::device::isa::Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::device::isa::Isa::Avx2(_) => return unsafe { avx2($($arg),*) },
                     $crate::device::isa::Isa::Baseline => {}
                 }
             }

@@ -9,13 +9,127 @@ pub mod shaders;
 pub use gpu::{AdapterReport, GpuContext, NO_ADAPTER_FIX, list_adapters};
 
 /// Which backend to run on.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendChoice {
     /// The GPU if an adapter exists, else the CPU with a one-line notice.
     Auto,
     Cpu,
     Gpu,
+}
+
+/// The two kinds of device (a checkpoint resumes on the kind that wrote it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    Cpu,
+    Gpu,
+}
+
+impl DeviceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Gpu => "gpu",
+        }
+    }
+}
+
+/// The CPU: the kernels' instruction-set level and the thread pool they run on.
+#[derive(Clone, Debug)]
+pub struct CpuDevice {
+    pub isa: isa::Isa,
+    pool: Option<std::sync::Arc<rayon::ThreadPool>>,
+}
+
+impl CpuDevice {
+    /// The best level this CPU has (or the one `BALNET_ISA` names), on rayon's global pool.
+    pub fn new() -> anyhow::Result<Self> {
+        Ok(CpuDevice {
+            isa: isa::Isa::from_env()?,
+            pool: None,
+        })
+    }
+
+    /// A given level (from `Isa::available`, so the CPU has it).
+    pub fn with_isa(isa: isa::Isa) -> Self {
+        CpuDevice { isa, pool: None }
+    }
+
+    /// The same level on a pool of its own with `threads` threads (results do not depend on
+    /// the thread count).
+    pub fn with_threads(mut self, threads: usize) -> anyhow::Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start {threads} threads: {e}"))?;
+        self.pool = Some(std::sync::Arc::new(pool));
+        Ok(self)
+    }
+
+    pub fn threads(&self) -> usize {
+        self.install(rayon::current_num_threads)
+    }
+
+    /// Runs `f` on this device's pool.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+}
+
+/// Where a simulation runs.
+#[derive(Clone)]
+pub enum Device {
+    Cpu(CpuDevice),
+    Gpu(std::sync::Arc<GpuContext>),
+}
+
+impl Device {
+    /// The CPU at its best instruction-set level (or `BALNET_ISA`'s).
+    pub fn cpu() -> anyhow::Result<Device> {
+        Ok(Device::Cpu(CpuDevice::new()?))
+    }
+
+    /// The best GPU adapter; an error with the fix when there is none.
+    pub fn gpu() -> anyhow::Result<Device> {
+        Ok(Device::Gpu(GpuContext::new()?))
+    }
+
+    /// The device for `choice`; for `auto` the GPU if an adapter exists, else the CPU and a
+    /// one-line notice for the caller to show.
+    pub fn open(choice: BackendChoice) -> anyhow::Result<(Device, Option<String>)> {
+        Ok(match choice {
+            BackendChoice::Cpu => (Device::cpu()?, None),
+            BackendChoice::Gpu => (Device::gpu()?, None),
+            BackendChoice::Auto => match GpuContext::new() {
+                Ok(g) => (Device::Gpu(g), None),
+                Err(e) => (
+                    Device::cpu()?,
+                    Some(format!("{e:#}; running on the CPU backend")),
+                ),
+            },
+        })
+    }
+
+    pub fn kind(&self) -> DeviceKind {
+        match self {
+            Device::Cpu(_) => DeviceKind::Cpu,
+            Device::Gpu(_) => DeviceKind::Gpu,
+        }
+    }
+
+    pub fn gpu_context(&self) -> Option<&std::sync::Arc<GpuContext>> {
+        match self {
+            Device::Gpu(g) => Some(g),
+            Device::Cpu(_) => None,
+        }
+    }
+
+    /// The GPU adapter's one-line description (None on the CPU).
+    pub fn adapter(&self) -> Option<String> {
+        self.gpu_context().map(|g| g.report.summary())
+    }
 }

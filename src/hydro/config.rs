@@ -135,6 +135,14 @@ pub struct HydroSetup {
 }
 
 impl HydroSetup {
+    /// The record times of a run: every `record_every` steps from 0 to `steps`.
+    pub fn record_times(&self) -> Vec<f64> {
+        let every = self.config.record_every;
+        (0..=self.steps / every)
+            .map(|k| (k * every) as f64 * self.config.dt)
+            .collect()
+    }
+
     pub fn theory_params(&self) -> HydroTheoryParams {
         HydroTheoryParams {
             h: self.h,

@@ -11,3 +11,6 @@ pub mod record;
 pub mod sim;
 pub mod step;
 pub mod theory;
+
+pub use config::{Coupling, HydroConfig, HydroSetup};
+pub use sim::{Member, Simulation};

@@ -1,30 +1,33 @@
-//! `balnet run` and `balnet theory` for model H: set up, drive a backend in chunks, record,
-//! hold the result against the theory, and write the run directory.
+//! The model H run directory, written from a [`Simulation`]'s results: run.json (resolved
+//! config, backend, timings, late-time comparison, warnings), moments.csv, theory.csv,
+//! moments.png, state.npy; replica_<r>/moments.csv for batched replicas; checkpoint.bin.
+//! Also `balnet theory` for model H.
 
 use crate::config::ConfigError;
-use crate::device::BackendChoice;
-use crate::device::gpu::GpuContext;
-use crate::hydro::backend::HydroBackend;
-use crate::hydro::config::{Coupling, HydroConfig, HydroSetup, Moment};
-use crate::hydro::cpu::HydroCpu;
-use crate::hydro::record::{MomentRow, POP_NAMES, RecordSample};
-use crate::hydro::step::HydroConsts;
+use crate::device::Device;
+use crate::hydro::config::{HydroConfig, HydroSetup, Moment};
+use crate::hydro::record::{self as hrec, LatePopulation, MomentRow, POP_NAMES, RecordSample};
+use crate::hydro::sim::{Member, Simulation};
 use crate::hydro::theory::{self as hl, TheoryPoint};
+use crate::io::checkpoint::{self, Checkpoint};
 use crate::io::{self as record, Csv, num};
+use crate::progress::{Observer, Outcome, Quiet};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Command-line overrides and options of `run`.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    pub backend: BackendChoice,
+/// Command-line overrides of a config.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overrides {
     pub n: Option<u64>,
     pub steps: Option<u64>,
     pub seed: Option<u64>,
+}
+
+/// Where and how a run writes its directory.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
     pub out: PathBuf,
-    pub force: bool,
-    pub progress: bool,
     /// Write DIR/checkpoint.bin every this many steps.
     pub checkpoint_every: Option<u64>,
     /// Continue from DIR/checkpoint.bin (same backend kind).
@@ -32,67 +35,15 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// A quiet run into `out` on `backend`: no overrides, no progress bar, no checkpoints.
-    pub fn new(backend: BackendChoice, out: PathBuf) -> Self {
+    /// A run into `out` without checkpoints.
+    pub fn new(out: PathBuf) -> Self {
         RunOptions {
-            backend,
-            n: None,
-            steps: None,
-            seed: None,
             out,
-            force: false,
-            progress: false,
             checkpoint_every: None,
             resume: false,
         }
     }
 }
-
-/// Late-time (t >= `LATE_T`) comparison of one moment of one population.
-#[derive(Clone, Copy, Debug, Serialize)]
-pub struct LateComparison {
-    pub simulated: f64,
-    pub limit: f64,
-    pub corrected: f64,
-    pub error_vs_limit: f64,
-    pub error_vs_limit_times_sqrt_n: f64,
-    pub first_order_coefficient: f64,
-    pub error_vs_corrected: f64,
-    /// The corrected prediction plus the O(dt) offset of the scheme's own n → ∞ limit
-    /// (`hydro_limit::scheme_steady_state` minus the dt → 0 steady state).
-    pub corrected_at_dt: f64,
-    pub error_vs_corrected_at_dt: f64,
-}
-
-/// Per population, the O(dt) offsets (rate, mean, var) of the scheme's n → ∞ steady state
-/// from the dt → 0 one; zero where the theory has no balanced state.
-pub fn scheme_offsets(s: &HydroSetup) -> [[f64; 3]; 2] {
-    let p = s.theory_params();
-    match (
-        hl::steady_state(&p),
-        hl::scheme_steady_state(&p, s.config.dt),
-    ) {
-        (Ok(c), Ok(d)) => std::array::from_fn(|a| {
-            [
-                d.rate[a] - c.rate[a],
-                d.mu[a] - c.mu[a],
-                d.var[a] - c.var[a],
-            ]
-        }),
-        _ => [[0.0; 3]; 2],
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct LatePopulation {
-    pub population: &'static str,
-    pub rate: LateComparison,
-    pub mean: LateComparison,
-    pub var: LateComparison,
-}
-
-/// Start of the window used for steady-state comparisons (MODEL.md: after the initial layer).
-pub const LATE_T: f64 = 2.0;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
@@ -138,104 +89,246 @@ impl RunSummary {
     }
 }
 
-/// Applies the CLI overrides and validates.
-pub fn setup(mut config: HydroConfig, opts: &RunOptions) -> Result<HydroSetup, ConfigError> {
-    if let Some(n) = opts.n {
+/// Applies the overrides and validates (`force`: run even when the stiffness number is above
+/// the refusal threshold).
+pub fn setup(
+    mut config: HydroConfig,
+    o: &Overrides,
+    force: bool,
+) -> Result<HydroSetup, ConfigError> {
+    if let Some(n) = o.n {
         config.n = n;
     }
-    if let Some(s) = opts.steps {
+    if let Some(s) = o.steps {
         config.steps = Some(s);
     }
-    if let Some(s) = opts.seed {
+    if let Some(s) = o.seed {
         config.seed = s;
     }
-    config.validate(opts.force)
+    config.validate(force)
 }
 
-/// Opens the backend: `auto` picks the GPU when an adapter exists, else the CPU with a notice.
-/// `pairwise` is CPU only.
-pub fn open_backend(
-    s: &HydroSetup,
-    choice: BackendChoice,
-    replica: u32,
-    shift: [f64; 2],
-) -> anyhow::Result<(Box<dyn HydroBackend>, Option<String>)> {
-    let c = HydroConsts::new(s);
-    let cpu = |c| -> Box<dyn HydroBackend> { Box::new(HydroCpu::new(c, replica, shift)) };
-    if s.config.coupling == Coupling::Pairwise {
-        if choice == BackendChoice::Gpu {
-            return Err(ConfigError(
-                "coupling = \"pairwise\" runs on the CPU backend only (use --backend cpu)".into(),
-            )
-            .into());
-        }
-        return Ok((cpu(c), None));
+/// Forwards to the caller's observer and writes the checkpoints it is asked for.
+struct CheckpointWriter<'a> {
+    inner: &'a mut dyn Observer,
+    every: Option<u64>,
+    path: PathBuf,
+}
+
+impl Observer for CheckpointWriter<'_> {
+    fn progress(&mut self, done: u64, total: u64) {
+        self.inner.progress(done, total)
     }
-    match gpu_context(choice)? {
-        None => Ok((cpu(c), None)),
-        Some(ctx) => {
-            let name = ctx.report.summary();
-            let member = crate::hydro::gpu::Member {
-                key: c.key,
-                replica,
-            };
-            let b = crate::hydro::gpu::HydroGpu::new(ctx, c, &[member], shift)?;
-            Ok((Box::new(b), Some(name)))
-        }
+    fn cancelled(&self) -> bool {
+        self.inner.cancelled()
+    }
+    fn checkpoint_every(&self) -> Option<u64> {
+        self.every
+    }
+    fn on_checkpoint(&mut self, ck: &Checkpoint) -> anyhow::Result<()> {
+        checkpoint::write(&self.path, ck)
     }
 }
 
-/// The GPU for `choice`: none for `cpu`, an error without an adapter for `gpu`, and for `auto`
-/// the adapter if one exists, else none with a one-line notice.
-pub fn gpu_context(choice: BackendChoice) -> anyhow::Result<Option<std::sync::Arc<GpuContext>>> {
-    Ok(match choice {
-        BackendChoice::Cpu => None,
-        BackendChoice::Gpu => Some(GpuContext::new()?),
-        BackendChoice::Auto => match GpuContext::new() {
-            Ok(g) => Some(g),
-            Err(e) => {
-                eprintln!("note: {e:#}; running on the CPU backend");
-                None
-            }
-        },
+fn create_dir(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))
+}
+
+/// Runs a model H simulation on `device` and writes its directory. Errors after the directory
+/// exists still leave run.json (status "failed", with the error) and whatever was recorded.
+pub fn run(
+    s: HydroSetup,
+    device: &Device,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<RunSummary> {
+    let t_setup = Instant::now();
+    create_dir(&opts.out)?;
+    if s.config.replicas > 1 {
+        if opts.checkpoint_every.is_some() || opts.resume {
+            return Err(
+                ConfigError("checkpoints are not available with replicas > 1".into()).into(),
+            );
+        }
+        return run_replicas(s, device, opts, obs, t_setup);
+    }
+    let mut sim = Simulation::new(s, device)?;
+    let mut summary = RunSummary::running(
+        sim.setup(),
+        sim.backend_name().to_string(),
+        sim.adapter().map(String::from),
+    );
+    let ck_path = opts.out.join("checkpoint.bin");
+    if opts.resume {
+        let ck = checkpoint::read(&ck_path)?;
+        sim.restore(&ck)?;
+        summary
+            .warnings
+            .push(format!("resumed from a checkpoint at step {}", ck.step));
+    }
+    record::write_json(&opts.out.join("run.json"), &summary)?;
+    summary.setup_seconds = t_setup.elapsed().as_secs_f64();
+    let mut ck = CheckpointWriter {
+        inner: obs,
+        every: opts.checkpoint_every,
+        path: ck_path,
+    };
+    let outcome = sim.run_to_end(&mut ck)?;
+    summary.stepping_seconds = sim.stepping_seconds();
+    summary.neuron_steps_per_second = sim.neuron_steps_per_second();
+    let failure = sim.failure(0).map(String::from);
+    let state = if sim.setup().config.save_state && failure.is_none() {
+        Some(sim.state(0)?)
+    } else {
+        None
+    };
+    finish_run(
+        sim.setup(),
+        sim.shift(),
+        sim.theory().as_deref(),
+        sim.records(0),
+        state,
+        failure,
+        outcome,
+        summary,
+        &opts.out,
+    )
+}
+
+fn run_replicas(
+    s: HydroSetup,
+    device: &Device,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+    t_setup: Instant,
+) -> anyhow::Result<RunSummary> {
+    let first = s.config.replica;
+    let r_count = s.config.replicas;
+    let mut sim = Simulation::new(s, device)?;
+    let setup_seconds = t_setup.elapsed().as_secs_f64();
+    let outcome = sim.run_to_end(obs)?;
+    let s = sim.setup().clone();
+    let theory = sim.theory();
+    if let Some(pts) = &theory {
+        write_theory_csv(&opts.out.join("theory.csv"), pts, Some(s.config.n as f64))?;
+    }
+    let mut per_replica = Vec::new();
+    for r in 0..r_count as usize {
+        let dir = opts.out.join(format!("replica_{}", first + r as u32));
+        create_dir(&dir)?;
+        let rows = sim.moments(r);
+        write_moments_csv(&dir.join("moments.csv"), &rows, &s.config.record)?;
+        per_replica.push(ReplicaSummary {
+            replica: first + r as u32,
+            late_time: sim.late_time(r),
+        });
+    }
+    let status = status_of(
+        sim.failure(0).is_some() && (0..r_count as usize).all(|r| sim.failure(r).is_some()),
+        outcome,
+    );
+    let summary = ReplicasRunSummary {
+        status,
+        balnet_version: env!("CARGO_PKG_VERSION"),
+        model: "hydro",
+        backend: sim.backend_name().to_string(),
+        config: s.config.clone(),
+        steps: s.steps,
+        replicas: r_count,
+        setup_seconds,
+        stepping_seconds: sim.stepping_seconds(),
+        neuron_steps_per_second: sim.neuron_steps_per_second(),
+        per_replica,
+        warnings: s.warnings.clone(),
+    };
+    record::write_json(&opts.out.join("run.json"), &summary)?;
+    Ok(RunSummary {
+        status,
+        setup_seconds,
+        stepping_seconds: summary.stepping_seconds,
+        neuron_steps_per_second: summary.neuron_steps_per_second,
+        ..RunSummary::running(&s, summary.backend, sim.adapter().map(String::from))
     })
 }
 
-/// Where the power sums are centred: the theory's steady-state mean (x0_mean if none).
-pub fn moment_shift(s: &HydroSetup) -> [f64; 2] {
-    hl::steady_state(&s.theory_params())
-        .map(|p| p.mu)
-        .unwrap_or(s.config.x0_mean)
+/// run.json's status for a run that failed or ended with `outcome`.
+fn status_of(failed: bool, outcome: Outcome) -> &'static str {
+    if failed {
+        "failed"
+    } else if outcome == Outcome::Cancelled {
+        "interrupted"
+    } else {
+        "complete"
+    }
 }
 
-/// Turns record samples into rows of moments.csv.
-pub fn rows_from_samples(
-    s: &HydroSetup,
-    shift: [f64; 2],
-    samples: &[RecordSample],
-) -> Vec<MomentRow> {
-    let c = &s.config;
-    let n = c.n as f64;
-    let mut rows = Vec::with_capacity(samples.len() * 2);
-    for smp in samples {
-        let r = [smp.lambda[0] / n, smp.lambda[1] / n];
-        for a in 0..2 {
-            let (mean, var, skewness, excess_kurtosis) = smp.sums[a].moments(shift[a]);
-            let drift = n.sqrt() * (s.h[a] + c.j[a][0] * r[0] - c.j[a][1] * r[1]);
-            rows.push(MomentRow {
-                t: smp.step as f64 * c.dt,
-                step: smp.step,
-                population: a,
-                mean,
-                var,
-                rate: r[a],
-                skewness,
-                excess_kurtosis,
-                drift,
-            });
-        }
+/// Runs model H configs that differ only in their seed as one batch (a sweep's seeds at small
+/// n on the GPU): each config's directory gets exactly the files, and the numbers, of its
+/// single run on the same backend; timings are the batch's. Returns one result per config.
+pub fn run_seed_batch(
+    runs: &[(HydroConfig, PathBuf)],
+    device: &Device,
+) -> anyhow::Result<Vec<anyhow::Result<()>>> {
+    let Some((first, _)) = runs.first() else {
+        return Ok(Vec::new());
+    };
+    let s = first.clone().validate(false)?;
+    let setups: Vec<HydroSetup> = runs
+        .iter()
+        .map(|(c, _)| c.clone().validate(false))
+        .collect::<Result<_, _>>()?;
+    let members: Vec<Member> = setups
+        .iter()
+        .map(|m| Member {
+            key: crate::rng::seed_key(m.config.seed),
+            replica: m.config.replica,
+        })
+        .collect();
+    let mut sim = Simulation::with_members(s, members, device)?;
+    let name = sim.backend_name().to_string();
+    let adapter = sim.adapter().map(String::from);
+    let note = format!(
+        "stepped in one batch of {} sweep points (seeds); timings are the batch's",
+        runs.len()
+    );
+    for (m, (_, dir)) in setups.iter().zip(runs) {
+        create_dir(dir)?;
+        let mut summary = RunSummary::running(m, name.clone(), adapter.clone());
+        summary.warnings.push(note.clone());
+        record::write_json(&dir.join("run.json"), &summary)?;
     }
-    rows
+    let outcome = sim.run_to_end(&mut Quiet)?;
+    let theory = sim.theory();
+    let mut out = Vec::new();
+    for (i, (m, (_, dir))) in setups.iter().zip(runs).enumerate() {
+        let mut summary = RunSummary::running(m, name.clone(), adapter.clone());
+        summary.warnings.push(note.clone());
+        summary.setup_seconds = sim.setup_seconds();
+        summary.stepping_seconds = sim.stepping_seconds();
+        summary.neuron_steps_per_second = sim.neuron_steps_per_second();
+        let failure = sim.failure(i).map(String::from);
+        let state = if m.config.save_state && failure.is_none() {
+            Some(sim.state(i)?)
+        } else {
+            None
+        };
+        out.push(
+            finish_run(
+                m,
+                sim.shift(),
+                theory.as_deref(),
+                sim.records(i),
+                state,
+                failure,
+                outcome,
+                summary,
+                dir,
+            )
+            .map(|_| ()),
+        );
+    }
+    Ok(out)
 }
 
 fn moment_value(r: &MomentRow, m: Moment) -> f64 {
@@ -318,183 +411,6 @@ pub fn write_theory_csv(path: &Path, pts: &[TheoryPoint], n: Option<f64>) -> any
     csv.write(path)
 }
 
-/// Late-time averages of the simulation against the limit and the corrected prediction.
-pub fn late_time_comparison(
-    rows: &[MomentRow],
-    pts: &[TheoryPoint],
-    n: f64,
-    dt_offsets: [[f64; 3]; 2],
-) -> Vec<LatePopulation> {
-    let sn = n.sqrt();
-    let mut out = Vec::new();
-    for a in 0..2 {
-        let late: Vec<(&MomentRow, &TheoryPoint)> = rows
-            .iter()
-            .filter(|r| r.population == a && r.t >= LATE_T - 1e-9)
-            .filter_map(|r| {
-                pts.iter()
-                    .find(|p| (p.t - r.t).abs() < 1e-9)
-                    .map(|p| (r, p))
-            })
-            .collect();
-        if late.is_empty() {
-            continue;
-        }
-        let k = late.len() as f64;
-        let cmp = |sim: &dyn Fn(&MomentRow) -> f64,
-                   lim: &dyn Fn(&TheoryPoint) -> f64,
-                   coef: &dyn Fn(&TheoryPoint) -> f64,
-                   offset: f64| {
-            let simulated = late.iter().map(|(r, _)| sim(r)).sum::<f64>() / k;
-            let limit = late.iter().map(|(_, p)| lim(p)).sum::<f64>() / k;
-            let c1 = late.iter().map(|(_, p)| coef(p)).sum::<f64>() / k;
-            let corrected = limit + c1 / sn;
-            LateComparison {
-                simulated,
-                limit,
-                corrected,
-                error_vs_limit: simulated - limit,
-                error_vs_limit_times_sqrt_n: (simulated - limit) * sn,
-                first_order_coefficient: c1,
-                error_vs_corrected: simulated - corrected,
-                corrected_at_dt: corrected + offset,
-                error_vs_corrected_at_dt: simulated - corrected - offset,
-            }
-        };
-        out.push(LatePopulation {
-            population: POP_NAMES[a],
-            rate: cmp(
-                &|r| r.rate,
-                &|p| p.rate[a],
-                &|p| p.delta[a],
-                dt_offsets[a][0],
-            ),
-            mean: cmp(&|r| r.mean, &|p| p.mu[a], &|p| p.m1[a], dt_offsets[a][1]),
-            var: cmp(&|r| r.var, &|p| p.var[a], &|p| p.v1[a], dt_offsets[a][2]),
-        });
-    }
-    out
-}
-
-/// The record times of a run: every `record_every` steps from 0 to `steps`.
-pub fn record_times(s: &HydroSetup) -> Vec<f64> {
-    let every = s.config.record_every;
-    (0..=s.steps / every)
-        .map(|k| (k * every) as f64 * s.config.dt)
-        .collect()
-}
-
-/// The first non-finite moment, as (step, population).
-fn first_non_finite(rows: &[MomentRow]) -> Option<(u64, usize)> {
-    rows.iter()
-        .find(|r| !(r.mean.is_finite() && r.var.is_finite() && r.rate.is_finite()))
-        .map(|r| (r.step, r.population))
-}
-
-/// Runs a model H simulation and writes its directory. Errors after the directory exists
-/// still leave run.json (status "failed", with the error) and whatever was recorded.
-pub fn run_hydro(config: HydroConfig, opts: &RunOptions) -> anyhow::Result<RunSummary> {
-    let t_setup = Instant::now();
-    let s = setup(config, opts)?;
-    for w in &s.warnings {
-        eprintln!("warning: {w}");
-    }
-    std::fs::create_dir_all(&opts.out)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", opts.out.display()))?;
-    let params = s.theory_params();
-    let theory = hl::trajectory(&params, &record_times(&s)).ok();
-    let shift = moment_shift(&s);
-    if s.config.replicas > 1 {
-        return crate::hydro::sim::run_replicas(s, opts, t_setup);
-    }
-    let (mut backend, adapter) = open_backend(&s, opts.backend, s.config.replica, shift)?;
-    let mut summary = RunSummary::running(&s, backend.name(), adapter);
-    let kind = if summary.backend.starts_with("gpu") {
-        "gpu"
-    } else {
-        "cpu"
-    };
-    let ck_path = opts.out.join("checkpoint.bin");
-    let mut samples = vec![backend.initial_record()?];
-    let mut done = 0u64;
-    if opts.resume {
-        let ck = crate::io::checkpoint::read(&ck_path)?;
-        if ck.backend_kind != kind {
-            return Err(ConfigError(format!(
-                "checkpoint was written by the {} backend; resume with --backend {}",
-                ck.backend_kind, ck.backend_kind
-            ))
-            .into());
-        }
-        backend.restore(&ck.blobs)?;
-        samples = ck.samples;
-        done = ck.step;
-        summary
-            .warnings
-            .push(format!("resumed from a checkpoint at step {done}"));
-    }
-    record::write_json(&opts.out.join("run.json"), &summary)?;
-    summary.setup_seconds = t_setup.elapsed().as_secs_f64();
-
-    let every = s.config.record_every;
-    let per_chunk = (2000 / every).max(1) * every;
-    let bar = crate::progress::bar(s.steps, opts.progress);
-    bar.set_position(done);
-    let t_step = Instant::now();
-    let start = done;
-    let mut failure = None;
-    while done < s.steps {
-        let mut k = per_chunk.min(s.steps - done);
-        if let Some(c) = opts.checkpoint_every {
-            k = k.min(c - done % c);
-        }
-        match backend.advance(k as u32, every as u32) {
-            Ok(v) => samples.extend(v),
-            Err(e) => {
-                failure = Some(format!("{e:#}"));
-                break;
-            }
-        }
-        done += k;
-        bar.set_position(done);
-        if let Some(c) = opts.checkpoint_every
-            && done.is_multiple_of(c)
-            && done < s.steps
-        {
-            let ck = crate::io::checkpoint::Checkpoint {
-                backend_kind: kind.into(),
-                step: done,
-                samples: samples.clone(),
-                blobs: backend.snapshot()?,
-            };
-            crate::io::checkpoint::write(&ck_path, &ck)?;
-        }
-        if let Some(f) = non_finite_failure(&s, shift, &samples) {
-            failure = Some(f);
-            break;
-        }
-    }
-    bar.finish_and_clear();
-    summary.stepping_seconds = t_step.elapsed().as_secs_f64();
-    summary.neuron_steps_per_second =
-        2.0 * s.config.n as f64 * (done - start) as f64 / summary.stepping_seconds.max(1e-12);
-    let state = if s.config.save_state && failure.is_none() {
-        Some(backend.state()?)
-    } else {
-        None
-    };
-    finish_run(
-        &s,
-        shift,
-        theory.as_deref(),
-        &samples,
-        state,
-        failure,
-        summary,
-        &opts.out,
-    )
-}
-
 /// What a run writes once its records are in: moments.csv, theory.csv and the late-time
 /// comparison, moments.png, state.npy (when the config asks and the run did not fail), and
 /// run.json with status `complete` or `failed` (then also an error naming where it stopped).
@@ -506,14 +422,16 @@ pub fn finish_run(
     samples: &[RecordSample],
     state: Option<Vec<f32>>,
     failure: Option<String>,
+    outcome: Outcome,
     mut summary: RunSummary,
     out: &Path,
 ) -> anyhow::Result<RunSummary> {
-    let rows = rows_from_samples(s, shift, samples);
+    let rows = hrec::rows_from_samples(s, shift, samples);
     write_moments_csv(&out.join("moments.csv"), &rows, &s.config.record)?;
     if let Some(pts) = theory {
         write_theory_csv(&out.join("theory.csv"), pts, Some(s.config.n as f64))?;
-        summary.late_time = late_time_comparison(&rows, pts, s.config.n as f64, scheme_offsets(s));
+        summary.late_time =
+            hrec::late_time_comparison(&rows, pts, s.config.n as f64, hrec::scheme_offsets(s));
     }
     if let Err(e) = crate::hydro::plot::write(&out.join("moments.png"), s, &rows, theory) {
         summary
@@ -523,11 +441,7 @@ pub fn finish_run(
     if let Some(x) = state {
         record::write_npy_f32(&out.join("state.npy"), &x)?;
     }
-    summary.status = if failure.is_some() {
-        "failed"
-    } else {
-        "complete"
-    };
+    summary.status = status_of(failure.is_some(), outcome);
     summary.error = failure.clone();
     record::write_json(&out.join("run.json"), &summary)?;
     if let Some(f) = failure {
@@ -539,20 +453,27 @@ pub fn finish_run(
     Ok(summary)
 }
 
-/// The first non-finite moment in the newest records, as a failure message.
-pub fn non_finite_failure(
-    s: &HydroSetup,
-    shift: [f64; 2],
-    samples: &[RecordSample],
-) -> Option<String> {
-    let rows = rows_from_samples(s, shift, &samples[samples.len().saturating_sub(64)..]);
-    first_non_finite(&rows).map(|(step, a)| {
-        format!(
-            "non-finite state at step {step} (t = {}) in population {}",
-            step as f64 * s.config.dt,
-            POP_NAMES[a]
-        )
-    })
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplicaSummary {
+    pub replica: u32,
+    pub late_time: Vec<LatePopulation>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReplicasRunSummary {
+    pub status: &'static str,
+    pub balnet_version: &'static str,
+    pub model: &'static str,
+    pub backend: String,
+    pub config: HydroConfig,
+    pub steps: u64,
+    pub replicas: u32,
+    pub setup_seconds: f64,
+    pub stepping_seconds: f64,
+    /// Over all replicas: R 2n steps / stepping seconds.
+    pub neuron_steps_per_second: f64,
+    pub per_replica: Vec<ReplicaSummary>,
+    pub warnings: Vec<String>,
 }
 
 /// `balnet theory`: the limit (and with `n`, the first-order prediction) on the run's grid.
@@ -572,7 +493,7 @@ pub fn theory_hydro(
         .map_err(|e| ConfigError(format!("balanced state is unstable: {e}")))?;
     if let Some(dir) = out {
         std::fs::create_dir_all(dir)?;
-        let pts = hl::trajectory(&p, &record_times(&s)).map_err(|e| ConfigError(e.to_string()))?;
+        let pts = hl::trajectory(&p, &s.record_times()).map_err(|e| ConfigError(e.to_string()))?;
         write_theory_csv(&dir.join("theory.csv"), &pts, n.map(|v| v as f64))?;
     }
     Ok(ss)

@@ -1,6 +1,8 @@
 //! What a model H run measures: population power sums at each record point and the
 //! moments derived from them.
 
+use crate::hydro::config::HydroSetup;
+use crate::hydro::theory::{self as hl, TheoryPoint};
 use serde::Serialize;
 
 /// Sums over one population of 1, d, d², d³, d⁴ with d = x - shift (the shift, the theory's
@@ -72,6 +74,163 @@ pub struct MomentRow {
 }
 
 pub const POP_NAMES: [&str; 2] = ["E", "I"];
+
+/// Late-time (t >= `LATE_T`) comparison of one moment of one population.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct LateComparison {
+    pub simulated: f64,
+    pub limit: f64,
+    pub corrected: f64,
+    pub error_vs_limit: f64,
+    pub error_vs_limit_times_sqrt_n: f64,
+    pub first_order_coefficient: f64,
+    pub error_vs_corrected: f64,
+    /// The corrected prediction plus the O(dt) offset of the scheme's own n → ∞ limit
+    /// (`hydro_limit::scheme_steady_state` minus the dt → 0 steady state).
+    pub corrected_at_dt: f64,
+    pub error_vs_corrected_at_dt: f64,
+}
+
+/// Per population, the O(dt) offsets (rate, mean, var) of the scheme's n → ∞ steady state
+/// from the dt → 0 one; zero where the theory has no balanced state.
+pub fn scheme_offsets(s: &HydroSetup) -> [[f64; 3]; 2] {
+    let p = s.theory_params();
+    match (
+        hl::steady_state(&p),
+        hl::scheme_steady_state(&p, s.config.dt),
+    ) {
+        (Ok(c), Ok(d)) => std::array::from_fn(|a| {
+            [
+                d.rate[a] - c.rate[a],
+                d.mu[a] - c.mu[a],
+                d.var[a] - c.var[a],
+            ]
+        }),
+        _ => [[0.0; 3]; 2],
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LatePopulation {
+    pub population: &'static str,
+    pub rate: LateComparison,
+    pub mean: LateComparison,
+    pub var: LateComparison,
+}
+
+/// Start of the window used for steady-state comparisons (MODEL.md: after the initial layer).
+pub const LATE_T: f64 = 2.0;
+
+/// Turns record samples into rows of moments.csv.
+pub fn rows_from_samples(
+    s: &HydroSetup,
+    shift: [f64; 2],
+    samples: &[RecordSample],
+) -> Vec<MomentRow> {
+    let c = &s.config;
+    let n = c.n as f64;
+    let mut rows = Vec::with_capacity(samples.len() * 2);
+    for smp in samples {
+        let r = [smp.lambda[0] / n, smp.lambda[1] / n];
+        for a in 0..2 {
+            let (mean, var, skewness, excess_kurtosis) = smp.sums[a].moments(shift[a]);
+            let drift = n.sqrt() * (s.h[a] + c.j[a][0] * r[0] - c.j[a][1] * r[1]);
+            rows.push(MomentRow {
+                t: smp.step as f64 * c.dt,
+                step: smp.step,
+                population: a,
+                mean,
+                var,
+                rate: r[a],
+                skewness,
+                excess_kurtosis,
+                drift,
+            });
+        }
+    }
+    rows
+}
+
+/// Late-time averages of the simulation against the limit and the corrected prediction.
+pub fn late_time_comparison(
+    rows: &[MomentRow],
+    pts: &[TheoryPoint],
+    n: f64,
+    dt_offsets: [[f64; 3]; 2],
+) -> Vec<LatePopulation> {
+    let sn = n.sqrt();
+    let mut out = Vec::new();
+    for a in 0..2 {
+        let late: Vec<(&MomentRow, &TheoryPoint)> = rows
+            .iter()
+            .filter(|r| r.population == a && r.t >= LATE_T - 1e-9)
+            .filter_map(|r| {
+                pts.iter()
+                    .find(|p| (p.t - r.t).abs() < 1e-9)
+                    .map(|p| (r, p))
+            })
+            .collect();
+        if late.is_empty() {
+            continue;
+        }
+        let k = late.len() as f64;
+        let cmp = |sim: &dyn Fn(&MomentRow) -> f64,
+                   lim: &dyn Fn(&TheoryPoint) -> f64,
+                   coef: &dyn Fn(&TheoryPoint) -> f64,
+                   offset: f64| {
+            let simulated = late.iter().map(|(r, _)| sim(r)).sum::<f64>() / k;
+            let limit = late.iter().map(|(_, p)| lim(p)).sum::<f64>() / k;
+            let c1 = late.iter().map(|(_, p)| coef(p)).sum::<f64>() / k;
+            let corrected = limit + c1 / sn;
+            LateComparison {
+                simulated,
+                limit,
+                corrected,
+                error_vs_limit: simulated - limit,
+                error_vs_limit_times_sqrt_n: (simulated - limit) * sn,
+                first_order_coefficient: c1,
+                error_vs_corrected: simulated - corrected,
+                corrected_at_dt: corrected + offset,
+                error_vs_corrected_at_dt: simulated - corrected - offset,
+            }
+        };
+        out.push(LatePopulation {
+            population: POP_NAMES[a],
+            rate: cmp(
+                &|r| r.rate,
+                &|p| p.rate[a],
+                &|p| p.delta[a],
+                dt_offsets[a][0],
+            ),
+            mean: cmp(&|r| r.mean, &|p| p.mu[a], &|p| p.m1[a], dt_offsets[a][1]),
+            var: cmp(&|r| r.var, &|p| p.var[a], &|p| p.v1[a], dt_offsets[a][2]),
+        });
+    }
+    out
+}
+
+/// The first non-finite moment, as (step, population).
+fn first_non_finite(rows: &[MomentRow]) -> Option<(u64, usize)> {
+    rows.iter()
+        .find(|r| !(r.mean.is_finite() && r.var.is_finite() && r.rate.is_finite()))
+        .map(|r| (r.step, r.population))
+}
+
+/// The first non-finite moment in the newest records, as a failure message.
+pub fn non_finite_failure(
+    s: &HydroSetup,
+    shift: [f64; 2],
+    samples: &[RecordSample],
+) -> Option<String> {
+    let rows = rows_from_samples(s, shift, &samples[samples.len().saturating_sub(64)..]);
+    first_non_finite(&rows).map(|(step, a)| {
+        format!(
+            "non-finite state at step {step} (t = {}) in population {}",
+            step as f64 * s.config.dt,
+            POP_NAMES[a]
+        )
+    })
+}
 
 #[cfg(test)]
 mod tests {

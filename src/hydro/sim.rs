@@ -1,110 +1,337 @@
-//! Batched replicas of a model H run (`replicas: R`): R independent networks, replica
-//! indices `replica .. replica + R`, stepped together: on the GPU in the same dispatches (one
-//! batch, or several where one does not fit a storage binding), on the CPU with rayon over
-//! replicas and, within each, over neurons. Replica r draws from counters with replica word r,
-//! so it is bit for bit the single run with `replica: r` on the same backend. A batch may also
-//! mix seeds (`Member`): sweeps over seeds use that. Writes DIR/replica_<r>/moments.csv per
-//! replica, DIR/theory.csv and DIR/run.json (per-replica late-time comparisons, total
-//! throughput).
+//! The model H simulation: one object that holds the networks of a run (one, R replicas, or
+//! the seeds of a sweep point batched together), steps them on a [`Device`] in chunks, keeps
+//! their records in memory, and checkpoints and restores them. Everything that runs model H
+//! (the CLI, sweeps, tests, benches, the Python package) drives this object.
+//!
+//! ```
+//! use balnet::device::Device;
+//! use balnet::hydro::{HydroConfig, Simulation};
+//! use balnet::progress::Quiet;
+//!
+//! // 2 x 3000 neurons for 2.5 time units.
+//! let config = HydroConfig { n: 3000, duration: 2.5, ..HydroConfig::default() };
+//! let setup = config.validate(false).unwrap();
+//! let mut sim = Simulation::new(setup, &Device::cpu().unwrap()).unwrap();
+//! sim.run_to_end(&mut Quiet).unwrap();
+//! // Late-time moments against the limit plus its first-order correction in 1/sqrt(n).
+//! for p in sim.late_time(0) {
+//!     let rate = p.rate;
+//!     // The population rate is pinned by balance to r + delta/sqrt(n), up to sampling noise
+//!     // of order 1/n^(3/4) and an O(dt) offset that `corrected_at_dt` includes.
+//!     assert!((rate.simulated - rate.corrected_at_dt).abs() < 0.01, "{}: {rate:?}", p.population);
+//! }
+//! ```
 
-use crate::config::ConfigError;
-use crate::device::BackendChoice;
-use crate::device::gpu::GpuContext;
+use crate::device::{CpuDevice, Device, DeviceKind};
 use crate::hydro::backend::HydroBackend;
-use crate::hydro::config::HydroSetup;
+use crate::hydro::config::{Coupling, HydroSetup};
 use crate::hydro::cpu::HydroCpu;
-use crate::hydro::gpu::{HydroGpu, HydroLayout, Member};
-use crate::hydro::output::{self, LatePopulation, RunOptions};
-use crate::hydro::record::RecordSample;
+pub use crate::hydro::gpu::Member;
+use crate::hydro::gpu::{HydroGpu, HydroLayout};
+use crate::hydro::record::{self, LatePopulation, MomentRow, RecordSample};
 use crate::hydro::step::HydroConsts;
-use crate::hydro::theory as hl;
-use crate::io as record;
+use crate::hydro::theory::{self as hl, TheoryPoint};
+use crate::io::checkpoint::Checkpoint;
+use crate::progress::{Observer, Outcome};
+use crate::{Error, Result};
 use rayon::prelude::*;
-use serde::Serialize;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Networks stepped together, on one backend.
-pub enum Batch {
-    Cpu(Vec<HydroCpu>),
+/// The networks of a simulation on their backend.
+enum Engine {
+    Cpu(CpuDevice, Vec<HydroCpu>),
     /// Consecutive GPU batches (more than one only when the members' state does not fit one
     /// storage binding).
     Gpu(Vec<HydroGpu>),
 }
 
-impl Batch {
-    /// One network per member on `choice` (`auto`: the GPU when an adapter exists).
-    pub fn open(
-        s: &HydroSetup,
-        members: &[Member],
-        choice: BackendChoice,
-        shift: [f64; 2],
-    ) -> anyhow::Result<Batch> {
-        let c = HydroConsts::new(s);
-        match output::gpu_context(choice)? {
-            None => Ok(Batch::Cpu(
-                members
-                    .par_iter()
-                    .map(|m| HydroCpu::new(HydroConsts { key: m.key, ..c }, m.replica, shift))
-                    .collect(),
-            )),
-            Some(ctx) => Ok(Batch::Gpu(gpu_batches(ctx, c, members, shift)?)),
+/// Model H networks that share one configuration, stepped together.
+pub struct Simulation {
+    setup: HydroSetup,
+    members: Vec<Member>,
+    engine: Engine,
+    shift: [f64; 2],
+    records: Vec<Vec<RecordSample>>,
+    failures: Vec<Option<String>>,
+    done: u64,
+    name: String,
+    adapter: Option<String>,
+    setup_seconds: f64,
+    stepping_seconds: f64,
+    stepped: u64,
+}
+
+/// The members of a run: replicas `replica .. replica + replicas` of the config's seed.
+pub fn default_members(s: &HydroSetup) -> Vec<Member> {
+    let key = crate::rng::seed_key(s.config.seed);
+    (0..s.config.replicas)
+        .map(|r| Member {
+            key,
+            replica: s.config.replica + r,
+        })
+        .collect()
+}
+
+/// Where the power sums are centred: the theory's steady-state mean (x0_mean if none).
+pub fn moment_shift(s: &HydroSetup) -> [f64; 2] {
+    hl::steady_state(&s.theory_params())
+        .map(|p| p.mu)
+        .unwrap_or(s.config.x0_mean)
+}
+
+impl Simulation {
+    /// The networks of `setup` (its replicas of its seed) on `device`.
+    pub fn new(setup: HydroSetup, device: &Device) -> Result<Self> {
+        let members = default_members(&setup);
+        Self::with_members(setup, members, device)
+    }
+
+    /// One network per member (key and replica word), all with `setup`'s parameters: member
+    /// i computes exactly what a single run with its seed and replica computes.
+    pub fn with_members(setup: HydroSetup, members: Vec<Member>, device: &Device) -> Result<Self> {
+        let t0 = Instant::now();
+        if members.is_empty() {
+            return Err(Error::Config(
+                "a simulation needs at least one network".into(),
+            ));
+        }
+        if setup.config.coupling == Coupling::Pairwise && device.kind() == DeviceKind::Gpu {
+            return Err(Error::Config(
+                "coupling = \"pairwise\" runs on the CPU backend only (use --backend cpu)".into(),
+            ));
+        }
+        let shift = moment_shift(&setup);
+        let c = HydroConsts::new(&setup);
+        let engine = match device {
+            Device::Cpu(dev) => {
+                let nets = dev.install(|| {
+                    members
+                        .par_iter()
+                        .map(|m| {
+                            HydroCpu::with_isa(
+                                HydroConsts { key: m.key, ..c },
+                                m.replica,
+                                shift,
+                                dev.isa,
+                            )
+                        })
+                        .collect()
+                });
+                Engine::Cpu(dev.clone(), nets)
+            }
+            Device::Gpu(ctx) => Engine::Gpu(gpu_batches(ctx.clone(), c, &members, shift)?),
+        };
+        let mut sim = Simulation {
+            name: String::new(),
+            adapter: device.adapter(),
+            records: Vec::new(),
+            failures: vec![None; members.len()],
+            setup,
+            members,
+            engine,
+            shift,
+            done: 0,
+            setup_seconds: 0.0,
+            stepping_seconds: 0.0,
+            stepped: 0,
+        };
+        sim.name = match &sim.engine {
+            Engine::Cpu(dev, b) => dev.install(|| b[0].name()),
+            Engine::Gpu(b) => b[0].name(),
+        };
+        sim.records = sim
+            .initial_records()?
+            .into_iter()
+            .map(|r| vec![r])
+            .collect();
+        sim.setup_seconds = t0.elapsed().as_secs_f64();
+        Ok(sim)
+    }
+
+    fn initial_records(&mut self) -> Result<Vec<RecordSample>> {
+        Ok(match &mut self.engine {
+            Engine::Cpu(dev, b) => dev.install(|| {
+                b.iter_mut()
+                    .map(|b| b.initial_record())
+                    .collect::<anyhow::Result<_>>()
+            })?,
+            Engine::Gpu(b) => b.iter().flat_map(|g| g.initial_records()).collect(),
+        })
+    }
+
+    pub fn setup(&self) -> &HydroSetup {
+        &self.setup
+    }
+
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// "cpu (2 threads, avx512)" or "gpu (adapter name)".
+    pub fn backend_name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn device_kind(&self) -> DeviceKind {
+        match self.engine {
+            Engine::Cpu(..) => DeviceKind::Cpu,
+            Engine::Gpu(_) => DeviceKind::Gpu,
         }
     }
 
-    pub fn name(&self) -> String {
-        match self {
-            Batch::Cpu(b) => b.first().map(|b| b.name()).unwrap_or_default(),
-            Batch::Gpu(b) => b.first().map(|b| b.name()).unwrap_or_default(),
+    /// The GPU adapter's one-line description (None on the CPU).
+    pub fn adapter(&self) -> Option<&str> {
+        self.adapter.as_deref()
+    }
+
+    /// Steps completed.
+    pub fn steps_done(&self) -> u64 {
+        self.done
+    }
+
+    /// Seconds spent building the networks.
+    pub fn setup_seconds(&self) -> f64 {
+        self.setup_seconds
+    }
+
+    /// Seconds spent stepping (all calls of `run` on this object).
+    pub fn stepping_seconds(&self) -> f64 {
+        self.stepping_seconds
+    }
+
+    /// Neuron-steps per second of stepping, over all members (2 n per network and step).
+    pub fn neuron_steps_per_second(&self) -> f64 {
+        self.members.len() as f64 * 2.0 * self.setup.config.n as f64 * self.stepped as f64
+            / self.stepping_seconds.max(1e-12)
+    }
+
+    /// Where the power sums are centred.
+    pub fn shift(&self) -> [f64; 2] {
+        self.shift
+    }
+
+    /// The record samples of member `i` so far (the first is the initial state).
+    pub fn records(&self, i: usize) -> &[RecordSample] {
+        &self.records[i]
+    }
+
+    /// The population moments of member `i` at every record point so far.
+    pub fn moments(&self, i: usize) -> Vec<MomentRow> {
+        record::rows_from_samples(&self.setup, self.shift, &self.records[i])
+    }
+
+    /// Why member `i` stopped early (a non-finite state, a device error), if it did.
+    pub fn failure(&self, i: usize) -> Option<&str> {
+        self.failures[i].as_deref()
+    }
+
+    /// The limit and its first-order prediction at the run's record times (None where the
+    /// theory has no balanced state).
+    pub fn theory(&self) -> Option<Vec<TheoryPoint>> {
+        hl::trajectory(&self.setup.theory_params(), &self.setup.record_times()).ok()
+    }
+
+    /// Late-time averages of member `i` against the limit and the corrected prediction.
+    pub fn late_time(&self, i: usize) -> Vec<LatePopulation> {
+        match self.theory() {
+            Some(pts) => record::late_time_comparison(
+                &self.moments(i),
+                &pts,
+                self.setup.config.n as f64,
+                record::scheme_offsets(&self.setup),
+            ),
+            None => Vec::new(),
         }
     }
 
-    /// The GPU adapter's description (None on the CPU).
-    pub fn adapter(&self) -> Option<String> {
-        match self {
-            Batch::Cpu(_) => None,
-            Batch::Gpu(b) => b.first().map(|g| g.adapter()),
-        }
+    /// Runs to the configured number of steps.
+    pub fn run_to_end(&mut self, obs: &mut dyn Observer) -> Result<Outcome> {
+        self.run(self.setup.steps.saturating_sub(self.done), obs)
     }
 
-    /// Per member, the population sums of its initial state.
-    pub fn initial_records(&mut self) -> anyhow::Result<Vec<RecordSample>> {
-        match self {
-            Batch::Cpu(b) => b.iter_mut().map(|b| b.initial_record()).collect(),
-            Batch::Gpu(b) => Ok(b.iter().flat_map(|g| g.initial_records()).collect()),
-        }
-    }
-
-    /// The state x of member i (E neurons then I neurons).
-    pub fn state(&mut self, i: usize) -> anyhow::Result<Vec<f32>> {
-        match self {
-            Batch::Cpu(b) => b[i].state(),
-            Batch::Gpu(b) => {
-                let mut i = i;
-                for g in b.iter() {
-                    let r = g.replicas() as usize;
-                    if i < r {
-                        return g.replica_state(i as u32);
+    /// Advances every member `steps` steps in chunks (at most ~2000 steps, whole multiples
+    /// of `record_every`), recording every `record_every` steps. Between chunks it reports
+    /// progress, honours cancellation and takes the observer's checkpoints; a member whose
+    /// state turns non-finite stops there (its failure names the first bad record), and the
+    /// run stops when every member has.
+    pub fn run(&mut self, steps: u64, obs: &mut dyn Observer) -> Result<Outcome> {
+        let target = self
+            .done
+            .checked_add(steps)
+            .filter(|&t| t < u32::MAX as u64)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "steps: {} + {steps} exceeds the largest step count {}",
+                    self.done,
+                    u32::MAX - 1
+                ))
+            })?;
+        let total = target.max(self.setup.steps);
+        let every = self.setup.config.record_every;
+        let per_chunk = (2000 / every).max(1) * every;
+        let t0 = Instant::now();
+        let mut outcome = Outcome::Complete;
+        while self.done < target {
+            if obs.cancelled() {
+                outcome = Outcome::Cancelled;
+                break;
+            }
+            let mut k = per_chunk.min(target - self.done);
+            if let Some(c) = obs.checkpoint_every() {
+                k = k.min(c - self.done % c);
+            }
+            match self.advance(k as u32, every as u32) {
+                Ok(chunk) => {
+                    for (i, new) in chunk.into_iter().enumerate() {
+                        if self.failures[i].is_none() {
+                            self.records[i].extend(new);
+                        }
                     }
-                    i -= r;
                 }
-                anyhow::bail!("no member {i} in this batch")
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    for f in self.failures.iter_mut().filter(|f| f.is_none()) {
+                        *f = Some(msg.clone());
+                    }
+                    outcome = Outcome::Failed;
+                    break;
+                }
+            }
+            self.done += k;
+            self.stepped += k;
+            obs.progress(self.done, total);
+            if let Some(c) = obs.checkpoint_every()
+                && self.done.is_multiple_of(c)
+                && self.done < self.setup.steps
+            {
+                let ck = self.checkpoint()?;
+                obs.on_checkpoint(&ck)?;
+            }
+            for i in 0..self.members.len() {
+                if self.failures[i].is_none() {
+                    self.failures[i] =
+                        record::non_finite_failure(&self.setup, self.shift, &self.records[i]);
+                }
+            }
+            if self.failures.iter().all(Option::is_some) {
+                outcome = Outcome::Failed;
+                break;
             }
         }
+        self.stepping_seconds += t0.elapsed().as_secs_f64();
+        Ok(outcome)
     }
 
-    /// Advances every member `steps` steps; per member, its record samples.
-    pub fn advance(
-        &mut self,
-        steps: u32,
-        record_every: u32,
-    ) -> anyhow::Result<Vec<Vec<RecordSample>>> {
-        match self {
-            Batch::Cpu(b) => b
-                .par_iter_mut()
-                .map(|b| b.advance(steps, record_every))
-                .collect(),
-            Batch::Gpu(b) => {
+    /// Advances every member; per member, its record samples.
+    fn advance(&mut self, steps: u32, record_every: u32) -> anyhow::Result<Vec<Vec<RecordSample>>> {
+        match &mut self.engine {
+            Engine::Cpu(dev, b) => dev.install(|| {
+                b.par_iter_mut()
+                    .map(|b| b.advance(steps, record_every))
+                    .collect()
+            }),
+            Engine::Gpu(b) => {
                 let mut out = Vec::new();
                 for g in b {
                     out.extend(g.advance_replicas(steps, record_every)?);
@@ -113,13 +340,75 @@ impl Batch {
             }
         }
     }
+
+    /// The state x of member `i` (E neurons then I neurons).
+    pub fn state(&mut self, i: usize) -> Result<Vec<f32>> {
+        Ok(match &mut self.engine {
+            Engine::Cpu(_, b) => b[i].state()?,
+            Engine::Gpu(b) => {
+                let mut i = i;
+                let mut found = None;
+                for g in b.iter() {
+                    let r = g.replicas() as usize;
+                    if i < r {
+                        found = Some(g.replica_state(i as u32)?);
+                        break;
+                    }
+                    i -= r;
+                }
+                found.ok_or_else(|| Error::Config(format!("no member {i} in this simulation")))?
+            }
+        })
+    }
+
+    /// The single network as a checkpoint: its records so far and its device state.
+    pub fn checkpoint(&mut self) -> Result<Checkpoint> {
+        let kind = self.device_kind();
+        let blobs = match &mut self.engine {
+            Engine::Cpu(_, b) if b.len() == 1 => b[0].snapshot()?,
+            Engine::Gpu(b) if b.len() == 1 && b[0].replicas() == 1 => b[0].snapshot()?,
+            _ => {
+                return Err(Error::Config(
+                    "checkpoints are not available with replicas > 1".into(),
+                ));
+            }
+        };
+        Ok(Checkpoint {
+            backend_kind: kind,
+            step: self.done,
+            samples: self.records[0].clone(),
+            blobs,
+        })
+    }
+
+    /// Continues from a checkpoint of the same network on the same kind of device.
+    pub fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+        if ck.backend_kind != self.device_kind() {
+            return Err(Error::Config(format!(
+                "checkpoint was written by the {0} backend; resume with --backend {0}",
+                ck.backend_kind.name()
+            )));
+        }
+        match &mut self.engine {
+            Engine::Cpu(_, b) if b.len() == 1 => b[0].restore(&ck.blobs)?,
+            Engine::Gpu(b) if b.len() == 1 && b[0].replicas() == 1 => b[0].restore(&ck.blobs)?,
+            _ => {
+                return Err(Error::Config(
+                    "checkpoints are not available with replicas > 1".into(),
+                ));
+            }
+        }
+        self.records[0] = ck.samples.clone();
+        self.done = ck.step;
+        Ok(())
+    }
 }
 
 /// The members split into as few GPU batches as the adapter's storage-binding limit allows,
 /// and small enough that each batch's alias tables fit one uniform-buffer binding when one
 /// network's do (uniform reads are much cheaper than storage reads on CPU devices).
 fn gpu_batches(
-    ctx: Arc<GpuContext>,
+    ctx: Arc<crate::device::GpuContext>,
     c: HydroConsts,
     members: &[Member],
     shift: [f64; 2],
@@ -139,212 +428,4 @@ fn gpu_batches(
         .chunks(per_batch.max(1) as usize)
         .map(|m| HydroGpu::new(ctx.clone(), c, m, shift))
         .collect()
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ReplicaSummary {
-    pub replica: u32,
-    pub late_time: Vec<LatePopulation>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ReplicasRunSummary {
-    pub status: &'static str,
-    pub balnet_version: &'static str,
-    pub model: &'static str,
-    pub backend: String,
-    pub config: crate::hydro::config::HydroConfig,
-    pub steps: u64,
-    pub replicas: u32,
-    pub setup_seconds: f64,
-    pub stepping_seconds: f64,
-    /// Over all replicas: R 2n steps / stepping seconds.
-    pub neuron_steps_per_second: f64,
-    pub per_replica: Vec<ReplicaSummary>,
-    pub warnings: Vec<String>,
-}
-
-pub fn run_replicas(
-    s: HydroSetup,
-    opts: &RunOptions,
-    t_setup: Instant,
-) -> anyhow::Result<output::RunSummary> {
-    if opts.checkpoint_every.is_some() || opts.resume {
-        return Err(ConfigError("checkpoints are not available with replicas > 1".into()).into());
-    }
-    std::fs::create_dir_all(&opts.out)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", opts.out.display()))?;
-    let shift = output::moment_shift(&s);
-    let first = s.config.replica;
-    let r_count = s.config.replicas;
-    let key = crate::rng::seed_key(s.config.seed);
-    let members: Vec<Member> = (0..r_count)
-        .map(|r| Member {
-            key,
-            replica: first + r,
-        })
-        .collect();
-    let mut batch = Batch::open(&s, &members, opts.backend, shift)?;
-    let mut samples: Vec<Vec<RecordSample>> = batch
-        .initial_records()?
-        .into_iter()
-        .map(|x| vec![x])
-        .collect();
-    let setup_seconds = t_setup.elapsed().as_secs_f64();
-    let every = s.config.record_every;
-    let per_chunk = (2000 / every).max(1) * every;
-    let bar = crate::progress::bar(s.steps, opts.progress);
-    let t_step = Instant::now();
-    let mut done = 0u64;
-    while done < s.steps {
-        let k = per_chunk.min(s.steps - done);
-        let chunk = batch.advance(k as u32, every as u32)?;
-        for (all, new) in samples.iter_mut().zip(chunk) {
-            all.extend(new);
-        }
-        done += k;
-        bar.set_position(done);
-    }
-    bar.finish_and_clear();
-    let stepping_seconds = t_step.elapsed().as_secs_f64();
-    let theory = hl::trajectory(&s.theory_params(), &output::record_times(&s)).ok();
-    if let Some(pts) = &theory {
-        output::write_theory_csv(&opts.out.join("theory.csv"), pts, Some(s.config.n as f64))?;
-    }
-    let mut per_replica = Vec::new();
-    for (r, smp) in samples.iter().enumerate() {
-        let dir = opts.out.join(format!("replica_{}", first + r as u32));
-        std::fs::create_dir_all(&dir)?;
-        let rows = output::rows_from_samples(&s, shift, smp);
-        output::write_moments_csv(&dir.join("moments.csv"), &rows, &s.config.record)?;
-        per_replica.push(ReplicaSummary {
-            replica: first + r as u32,
-            late_time: theory
-                .as_ref()
-                .map(|pts| {
-                    output::late_time_comparison(
-                        &rows,
-                        pts,
-                        s.config.n as f64,
-                        output::scheme_offsets(&s),
-                    )
-                })
-                .unwrap_or_default(),
-        });
-    }
-    let nsps = r_count as f64 * 2.0 * s.config.n as f64 * done as f64 / stepping_seconds.max(1e-12);
-    let summary = ReplicasRunSummary {
-        status: "complete",
-        balnet_version: env!("CARGO_PKG_VERSION"),
-        model: "hydro",
-        backend: batch.name(),
-        config: s.config.clone(),
-        steps: s.steps,
-        replicas: r_count,
-        setup_seconds,
-        stepping_seconds,
-        neuron_steps_per_second: nsps,
-        per_replica,
-        warnings: s.warnings.clone(),
-    };
-    record::write_json(&opts.out.join("run.json"), &summary)?;
-    Ok(output::RunSummary {
-        status: "complete",
-        setup_seconds,
-        stepping_seconds,
-        neuron_steps_per_second: nsps,
-        ..output::RunSummary::running(&s, summary.backend, batch.adapter())
-    })
-}
-
-/// Runs model H configs that differ only in their seed as one batch (a sweep's seeds at small
-/// n on the GPU): each config's directory gets exactly the files, and the numbers, of its
-/// single run on the same backend; timings are the batch's. Returns one result per config.
-pub fn run_seed_batch(
-    runs: &[(crate::hydro::config::HydroConfig, std::path::PathBuf)],
-    backend: BackendChoice,
-) -> anyhow::Result<Vec<anyhow::Result<()>>> {
-    let t_setup = Instant::now();
-    let Some((first, _)) = runs.first() else {
-        return Ok(Vec::new());
-    };
-    let s = first.clone().validate(false)?;
-    let setups: Vec<HydroSetup> = runs
-        .iter()
-        .map(|(c, _)| c.clone().validate(false))
-        .collect::<Result<_, _>>()?;
-    let members: Vec<Member> = setups
-        .iter()
-        .map(|m| Member {
-            key: crate::rng::seed_key(m.config.seed),
-            replica: m.config.replica,
-        })
-        .collect();
-    let shift = output::moment_shift(&s);
-    let theory = hl::trajectory(&s.theory_params(), &output::record_times(&s)).ok();
-    let mut batch = Batch::open(&s, &members, backend, shift)?;
-    let name = batch.name();
-    let note = format!(
-        "stepped in one batch of {} sweep points (seeds); timings are the batch's",
-        runs.len()
-    );
-    for (m, (_, dir)) in setups.iter().zip(runs) {
-        std::fs::create_dir_all(dir)?;
-        let mut summary = output::RunSummary::running(m, name.clone(), batch.adapter());
-        summary.warnings.push(note.clone());
-        record::write_json(&dir.join("run.json"), &summary)?;
-    }
-    let mut samples: Vec<Vec<RecordSample>> = batch
-        .initial_records()?
-        .into_iter()
-        .map(|x| vec![x])
-        .collect();
-    let mut failure: Vec<Option<String>> = vec![None; runs.len()];
-    let setup_seconds = t_setup.elapsed().as_secs_f64();
-    let every = s.config.record_every;
-    let per_chunk = (2000 / every).max(1) * every;
-    let t_step = Instant::now();
-    let mut done = 0u64;
-    while done < s.steps && failure.iter().any(Option::is_none) {
-        let k = per_chunk.min(s.steps - done);
-        let chunk = batch.advance(k as u32, every as u32)?;
-        for (i, new) in chunk.into_iter().enumerate() {
-            if failure[i].is_none() {
-                samples[i].extend(new);
-                failure[i] = output::non_finite_failure(&setups[i], shift, &samples[i]);
-            }
-        }
-        done += k;
-    }
-    let stepping_seconds = t_step.elapsed().as_secs_f64();
-    let nsps =
-        runs.len() as f64 * 2.0 * s.config.n as f64 * done as f64 / stepping_seconds.max(1e-12);
-    let mut out = Vec::new();
-    for (i, (m, (_, dir))) in setups.iter().zip(runs).enumerate() {
-        let mut summary = output::RunSummary::running(m, name.clone(), batch.adapter());
-        summary.warnings.push(note.clone());
-        summary.setup_seconds = setup_seconds;
-        summary.stepping_seconds = stepping_seconds;
-        summary.neuron_steps_per_second = nsps;
-        let state = if m.config.save_state && failure[i].is_none() {
-            Some(batch.state(i)?)
-        } else {
-            None
-        };
-        let f = failure[i].take();
-        out.push(
-            output::finish_run(
-                m,
-                shift,
-                theory.as_deref(),
-                &samples[i],
-                state,
-                f,
-                summary,
-                dir,
-            )
-            .map(|_| ()),
-        );
-    }
-    Ok(out)
 }

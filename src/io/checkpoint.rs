@@ -2,6 +2,7 @@
 //! taken so far, in one file written atomically (temporary name, then rename):
 //! `BALNETCK`, a little-endian u64 header length, the JSON header, then the blobs in order.
 
+use crate::device::DeviceKind;
 use crate::hydro::record::RecordSample;
 use crate::io as record;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ const MAGIC: &[u8; 8] = b"BALNETCK";
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Header {
-    backend_kind: String,
+    backend_kind: DeviceKind,
     step: u64,
     samples: Vec<RecordSample>,
     blobs: Vec<(String, u64)>,
@@ -20,7 +21,7 @@ struct Header {
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
     /// "cpu" or "gpu": a checkpoint resumes on the same kind of backend.
-    pub backend_kind: String,
+    pub backend_kind: DeviceKind,
     pub step: u64,
     pub samples: Vec<RecordSample>,
     pub blobs: Vec<(String, Vec<u8>)>,
@@ -28,7 +29,7 @@ pub struct Checkpoint {
 
 pub fn write(path: &Path, c: &Checkpoint) -> anyhow::Result<()> {
     let header = Header {
-        backend_kind: c.backend_kind.clone(),
+        backend_kind: c.backend_kind,
         step: c.step,
         samples: c.samples.clone(),
         blobs: c

@@ -221,7 +221,14 @@ struct ChunkOut {
 }
 
 impl LifCpu {
+    /// The network of `s` (replica word `replica`) at the detected instruction-set level.
     pub fn new(s: &LifSetup, replica: u32) -> Self {
+        Self::with_isa(s, replica, Isa::detect())
+    }
+
+    /// As `new`, with the kernels' instruction-set level given (every level gives the same
+    /// bits).
+    pub fn with_isa(s: &LifSetup, replica: u32, isa: Isa) -> Self {
         let c = LifConsts::new(s);
         let n = s.n() as usize;
         let t0 = std::time::Instant::now();
@@ -250,7 +257,7 @@ impl LifCpu {
             spike_counts: [0; 2],
             t: 0,
             rec: LifRecording::new(s),
-            isa: Isa::detect(),
+            isa,
             build_seconds,
         }
     }
@@ -388,7 +395,11 @@ fn deliver_range(
 
 impl LifBackend for LifCpu {
     fn name(&self) -> String {
-        format!("cpu ({} threads)", rayon::current_num_threads())
+        format!(
+            "cpu ({} threads, {})",
+            rayon::current_num_threads(),
+            self.isa.name()
+        )
     }
 
     fn advance(&mut self, steps: u32) -> anyhow::Result<()> {

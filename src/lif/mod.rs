@@ -10,5 +10,9 @@ pub mod lanes;
 pub mod output;
 pub mod plot;
 pub mod record;
+pub mod sim;
 pub mod step;
 pub mod theory;
+
+pub use config::{Connectivity, Integrator, LifConfig, LifSetup, SynapseConfig};
+pub use sim::Simulation;

@@ -1,27 +1,17 @@
-//! `balnet run` and `balnet theory` for model L: build the network, step it in chunks with a
-//! progress bar, and write rates.csv, neurons.npy, vhist.csv, raster.csv, lif.png and run.json.
+//! The model L run directory, written from a [`Simulation`]'s results: rates.csv,
+//! neurons.npy, vhist.csv, raster.csv, lif.png and run.json; and `balnet theory` for model L.
 
 use crate::config::ConfigError;
-use crate::device::BackendChoice;
+use crate::device::Device;
 use crate::io::{self as record, Csv, num};
-use crate::lif::backend::LifBackend;
-use crate::lif::config::{LifConfig, LifSetup, SynapseConfig};
-use crate::lif::cpu::LifCpu;
-use crate::lif::gpu::LifGpu;
+use crate::lif::config::{LifConfig, LifSetup};
 use crate::lif::record::{LifRecording, LifSummary};
-use crate::lif::theory::{self as mf, LifNeuron, SingleNeuronPrediction, Synapse};
+use crate::lif::sim::Simulation;
+use crate::lif::theory::{self as mf, SingleNeuronPrediction, self_consistent};
+use crate::progress::{Observer, Outcome};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
-
-#[derive(Clone, Debug)]
-pub struct LifRunOptions {
-    pub backend: BackendChoice,
-    pub seed: Option<u64>,
-    pub duration_ms: Option<f64>,
-    pub out: PathBuf,
-    pub progress: bool,
-}
 
 /// The mean-field prediction of MODEL.md for identical E and I neurons.
 #[derive(Clone, Debug, Serialize)]
@@ -62,52 +52,20 @@ pub struct LifRunSummary {
     pub error: Option<String>,
 }
 
-pub fn setup(mut config: LifConfig, opts: &LifRunOptions) -> Result<LifSetup, ConfigError> {
-    if let Some(s) = opts.seed {
+/// Applies the CLI overrides (seed, and the recorded duration from a step count) and
+/// validates.
+pub fn setup(
+    mut config: LifConfig,
+    seed: Option<u64>,
+    steps: Option<u64>,
+) -> Result<LifSetup, ConfigError> {
+    if let Some(s) = seed {
         config.seed = s;
     }
-    if let Some(d) = opts.duration_ms {
-        config.duration = d;
+    if let Some(k) = steps {
+        config.duration = k as f64 * config.dt;
     }
     config.validate()
-}
-
-/// The theory's neuron and synapse for population a of a setup.
-pub fn theory_inputs(s: &LifSetup, a: usize) -> (LifNeuron, Synapse) {
-    let p = s.neuron[a];
-    let neuron = LifNeuron {
-        tau_l: p.tau_l * 1e-3,
-        e_l: p.e_l,
-        e_e: p.e_e,
-        e_i: p.e_i,
-        theta: p.theta,
-        v_r: p.v_r,
-        tau_rp: p.tau_rp * 1e-3,
-    };
-    let syn = match s.config.synapse {
-        SynapseConfig::Conductance { a, g } => Synapse::Conductance { a, g },
-        SynapseConfig::Current { j, g } => Synapse::Current { j, g },
-    };
-    (neuron, syn)
-}
-
-/// The self-consistent network state (identical E and I neurons, K_X = K); an error says why
-/// there is none.
-pub fn self_consistent(s: &LifSetup) -> Result<SingleNeuronPrediction, String> {
-    if s.neuron[0] != s.neuron[1] {
-        return Err(
-            "E and I neurons differ: the self-consistent theory is for identical ones".into(),
-        );
-    }
-    if s.k_x != s.k_e {
-        return Err(format!(
-            "K_X = {} differs from K = {}: the theory takes K_X = K",
-            s.k_x, s.k_e
-        ));
-    }
-    let (neuron, syn) = theory_inputs(s, 0);
-    let gamma = s.k_i as f64 / s.k_e as f64;
-    mf::self_consistent_rate(&neuron, &syn, s.k_e as f64, gamma, s.config.nu_x)
 }
 
 fn theory_of(p: &SingleNeuronPrediction) -> LifTheory {
@@ -120,67 +78,22 @@ fn theory_of(p: &SingleNeuronPrediction) -> LifTheory {
     }
 }
 
-/// The backend of a run: `gpu` needs an adapter, `auto` takes one if there is one and else
-/// says so once and runs on the CPU.
-pub fn open_backend(s: &LifSetup, choice: BackendChoice) -> anyhow::Result<Box<dyn LifBackend>> {
-    Ok(match crate::hydro::output::gpu_context(choice)? {
-        None => Box::new(LifCpu::new(s, 0)),
-        Some(ctx) => Box::new(LifGpu::new(ctx, s, 0)?),
-    })
-}
-
-/// Estimated memory of the CPU backend (bytes) and its stored synapse count: 4 bytes per
-/// synapse, the input ring buffer (with stored synapses), neuron state and recording.
-pub fn memory_estimate(s: &LifSetup) -> (f64, f64) {
-    let n = s.n() as f64;
-    let synapses = match s.config.connectivity {
-        crate::lif::config::Connectivity::FixedIndegree => n * (s.k_e + s.k_i) as f64,
-        _ => 0.0,
-    };
-    let acc = if synapses > 0.0 {
-        n * s.delay_slots as f64 * 8.0
-    } else {
-        0.0
-    };
-    (synapses * 4.0 + n * 8.0 + acc + n * 40.0, synapses)
-}
-
-/// The estimate against the machine's available memory.
-fn check_memory(s: &LifSetup) -> Result<(), ConfigError> {
-    let (need, synapses) = memory_estimate(s);
-    let avail = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("MemAvailable:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb * 1024.0);
-    if let Some(avail) = avail
-        && need > 0.9 * avail
-    {
-        return Err(ConfigError(format!(
-            "network needs about {:.1} GB ({:.3e} synapses x 4 bytes + state) but only {:.1} GB is available: lower n_e/n_i or K",
-            need / 1e9,
-            synapses,
-            avail / 1e9
-        )));
-    }
-    Ok(())
-}
-
-pub fn run_lif(config: LifConfig, opts: &LifRunOptions) -> anyhow::Result<LifRunSummary> {
+/// Runs a model L simulation on `device` and writes its directory: rates.csv, neurons.npy,
+/// vhist.csv, raster.csv, lif.png and run.json (status `complete`, `failed` or
+/// `interrupted`).
+pub fn run_lif(
+    s: LifSetup,
+    device: &Device,
+    out: &Path,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<LifRunSummary> {
     let t_setup = Instant::now();
-    let s = setup(config, opts)?;
-    check_memory(&s)?;
-    for w in &s.warnings {
-        eprintln!("warning: {w}");
-    }
-    std::fs::create_dir_all(&opts.out)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", opts.out.display()))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
     let theory = self_consistent(&s).ok();
-    let mut backend = open_backend(&s, opts.backend)?;
-    let (synapses, bps) = match backend.synapses() {
+    let mut sim = Simulation::new(s, device)?;
+    let s = sim.setup().clone();
+    let (synapses, bps) = match sim.synapses() {
         Some((k, b)) => (Some(k), Some(b)),
         None => (None, None),
     };
@@ -188,7 +101,7 @@ pub fn run_lif(config: LifConfig, opts: &LifRunOptions) -> anyhow::Result<LifRun
         status: "running",
         balnet_version: env!("CARGO_PKG_VERSION"),
         model: "lif",
-        backend: backend.name(),
+        backend: sim.backend_name(),
         config: s.config.clone(),
         n_e: s.n_e,
         n_i: s.n_i,
@@ -197,7 +110,7 @@ pub fn run_lif(config: LifConfig, opts: &LifRunOptions) -> anyhow::Result<LifRun
         k_x: s.k_x,
         synapses,
         bytes_per_synapse: bps,
-        network_build_seconds: backend.build_seconds(),
+        network_build_seconds: sim.build_seconds(),
         setup_seconds: t_setup.elapsed().as_secs_f64(),
         stepping_seconds: 0.0,
         simulated_per_wall: 0.0,
@@ -209,29 +122,17 @@ pub fn run_lif(config: LifConfig, opts: &LifRunOptions) -> anyhow::Result<LifRun
         warnings: s.warnings.clone(),
         error: None,
     };
-    record::write_json(&opts.out.join("run.json"), &summary)?;
-    let total = s.warmup_steps + s.steps;
-    let bar = crate::progress::bar(total, opts.progress);
-    let t_step = Instant::now();
-    let mut done = 0u64;
-    let mut failure = None;
-    while done < total {
-        let k = 1000.min(total - done);
-        if let Err(e) = backend.advance(k as u32) {
-            failure = Some(format!("{e:#}"));
-            break;
-        }
-        done += k;
-        bar.set_position(done);
-    }
-    bar.finish_and_clear();
-    let wall = t_step.elapsed().as_secs_f64().max(1e-12);
-    let rec = backend.recording()?;
+    record::write_json(&out.join("run.json"), &summary)?;
+    let outcome = sim.run_to_end(obs)?;
+    let failure = sim.failure().map(String::from);
+    let done = sim.steps_done();
+    let wall = sim.stepping_seconds().max(1e-12);
+    let rec = sim.recording()?;
     let sim_s = done as f64 * s.config.dt * 1e-3;
     summary.stepping_seconds = wall;
     summary.simulated_per_wall = sim_s / wall;
     summary.wall_seconds_per_simulated_second = wall / sim_s.max(1e-12);
-    summary.neuron_steps_per_second = s.n() as f64 * done as f64 / wall;
+    summary.neuron_steps_per_second = sim.neuron_steps_per_second();
     let sm = rec.summary();
     if let Some(k) = synapses {
         // Events over the whole run from the recorded rate (warm-up included).
@@ -242,19 +143,21 @@ pub fn run_lif(config: LifConfig, opts: &LifRunOptions) -> anyhow::Result<LifRun
             Some(mean_rate * s.n() as f64 * per_neuron_out * sim_s / wall);
     }
     summary.summary = Some(sm);
-    write_outputs(&opts.out, &s, &rec, theory.as_ref())?;
-    if let Err(e) = crate::lif::plot::write(&opts.out.join("lif.png"), &s, &rec, theory.as_ref()) {
+    write_outputs(out, &s, &rec, theory.as_ref())?;
+    if let Err(e) = crate::lif::plot::write(&out.join("lif.png"), &s, &rec, theory.as_ref()) {
         summary.warnings.push(format!("lif.png not written: {e:#}"));
     }
     summary.status = if failure.is_some() {
         "failed"
+    } else if outcome == Outcome::Cancelled {
+        "interrupted"
     } else {
         "complete"
     };
     summary.error = failure.clone();
-    record::write_json(&opts.out.join("run.json"), &summary)?;
+    record::write_json(&out.join("run.json"), &summary)?;
     if let Some(f) = failure {
-        anyhow::bail!("{f} (recorded data kept in {})", opts.out.display());
+        anyhow::bail!("{f} (recorded data kept in {})", out.display());
     }
     Ok(summary)
 }

@@ -41,6 +41,7 @@
 //! - All quadratures are globally adaptive with break points placed at the integrands'
 //!   known features (relative tolerance 1e-13 for the rate, 1e-10 for the CV).
 
+use crate::lif::config::{LifSetup, SynapseConfig};
 use std::f64::consts::PI;
 use std::sync::OnceLock;
 
@@ -1029,6 +1030,47 @@ fn reset_below_threshold(v_r: f64, theta: f64) -> Result<(), String> {
 // ---------------------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------------------
+// The theory of a validated network config.
+
+/// The theory's neuron and synapse for population a of a setup.
+pub fn theory_inputs(s: &LifSetup, a: usize) -> (LifNeuron, Synapse) {
+    let p = s.neuron[a];
+    let neuron = LifNeuron {
+        tau_l: p.tau_l * 1e-3,
+        e_l: p.e_l,
+        e_e: p.e_e,
+        e_i: p.e_i,
+        theta: p.theta,
+        v_r: p.v_r,
+        tau_rp: p.tau_rp * 1e-3,
+    };
+    let syn = match s.config.synapse {
+        SynapseConfig::Conductance { a, g } => Synapse::Conductance { a, g },
+        SynapseConfig::Current { j, g } => Synapse::Current { j, g },
+    };
+    (neuron, syn)
+}
+
+/// The self-consistent network state (identical E and I neurons, K_X = K); an error says why
+/// there is none.
+pub fn self_consistent(s: &LifSetup) -> Result<SingleNeuronPrediction, String> {
+    if s.neuron[0] != s.neuron[1] {
+        return Err(
+            "E and I neurons differ: the self-consistent theory is for identical ones".into(),
+        );
+    }
+    if s.k_x != s.k_e {
+        return Err(format!(
+            "K_X = {} differs from K = {}: the theory takes K_X = K",
+            s.k_x, s.k_e
+        ));
+    }
+    let (neuron, syn) = theory_inputs(s, 0);
+    let gamma = s.k_i as f64 / s.k_e as f64;
+    self_consistent_rate(&neuron, &syn, s.k_e as f64, gamma, s.config.nu_x)
+}
 
 #[cfg(test)]
 mod tests {

@@ -49,3 +49,15 @@ pub fn lif_setup(
     f(&mut c);
     c.validate().expect("valid config")
 }
+
+/// Runs a model L setup to its end on `device` and returns what it recorded.
+pub fn lif_run(
+    s: &balnet::lif::config::LifSetup,
+    device: &balnet::device::Device,
+) -> balnet::lif::record::LifRecording {
+    use balnet::progress::Quiet;
+    let mut sim = balnet::lif::sim::Simulation::new(s.clone(), device).expect("simulation");
+    sim.run_to_end(&mut Quiet).expect("run");
+    assert!(sim.failure().is_none(), "{:?}", sim.failure());
+    sim.recording().expect("recording")
+}

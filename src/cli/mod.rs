@@ -1,0 +1,3 @@
+//! The command line's presentation: progress and interruption.
+
+pub mod progress;

@@ -1,0 +1,255 @@
+//! The model L simulation: one network built from a validated config on a [`Device`],
+//! stepped in chunks, recording on its own side (population rate bins, per-neuron spike
+//! counts and ISI sums, V histograms, a raster). Everything that runs model L (the CLI,
+//! sweeps, tests, benches, the Python package) drives this object.
+//!
+//! ```
+//! use balnet::device::Device;
+//! use balnet::lif::{Connectivity, LifConfig, Simulation};
+//! use balnet::progress::Quiet;
+//!
+//! // An annealed network (the mean-field assumption itself) of 2 x 1000 neurons, K = 100.
+//! let config = LifConfig {
+//!     connectivity: Connectivity::Annealed,
+//!     warmup: 100.0,
+//!     duration: 1000.0,
+//!     ..LifConfig::default()
+//! };
+//! let mut sim = Simulation::new(config.validate().unwrap(), &Device::cpu().unwrap()).unwrap();
+//! sim.run_to_end(&mut Quiet).unwrap();
+//! let rate = sim.recording().unwrap().summary().mean_rate_hz[0];
+//! let theory = sim.theory().unwrap().rate;
+//! // Mean-field theory predicts the annealed network's rate to within a few per cent.
+//! assert!((rate - theory).abs() < 0.1 * theory, "simulated {rate} Hz, theory {theory} Hz");
+//! ```
+
+use crate::device::{CpuDevice, Device, DeviceKind};
+use crate::lif::backend::LifBackend;
+use crate::lif::config::LifSetup;
+use crate::lif::connectivity::Csr;
+use crate::lif::cpu::LifCpu;
+use crate::lif::gpu::LifGpu;
+use crate::lif::record::LifRecording;
+use crate::lif::theory::SingleNeuronPrediction;
+use crate::progress::{Observer, Outcome};
+use crate::{Error, Result};
+use std::time::Instant;
+
+/// Steps between the observer's calls (and the GPU's submissions are batched within).
+const CHUNK_STEPS: u64 = 1000;
+
+enum Engine {
+    Cpu(CpuDevice, Box<LifCpu>),
+    Gpu(Box<LifGpu>),
+}
+
+/// A model L network and what it has recorded.
+pub struct Simulation {
+    setup: LifSetup,
+    engine: Engine,
+    done: u64,
+    failure: Option<String>,
+    setup_seconds: f64,
+    stepping_seconds: f64,
+    stepped: u64,
+}
+
+impl Simulation {
+    /// Builds the network of `setup` on `device` (after checking that it fits memory).
+    pub fn new(setup: LifSetup, device: &Device) -> Result<Self> {
+        Self::with_replica(setup, device, 0)
+    }
+
+    /// As `new`, for replica `replica` of the config's seed (the replica word of every
+    /// counter: another connectivity and other input, the same parameters).
+    pub fn with_replica(setup: LifSetup, device: &Device, replica: u32) -> Result<Self> {
+        let t0 = Instant::now();
+        check_memory(&setup)?;
+        let engine = match device {
+            Device::Cpu(dev) => Engine::Cpu(
+                dev.clone(),
+                Box::new(dev.install(|| LifCpu::with_isa(&setup, replica, dev.isa))),
+            ),
+            Device::Gpu(ctx) => Engine::Gpu(Box::new(LifGpu::new(ctx.clone(), &setup, replica)?)),
+        };
+        Ok(Simulation {
+            setup,
+            engine,
+            done: 0,
+            failure: None,
+            setup_seconds: t0.elapsed().as_secs_f64(),
+            stepping_seconds: 0.0,
+            stepped: 0,
+        })
+    }
+
+    fn backend(&self) -> &dyn LifBackend {
+        match &self.engine {
+            Engine::Cpu(_, b) => b.as_ref(),
+            Engine::Gpu(b) => b.as_ref(),
+        }
+    }
+
+    pub fn setup(&self) -> &LifSetup {
+        &self.setup
+    }
+
+    /// "cpu (2 threads, avx2)" or "gpu (adapter name)".
+    pub fn backend_name(&self) -> String {
+        match &self.engine {
+            Engine::Cpu(dev, b) => dev.install(|| b.name()),
+            Engine::Gpu(b) => b.name(),
+        }
+    }
+
+    pub fn device_kind(&self) -> DeviceKind {
+        match self.engine {
+            Engine::Cpu(..) => DeviceKind::Cpu,
+            Engine::Gpu(_) => DeviceKind::Gpu,
+        }
+    }
+
+    /// Steps completed (warm-up included).
+    pub fn steps_done(&self) -> u64 {
+        self.done
+    }
+
+    /// Warm-up plus recorded steps of the config.
+    pub fn total_steps(&self) -> u64 {
+        self.setup.warmup_steps + self.setup.steps
+    }
+
+    /// (synapse count, bytes per synapse) of stored connectivity, if any.
+    pub fn synapses(&self) -> Option<(u64, f64)> {
+        self.backend().synapses()
+    }
+
+    /// Seconds spent building the network (within `setup_seconds`).
+    pub fn build_seconds(&self) -> f64 {
+        self.backend().build_seconds()
+    }
+
+    pub fn setup_seconds(&self) -> f64 {
+        self.setup_seconds
+    }
+
+    pub fn stepping_seconds(&self) -> f64 {
+        self.stepping_seconds
+    }
+
+    /// Neuron-steps per second of stepping.
+    pub fn neuron_steps_per_second(&self) -> f64 {
+        self.setup.n() as f64 * self.stepped as f64 / self.stepping_seconds.max(1e-12)
+    }
+
+    /// Why the run stopped early, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// The stored connectivity (`fixed_indegree`), read back from the device on the GPU.
+    pub fn connectivity(&self) -> Result<Option<Csr>> {
+        Ok(match &self.engine {
+            Engine::Cpu(_, b) => b.csr().cloned(),
+            Engine::Gpu(b) => b.csr()?,
+        })
+    }
+
+    /// The self-consistent mean-field state (identical E and I neurons, K_X = K), if any.
+    pub fn theory(&self) -> Option<SingleNeuronPrediction> {
+        crate::lif::theory::self_consistent(&self.setup).ok()
+    }
+
+    /// What was recorded so far (after the warm-up).
+    pub fn recording(&mut self) -> Result<LifRecording> {
+        Ok(match &mut self.engine {
+            Engine::Cpu(_, b) => b.recording()?,
+            Engine::Gpu(b) => b.recording()?,
+        })
+    }
+
+    /// Runs the rest of warm-up and recording.
+    pub fn run_to_end(&mut self, obs: &mut dyn Observer) -> Result<Outcome> {
+        self.run(self.total_steps().saturating_sub(self.done), obs)
+    }
+
+    /// Advances `steps` steps in chunks of 1000, reporting progress and honouring
+    /// cancellation between chunks.
+    pub fn run(&mut self, steps: u64, obs: &mut dyn Observer) -> Result<Outcome> {
+        let target = self
+            .done
+            .checked_add(steps)
+            .filter(|&t| t <= u32::MAX as u64)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "steps: {} + {steps} exceeds the largest step count {}",
+                    self.done,
+                    u32::MAX
+                ))
+            })?;
+        let total = target.max(self.total_steps());
+        let t0 = Instant::now();
+        let mut outcome = Outcome::Complete;
+        while self.done < target {
+            if obs.cancelled() {
+                outcome = Outcome::Cancelled;
+                break;
+            }
+            let k = CHUNK_STEPS.min(target - self.done);
+            let r = match &mut self.engine {
+                Engine::Cpu(dev, b) => dev.install(|| b.advance(k as u32)),
+                Engine::Gpu(b) => b.advance(k as u32),
+            };
+            if let Err(e) = r {
+                self.failure = Some(format!("{e:#}"));
+                outcome = Outcome::Failed;
+                break;
+            }
+            self.done += k;
+            self.stepped += k;
+            obs.progress(self.done, total);
+        }
+        self.stepping_seconds += t0.elapsed().as_secs_f64();
+        Ok(outcome)
+    }
+}
+
+/// Estimated memory of the CPU backend (bytes) and its stored synapse count: 4 bytes per
+/// synapse, the input ring buffer (with stored synapses), neuron state and recording.
+pub fn memory_estimate(s: &LifSetup) -> (f64, f64) {
+    let n = s.n() as f64;
+    let synapses = match s.config.connectivity {
+        crate::lif::config::Connectivity::FixedIndegree => n * (s.k_e + s.k_i) as f64,
+        _ => 0.0,
+    };
+    let acc = if synapses > 0.0 {
+        n * s.delay_slots as f64 * 8.0
+    } else {
+        0.0
+    };
+    (synapses * 4.0 + n * 8.0 + acc + n * 40.0, synapses)
+}
+
+/// The estimate against the machine's available memory.
+fn check_memory(s: &LifSetup) -> Result<()> {
+    let (need, synapses) = memory_estimate(s);
+    let avail = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb * 1024.0);
+    if let Some(avail) = avail
+        && need > 0.9 * avail
+    {
+        return Err(Error::DoesNotFit(format!(
+            "network needs about {:.1} GB ({:.3e} synapses x 4 bytes + state) but only {:.1} GB is available: lower n_e/n_i or K",
+            need / 1e9,
+            synapses,
+            avail / 1e9
+        )));
+    }
+    Ok(())
+}
