@@ -1,5 +1,5 @@
 //! `balnet sweep`: a base config and a grid of values for any of its fields (by JSON path),
-//! times a number of seeds. Every point becomes a run directory DIR/runs/<id>/ with the usual
+//! times a number of seeds. Every point becomes a run directory `DIR/runs/<id>/` with the usual
 //! files; DIR/summary.csv has one row per point. A point counts as done only when its run.json
 //! says `"status": "complete"`, so a rerun skips finished points and redoes interrupted
 //! ones; a failing point is recorded with its error and the others go on. `--shard I/N` runs
@@ -133,45 +133,24 @@ impl RoundSig for f64 {
     }
 }
 
-/// Sets the field at a dotted path ("J.0.1"): object keys and array indices.
+/// Sets the field at a dotted path ("J.0.1": object keys and array indices) of a config whose
+/// fields are all present (`with_defaults`); a path that names no field is an error, so a
+/// mistyped grid axis is refused before anything runs.
 pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), ConfigError> {
-    let mut cur = root;
-    let parts: Vec<&str> = path.split('.').collect();
-    for (k, part) in parts.iter().enumerate() {
-        let last = k + 1 == parts.len();
-        cur = match cur {
-            Value::Object(map) => {
-                if last {
-                    map.insert(part.to_string(), value);
-                    return Ok(());
-                }
-                map.entry(part.to_string())
-                    .or_insert_with(|| Value::Object(Default::default()))
-            }
-            Value::Array(arr) => {
-                let i: usize = part.parse().map_err(|_| {
-                    ConfigError(format!("grid path {path}: `{part}` is not an array index"))
-                })?;
-                let len = arr.len();
-                let slot = arr.get_mut(i).ok_or_else(|| {
-                    ConfigError(format!(
-                        "grid path {path}: index {i} out of range (length {len})"
-                    ))
-                })?;
-                if last {
-                    *slot = value;
-                    return Ok(());
-                }
-                slot
-            }
-            _ => {
-                return Err(ConfigError(format!(
-                    "grid path {path}: `{part}` is inside a value that is neither an object nor an array"
-                )));
-            }
-        };
+    let pointer: String = path
+        .split('.')
+        .map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1")))
+        .collect();
+    match root.pointer_mut(&pointer) {
+        Some(slot) => {
+            *slot = value;
+            Ok(())
+        }
+        None => Err(ConfigError(format!(
+            "grid path {}: no such config field (a field of the model's config, or an element such as J.0.1)",
+            crate::io::shorten(path, 60)
+        ))),
     }
-    Ok(())
 }
 
 /// The sweep file parsed, with its base config loaded.

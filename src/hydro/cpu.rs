@@ -404,7 +404,22 @@ fn shared_chunk_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::{CpuDevice, Device};
     use crate::hydro::config::HydroConfig;
+    use crate::hydro::sim::Simulation;
+    use crate::progress::Quiet;
+
+    /// The final state's bits and every record of a run of `cfg` on `cpu`.
+    fn bits(cfg: &HydroConfig, cpu: CpuDevice) -> (Vec<u32>, Vec<RecordSample>) {
+        let s = cfg.clone().validate(true).expect("valid");
+        let mut sim = Simulation::new(s, &Device::Cpu(cpu)).expect("simulation");
+        sim.run_to_end(&mut Quiet).expect("run");
+        let x = sim.state(0).expect("state");
+        (
+            x.iter().map(|v| v.to_bits()).collect(),
+            sim.records(0).to_vec(),
+        )
+    }
 
     /// The thread count does not change a bit: fixed chunks combined in chunk order.
     #[test]
@@ -413,35 +428,23 @@ mod tests {
             let cfg = HydroConfig {
                 n: 20_000,
                 coupling,
+                steps: Some(30),
+                record_every: 10,
                 ..HydroConfig::default()
             };
-            let c = HydroConsts::new(&cfg.validate(true).expect("valid"));
             let run = |threads: usize| {
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .expect("pool")
-                    .install(|| {
-                        let mut b = HydroCpu::new(c, 0, [0.0, 0.0]);
-                        let rec = b.advance(30, 10).expect("advance");
-                        let x: Vec<u32> = b
-                            .state()
-                            .expect("state")
-                            .iter()
-                            .map(|v| v.to_bits())
-                            .collect();
-                        (
-                            x,
-                            rec.iter().map(|r| (r.lambda, r.sums)).collect::<Vec<_>>(),
-                        )
-                    })
+                let cpu = CpuDevice::with_isa(Isa::detect())
+                    .with_threads(threads)
+                    .expect("pool");
+                bits(&cfg, cpu)
             };
             let (a, b) = (run(1), run(2));
             assert_eq!(a.0, b.0, "{coupling:?}");
+            assert_eq!(a.1.len(), 4);
             assert_eq!(a.1.len(), b.1.len());
             for (p, q) in a.1.iter().zip(&b.1) {
-                assert_eq!(p.0, q.0);
-                assert_eq!(p.1, q.1);
+                assert_eq!(p.lambda, q.lambda);
+                assert_eq!(p.sums, q.sums);
             }
         }
     }
@@ -454,21 +457,19 @@ mod tests {
             let cfg = HydroConfig {
                 n: 1003,
                 coupling,
+                steps: Some(40),
+                record_every: 10,
+                replica: 3,
                 ..HydroConfig::default()
             };
-            let c = HydroConsts::new(&cfg.validate(true).expect("valid"));
             let runs: Vec<(Vec<u32>, Vec<RecordSample>)> = Isa::available()
                 .into_iter()
-                .map(|isa| {
-                    let mut b = HydroCpu::with_isa(c, 3, [0.0, 0.0], isa);
-                    let rec = b.advance(40, 10).expect("advance");
-                    let x = b.state().expect("state");
-                    (x.iter().map(|v| v.to_bits()).collect(), rec)
-                })
+                .map(|isa| bits(&cfg, CpuDevice::with_isa(isa)))
                 .collect();
             assert!(!runs.is_empty());
             for r in &runs[1..] {
                 assert_eq!(r.0, runs[0].0, "{coupling:?}");
+                assert_eq!(r.1.len(), runs[0].1.len());
                 for (p, q) in r.1.iter().zip(&runs[0].1) {
                     assert_eq!(p.lambda, q.lambda);
                     assert_eq!(p.sums[0], q.sums[0]);

@@ -278,13 +278,14 @@ impl HydroGpu {
         let max_buf = ctx.limits.max_buffer_size;
         if x_bytes > max_bind.min(max_buf) {
             let per = layout.wg as u64 * 4 * layout.quads;
-            anyhow::bail!(
+            return Err(crate::Error::DoesNotFit(format!(
                 "n = {n} per population x {replicas} replicas needs a {x_bytes}-byte state buffer; the adapter {} allows {} bytes per storage binding and {} per buffer (largest n here: {})",
                 ctx.report.name,
                 max_bind,
                 max_buf,
                 max_bind.min(max_buf) / 8 / replicas as u64 / per * per
-            );
+            ))
+            .into());
         }
         let params = HydroParams {
             n: c.n,

@@ -1,4 +1,5 @@
-//! Model H: the all-to-all stochastic hybrid network and its hydrodynamic limit.
+//! Model H: the all-to-all stochastic hybrid network and its hydrodynamic limit. Start at
+//! [`Simulation`] (an example runs a network and checks it against the corrected limit).
 
 pub mod backend;
 pub mod config;

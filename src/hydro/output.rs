@@ -1,6 +1,6 @@
 //! The model H run directory, written from a [`Simulation`]'s results: run.json (resolved
 //! config, backend, timings, late-time comparison, warnings), moments.csv, theory.csv,
-//! moments.png, state.npy; replica_<r>/moments.csv for batched replicas; checkpoint.bin.
+//! moments.png, state.npy; `replica_<r>/moments.csv` for batched replicas; checkpoint.bin.
 //! Also `balnet theory` for model H.
 
 use crate::config::ConfigError;

@@ -111,7 +111,7 @@ impl HydroConsts {
 /// Poisson: the law is exact, and no neuron takes a rare branch.
 #[derive(Clone, Debug)]
 pub struct StepTables {
-    /// tables[a][b]: what neurons of population a draw from population b.
+    /// `tables[a][b]`: what neurons of population a draw from population b.
     pub tables: [[AliasTable; 2]; 2],
     /// s_a
     pub split: [f32; 2],
@@ -128,7 +128,7 @@ pub fn own_extra_gate(c: &HydroConsts, split: f32) -> u32 {
     to_threshold32(-expm1_f32(-(c.dt * split))).saturating_add(16)
 }
 
-/// s_a = min(nu_max_a, Lambda_a) and the four per-step Poisson means: [a][b] = dt Lambda_b
+/// s_a = min(nu_max_a, Lambda_a) and the four per-step Poisson means: `[a][b]` = dt Lambda_b
 /// for b != a, dt (Lambda_a - s_a) for b = a.
 pub fn step_means(c: &HydroConsts, lambda_total: [f64; 2]) -> ([f32; 2], [[f64; 2]; 2]) {
     let split = [
@@ -282,7 +282,7 @@ pub fn step_shared(c: &HydroConsts, a: usize, x: f32, own_spike: bool, spikes: [
 }
 
 /// `pairwise` mode: neuron `g`'s input counts from every other neuron, each pair's count
-/// drawn separately: Poisson(dt f(x_j)) with P(0) = p0[j] precomputed per source.
+/// drawn separately: Poisson(dt f(x_j)) with P(0) = `p0[j]` precomputed per source.
 pub fn pairwise_counts(
     c: &HydroConsts,
     g: u32,

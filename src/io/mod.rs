@@ -6,6 +6,17 @@ use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
 
+/// `text` cut to at most `max` characters (with an ellipsis), for messages that echo input.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut s: String = text.chars().take(max.saturating_sub(3)).collect();
+        s.push_str("...");
+        s
+    }
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a
 /// half-written file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -28,25 +39,32 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
     write_atomic(path, s.as_bytes())
 }
 
-/// A CSV table: a header row and rows of numbers or labels.
+/// A CSV table: a header row and rows of numbers or labels, written with the `csv` crate
+/// (fields that need it are quoted).
 pub struct Csv {
-    text: String,
+    w: csv::Writer<Vec<u8>>,
 }
 
 impl Csv {
     pub fn new(header: &[&str]) -> Self {
-        Csv {
-            text: format!("{}\n", header.join(",")),
-        }
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(Vec::new());
+        // Writing to memory cannot fail.
+        let _ = w.write_record(header);
+        Csv { w }
     }
 
     pub fn row(&mut self, cells: &[String]) {
-        self.text.push_str(&cells.join(","));
-        self.text.push('\n');
+        let _ = self.w.write_record(cells);
     }
 
-    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        write_atomic(path, self.text.as_bytes())
+    pub fn write(self, path: &Path) -> anyhow::Result<()> {
+        let bytes = self
+            .w
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("CSV for {}: {e}", path.display()))?;
+        write_atomic(path, &bytes)
     }
 }
 

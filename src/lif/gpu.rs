@@ -113,10 +113,11 @@ fn check_size(ctx: &GpuContext, what: &str, bytes: u64) -> anyhow::Result<()> {
         .max_storage_buffer_binding_size
         .min(ctx.limits.max_buffer_size);
     if bytes > limit {
-        anyhow::bail!(
+        return Err(crate::Error::DoesNotFit(format!(
             "model L on the GPU: the {what} needs {bytes} bytes; the adapter {} binds at most {limit} bytes per storage buffer: lower n_e/n_i (or the delays), or use --backend cpu",
             ctx.report.name
-        );
+        ))
+        .into());
     }
     Ok(())
 }

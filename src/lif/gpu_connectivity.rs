@@ -79,11 +79,12 @@ pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<Dev
         .min(ctx.limits.max_buffer_size);
     let syn_bytes = total * 4;
     if syn_bytes > limit {
-        anyhow::bail!(
+        return Err(crate::Error::DoesNotFit(format!(
             "the network has {total} synapses ({syn_bytes} bytes at 4 bytes each); the adapter {} binds at most {limit} bytes per storage buffer ({} synapses): lower n_e, n_i or K, or use --backend cpu",
             ctx.report.name,
             limit / 4
-        );
+        ))
+        .into());
     }
     if total >= u32::MAX as u64 {
         anyhow::bail!("{total} synapses: the GPU backend's u32 offsets allow fewer than 2^32");

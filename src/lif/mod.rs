@@ -1,4 +1,5 @@
-//! Model L: conductance- and current-based LIF networks and their mean-field theory.
+//! Model L: conductance- and current-based LIF networks and their mean-field theory. Start at
+//! [`Simulation`] (an example runs an annealed network against mean-field theory).
 
 pub mod backend;
 pub mod config;

@@ -27,7 +27,7 @@ pub fn alias_bits(len: u32) -> u32 {
     bits
 }
 
-/// Integer masses m[i] (units of 2^-32, summing to exactly 2^32) of Poisson(lambda) on
+/// Integer masses `m[i]` (units of 2^-32, summing to exactly 2^32) of Poisson(lambda) on
 /// [lo, lo + len), in m[0 .. len); m[len ..] = 0. The pmf is computed in f64 from the mode
 /// outwards and normalised; each entry gets floor(p 2^32), the mode the rounding remainder.
 pub fn poisson_masses(lambda: f64, lo: u32, len: u32, m: &mut [u32]) {
