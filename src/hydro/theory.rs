@@ -11,10 +11,26 @@
 //! Gaussian expectations `E g(mu + s Z)` use a self-computed 96-node Gauss–Hermite rule while
 //! `beta·s ≤ 1.5`. For steeper sigmoids (`beta·s > 1.5`) Gauss–Hermite converges slowly (the
 //! logistic has poles at distance `π/(beta·s)` from the real `Z` axis: with 96 nodes the error
-//! is ~1e-9 at `beta·s = 3` and ~5e-6 at `beta·s = 5`), so there the exponentially convergent
-//! trapezoid rule on the real line is used instead, with a step `0.3/(beta·s)` over
-//! `|Z| ≤ 9.5`. Both are accurate to ~1e-13 (tested against a brute-force fine grid).
+//! is ~1e-9 at `beta·s = 3` and ~5e-6 at `beta·s = 5`). There the expectation is written in
+//! the logistic's own variable: with `y = beta (mu − theta)`, `c = beta s` and `L` a standard
+//! logistic variable, `E σ(y + c Z) = P(L < y + c Z) = ∫ σ'(l) Φ((y − l)/c) dl`, and the
+//! derivatives are the same integral with Φ replaced by its y-derivatives. The integrand is
+//! analytic in the strip |Im l| < π (the poles of σ') whatever c is and decays like e^{−|l|},
+//! so the trapezoid rule with a fixed step 0.5 over |l| ≤ 40 (161 nodes) converges
+//! exponentially (error ~ e^{−2π·3/0.5}) at any beta·s, and beyond beta·s = 1e3 the asymptotic
+//! series in 1/(beta·s) takes over (one Φ and one φ): the cost no longer grows with beta·s
+//! (a z-grid of step 0.3/(beta·s) needs ~63·beta·s nodes, which made `theory` take minutes at
+//! beta·s = 1e3). All three are accurate to ~1e-13 (tested against a brute-force fine grid,
+//! and the trapezoid rule against the series where both apply).
+//!
+//! The v1/k1 ODEs are linear, `y' = −(k/tau) y + g(t)`, and are stepped by exponential
+//! quadrature (the decay exact, the forcing interpolated quadratically), so their step is set
+//! by how fast the forcing changes and not by stability: 2e-3·min(tau) while the faster
+//! population's transient lasts (t < 20·min(tau)), 2e-3·max(tau) after it. At most ~2e4 steps
+//! whatever tau_E / tau_I is (an RK4 step of 2e-3·min(tau) up to 20·max(tau) took
+//! 1e4·max(tau)/min(tau) steps).
 
+use crate::lif::theory::erfcx;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
@@ -30,13 +46,14 @@ pub const SGN: [f64; 2] = [1.0, -1.0];
 pub const GH_NODES: usize = 96;
 /// Above this `beta·s` the sigmoid moments switch from Gauss–Hermite to the trapezoid rule.
 const GH_MAX_BETA_S: f64 = 1.5;
-/// Trapezoid step times `beta·s` (pole distance π/(beta s) ⇒ error ~ exp(−2π²/0.3)).
-const TRAP_STEP_BETA_S: f64 = 0.3;
-/// Half-width of the trapezoid grid in units of the standard deviation (φ(9.5) ≈ 1e-20).
-const TRAP_HALF_WIDTH: f64 = 9.5;
+/// Trapezoid step in the logistic variable l (poles at distance π ⇒ error ~ e^{−2π·3/0.5} times
+/// the integrand on the strip; below 1e-13 down to beta·s = 1.5, see the brute-force test).
+const TRAP_STEP: f64 = 0.5;
+/// Half-width of the trapezoid grid in l (the weight σ'(l) < e^{−40} ≈ 4e-18 beyond).
+const TRAP_HALF_WIDTH: f64 = 40.0;
 /// Absolute tolerance (relative for |mu| > 1) of the mean on the manifold.
 const MEAN_TOL: f64 = 1e-13;
-/// Internal RK4 step for the v1/k1 ODEs, in units of min(tau).
+/// Step of the v1/k1 ODEs, in units of min(tau) (then of max(tau) once t > 20·min(tau)).
 const RK_STEP_PER_TAU: f64 = 2e-3;
 /// Beyond this many max(tau) the slow state is stationary to ~e^{-40} and the v1/k1 ODEs
 /// are solved exactly with constant forcing.
@@ -462,8 +479,9 @@ fn logistic_derivs(nu_max: f64, beta: f64, y: f64) -> [f64; 4] {
 }
 
 /// `E f^{(k)}(mu + sd·Z)`, k = 0..3, `Z ~ N(0, 1)`, for `f(x) = nu_max / (1 + e^{−beta (x −
-/// theta)})`. Gauss–Hermite (96 nodes) for `beta·sd ≤ 1.5`, the real-line trapezoid rule
-/// beyond (see the module docs). `sd` must be ≥ 0.
+/// theta)})`. Gauss–Hermite (96 nodes) for `beta·sd ≤ 1.5`, the trapezoid rule in the
+/// logistic's variable beyond (see the module docs): 161 nodes at most whatever beta·sd is. `sd`
+/// must be ≥ 0.
 pub fn logistic_gauss_moments(
     nu_max: f64,
     beta: f64,
@@ -479,25 +497,106 @@ pub fn logistic_gauss_moments(
         }
     };
     let bs = beta * sd;
-    if bs <= GH_MAX_BETA_S {
+    if bs.is_nan() || bs <= GH_MAX_BETA_S {
         let rule = gh_rule();
         for (&z, &w) in rule.nodes.iter().zip(&rule.weights) {
             add(w, z);
         }
     } else {
-        let h = TRAP_STEP_BETA_S / bs;
-        let k_max = (TRAP_HALF_WIDTH / h).ceil() as i64;
-        let norm = h / (2.0 * std::f64::consts::PI).sqrt();
-        for k in -k_max..=k_max {
-            let z = k as f64 * h;
-            add(norm * (-0.5 * z * z).exp(), z);
-        }
+        let y = beta * (mu - theta);
+        return if bs >= ASYMPTOTIC_BETA_S {
+            logistic_gauss_moments_asymptotic(nu_max, beta, y, bs)
+        } else {
+            logistic_gauss_moments_steep(nu_max, beta, y, bs)
+        };
     }
     SigmoidMoments {
         f: acc[0],
         df: acc[1],
         d2f: acc[2],
         d3f: acc[3],
+    }
+}
+
+/// The trapezoid nodes l_k = k·TRAP_STEP, |l_k| ≤ TRAP_HALF_WIDTH, with weights
+/// TRAP_STEP·σ'(l_k) (they sum to 1 − O(e^{−40})).
+fn logistic_rule() -> &'static [(f64, f64)] {
+    static RULE: OnceLock<Vec<(f64, f64)>> = OnceLock::new();
+    RULE.get_or_init(|| {
+        let k_max = (TRAP_HALF_WIDTH / TRAP_STEP).round() as i64;
+        (-k_max..=k_max)
+            .map(|k| {
+                let l = k as f64 * TRAP_STEP;
+                let e = (-l.abs()).exp();
+                (l, TRAP_STEP * e / ((1.0 + e) * (1.0 + e)))
+            })
+            .collect()
+    })
+}
+
+/// `E f^{(k)}` for `c = beta·s > 1.5` (see the module docs), `y = beta (mu − theta)`,
+/// `w = (y − l)/c`: `E f = nu ∫ σ'(l) Φ(w) dl`, `E f' = nu beta ∫ σ'(l) φ(w)/c dl`,
+/// `E f'' = −nu beta² ∫ σ'(l) w φ(w)/c² dl`, `E f''' = nu beta³ ∫ σ'(l) (w² − 1) φ(w)/c³ dl`,
+/// by the trapezoid rule of [`logistic_rule`]: a fixed node count.
+fn logistic_gauss_moments_steep(nu_max: f64, beta: f64, y: f64, c: f64) -> SigmoidMoments {
+    const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+    let mut acc = [0.0; 4];
+    for &(l, w_l) in logistic_rule() {
+        let w = (y - l) / c;
+        // Φ(w) from the scaled complement (accurate to ~1e-15 in both tails; statrs' erfc is
+        // off by ~1e-12 near |w| = 2): Φ(−|w|) = ½ erfcx(|w|/√2) e^{−w²/2}.
+        let gauss = (-0.5 * w * w).exp();
+        let tail = 0.5 * erfcx(w.abs() * std::f64::consts::FRAC_1_SQRT_2) * gauss;
+        let big_phi = if w < 0.0 { tail } else { 1.0 - tail };
+        let phi = INV_SQRT_2PI * gauss;
+        acc[0] += w_l * big_phi;
+        acc[1] += w_l * phi;
+        acc[2] -= w_l * w * phi;
+        acc[3] += w_l * (w * w - 1.0) * phi;
+    }
+    let bc = beta / c;
+    SigmoidMoments {
+        f: nu_max * acc[0],
+        df: nu_max * bc * acc[1],
+        d2f: nu_max * bc * bc * acc[2],
+        d3f: nu_max * bc * bc * bc * acc[3],
+    }
+}
+
+/// Above this `beta·s` the moments use the asymptotic series in 1/(beta·s)
+/// ([`logistic_gauss_moments_asymptotic`], error ~2·He_8/c⁶ < 1e-16 of each moment's scale
+/// here) instead of the trapezoid rule.
+const ASYMPTOTIC_BETA_S: f64 = 1e3;
+
+/// `E f^{(k)}` for `c = beta·s ≥ ASYMPTOTIC_BETA_S`: with `u = y/c` and L logistic,
+/// `E g(u − L/c) = g(u) + (π²/6) g''(u)/c² + (7π⁴/360) g''''(u)/c⁴ + O(c⁻⁶)` (the even
+/// moments of L are π²/3 and 7π⁴/15), for g = Φ, φ, φ', φ'' (times nu (beta/c)^k).
+fn logistic_gauss_moments_asymptotic(nu_max: f64, beta: f64, y: f64, c: f64) -> SigmoidMoments {
+    const INV_SQRT_2PI: f64 = 0.398_942_280_401_432_7;
+    let pi2 = std::f64::consts::PI * std::f64::consts::PI;
+    let (a2, a4) = (
+        pi2 / 6.0 / (c * c),
+        7.0 * pi2 * pi2 / 360.0 / (c * c * c * c),
+    );
+    let u = y / c;
+    let gauss = (-0.5 * u * u).exp();
+    let tail = 0.5 * erfcx(u.abs() * std::f64::consts::FRAC_1_SQRT_2) * gauss;
+    let big_phi = if u < 0.0 { tail } else { 1.0 - tail };
+    let phi = INV_SQRT_2PI * gauss;
+    let u2 = u * u;
+    // φ^{(k)} = (−1)^k He_k(u) φ(u), k = 1..6.
+    let d1 = -u;
+    let d2 = u2 - 1.0;
+    let d3 = -u * (u2 - 3.0);
+    let d4 = u2 * u2 - 6.0 * u2 + 3.0;
+    let d5 = -u * (u2 * u2 - 10.0 * u2 + 15.0);
+    let d6 = u2 * u2 * u2 - 15.0 * u2 * u2 + 45.0 * u2 - 15.0;
+    let bc = beta / c;
+    SigmoidMoments {
+        f: nu_max * (big_phi + phi * (a2 * d1 + a4 * d3)),
+        df: nu_max * bc * phi * (1.0 + a2 * d2 + a4 * d4),
+        d2f: nu_max * bc * bc * phi * (d1 + a2 * d3 + a4 * d5),
+        d3f: nu_max * bc * bc * bc * phi * (d2 + a2 * d4 + a4 * d6),
     }
 }
 
@@ -601,7 +700,8 @@ fn solve_mean(
     }
     // Bracket: step against the sign of g, doubling the step; a point still on the same
     // side becomes the new anchor.
-    let scale = (1.0 + var.sqrt()) / p.beta[a];
+    // E f(mu + sZ) changes on the scale of 1/beta or of s, whichever is larger.
+    let scale = 1.0 / p.beta[a] + var.sqrt();
     let mut step = if guess.is_some() { 0.05 } else { 0.5 } * scale;
     let mut other = None;
     for _ in 0..200 {
@@ -781,8 +881,10 @@ fn point(t: f64, r: [f64; 2], s: &SlowState, v1: [f64; 2], k1: [f64; 2]) -> Theo
 /// O(n^{-1/2}) that brings x0_mean onto it is not resolved, and the one-off kick it gives v1
 /// (MODEL.md, `v1(0+) = ∫_layer Σ_b J_ab² (R_b − r_b) ds`) is ignored: v1(0) = k1(0) = 0.
 /// The kick decays like e^{−2t/tau} and is forgotten at steady state. The v1 and k1 ODEs
-/// are integrated by RK4 with step ≈ 2e-3·min(tau); beyond t = 20·max(tau) the slow state
-/// is stationary (to ~e^{−40}) and they are solved exactly with constant forcing.
+/// are stepped by exponential quadrature ([`exp_quadrature_step`]) with step ≈ 2e-3·min(tau)
+/// up to t = 20·min(tau) and ≈ 2e-3·max(tau) after it; beyond t = 20·max(tau) the slow state
+/// is stationary (to ~e^{−40}) and they are solved exactly with constant forcing. The work is
+/// at most ~2e4 steps plus one per requested time, whatever the tau ratio.
 ///
 /// Errors: invalid parameters, no balanced state, or an unstable one at any requested time.
 pub fn trajectory(p: &HydroTheoryParams, times: &[f64]) -> Result<Vec<TheoryPoint>, TheoryError> {
@@ -794,8 +896,13 @@ pub fn trajectory(p: &HydroTheoryParams, times: &[f64]) -> Result<Vec<TheoryPoin
     order.sort_by(|&x, &y| times[x].total_cmp(&times[y]));
 
     let tau_min = p.tau[0].min(p.tau[1]);
-    let t_freeze = FREEZE_TAUS * p.tau[0].max(p.tau[1]);
-    let h_max = RK_STEP_PER_TAU * tau_min;
+    let tau_max = p.tau[0].max(p.tau[1]);
+    let t_freeze = FREEZE_TAUS * tau_max;
+    // The faster population's transient is over (to ~e^{−40}) at t_fast; beyond, the forcing
+    // changes on the scale of the slower tau only.
+    let t_fast = FREEZE_TAUS * tau_min;
+    let h_fast = RK_STEP_PER_TAU * tau_min;
+    let h_slow = RK_STEP_PER_TAU * tau_max;
 
     let mut out: Vec<Option<TheoryPoint>> = vec![None; times.len()];
     let mut t = 0.0;
@@ -806,24 +913,28 @@ pub fn trajectory(p: &HydroTheoryParams, times: &[f64]) -> Result<Vec<TheoryPoin
 
     for &idx in &order {
         let target = times[idx];
-        // RK4 part, up to min(target, t_freeze).
+        // Stepped part, up to min(target, t_freeze): steps of h_fast below t_fast, of h_slow
+        // beyond (at most 1e4 of each, plus one per requested time).
         let t_end = target.min(t_freeze);
-        if t_end > t {
-            let steps = ((t_end - t) / h_max).ceil().max(1.0) as usize;
-            let h = (t_end - t) / steps as f64;
+        for (seg_end, h_max) in [(t_end.min(t_fast), h_fast), (t_end, h_slow)] {
+            if seg_end <= t {
+                continue;
+            }
+            let steps = ((seg_end - t) / h_max).ceil().max(1.0) as usize;
+            let h = (seg_end - t) / steps as f64;
             for k in 0..steps {
-                let t1 = if k + 1 == steps { t_end } else { t + h };
+                let t1 = if k + 1 == steps { seg_end } else { t + h };
                 let hh = t1 - t;
                 let mid = slow_at(p, r, t + 0.5 * hh, Some(state.mu))?;
                 let end = slow_at(p, r, t1, Some(mid.mu))?;
                 for a in 0..2 {
-                    v1[a] = rk4_linear(
+                    v1[a] = exp_quadrature_step(
                         v1[a],
                         2.0 / p.tau[a],
                         [state.force_v[a], mid.force_v[a], end.force_v[a]],
                         hh,
                     );
-                    k1[a] = rk4_linear(
+                    k1[a] = exp_quadrature_step(
                         k1[a],
                         3.0 / p.tau[a],
                         [state.force_k[a], mid.force_k[a], end.force_k[a]],
@@ -860,13 +971,36 @@ pub fn trajectory(p: &HydroTheoryParams, times: &[f64]) -> Result<Vec<TheoryPoin
     Ok(out.into_iter().flatten().collect())
 }
 
-/// One RK4 step of `y' = −k y + g(t)` with g given at the start, middle and end of the step.
-fn rk4_linear(y: f64, k: f64, g: [f64; 3], h: f64) -> f64 {
-    let k1 = -k * y + g[0];
-    let k2 = -k * (y + 0.5 * h * k1) + g[1];
-    let k3 = -k * (y + 0.5 * h * k2) + g[1];
-    let k4 = -k * (y + h * k3) + g[2];
-    y + h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
+/// One step of `y' = −k y + g(t)` with g given at the start, middle and end of the step:
+/// `y(h) = e^{−kh} y(0) + ∫_0^h e^{−k(h−u)} g(u) du` with g replaced by its quadratic
+/// interpolant, exact for the decay at any k·h (so the step needs no stability bound) and
+/// Simpson's rule as k·h → 0.
+fn exp_quadrature_step(y: f64, k: f64, g: [f64; 3], h: f64) -> f64 {
+    let z = k * h;
+    // I_j = ∫_0^1 s^j e^{−z(1−s)} ds.
+    let (i0, i1, i2) = if z < 1.0 {
+        // I_j = Σ_m (−z)^m j! / (j + m + 1)!: |terms| ≤ 1/(m+1)!, 25 terms reach 1e-26.
+        let (mut i0, mut i1, mut i2) = (0.0, 0.0, 0.0);
+        let mut zm = 1.0; // (−z)^m / (m + 1)!, then / (m + 2), / (m + 3)
+        for m in 0..25 {
+            let mf = m as f64;
+            if m > 0 {
+                zm *= -z / (mf + 1.0);
+            }
+            i0 += zm;
+            i1 += zm / (mf + 2.0);
+            i2 += 2.0 * zm / ((mf + 2.0) * (mf + 3.0));
+        }
+        (i0, i1, i2)
+    } else {
+        let i0 = -(-z).exp_m1() / z;
+        let i1 = (1.0 - i0) / z;
+        (i0, i1, (1.0 - 2.0 * i1) / z)
+    };
+    let w0 = 2.0 * i2 - 3.0 * i1 + i0;
+    let wm = 4.0 * (i1 - i2);
+    let w1 = 2.0 * i2 - i1;
+    (-z).exp() * y + h * (w0 * g[0] + wm * g[1] + w1 * g[2])
 }
 
 /// The t → ∞ limit: `s_a² = tau_a D_a/2`, mu on the manifold, `c = mu/tau`, and the fixed
@@ -1156,6 +1290,161 @@ mod tests {
             1e-9
         ));
         assert!(sigmoid_moments(&p, 0, mu, -0.1).is_err());
+    }
+
+    #[test]
+    fn steep_sigmoid_moments_follow_the_asymptotic_form() {
+        // Where both apply (50 <= c = beta s <= 3000), the trapezoid rule in the logistic's
+        // variable and the asymptotic series agree to the series' O(c⁻⁶) error; at c = 1.6 the
+        // trapezoid rule matches the brute-force grid (`sigmoid_moments_match_brute_force`).
+        for (nu, beta) in [(1.0, 1.0), (2.0, 1e6), (0.5, 30.0)] {
+            for c in [50.0, 200.0, 1000.0, 3000.0] {
+                for u in [-6.0, -3.0, -0.7, 0.0, 0.4, 2.5, 5.0] {
+                    let y = u * c;
+                    let t = logistic_gauss_moments_steep(nu, beta, y, c);
+                    let a = logistic_gauss_moments_asymptotic(nu, beta, y, c);
+                    let bc = beta / c;
+                    let tol = |k: i32| nu * bc.powi(k) * (1e-13 + 1e3 / c.powi(6));
+                    assert!(close(t.f, a.f, tol(0)), "c={c} u={u}: {} vs {}", t.f, a.f);
+                    assert!(
+                        close(t.df, a.df, tol(1)),
+                        "c={c} u={u}: {} vs {}",
+                        t.df,
+                        a.df
+                    );
+                    assert!(
+                        close(t.d2f, a.d2f, tol(2)),
+                        "c={c} u={u}: {} vs {}",
+                        t.d2f,
+                        a.d2f
+                    );
+                    assert!(
+                        close(t.d3f, a.d3f, tol(3)),
+                        "c={c} u={u}: {} vs {}",
+                        t.d3f,
+                        a.d3f
+                    );
+                }
+            }
+        }
+        // Both are a fixed amount of work at any beta·s.
+        let t0 = std::time::Instant::now();
+        for s in [2.0, 1e2, 1e4, 1e8] {
+            let q = logistic_gauss_moments(1.0, 1e6, 0.0, 0.3 * s, s);
+            assert!(q.f.is_finite() && q.f > 0.5 && q.f < 1.0, "{q:?}");
+        }
+        assert!(t0.elapsed().as_secs_f64() < 1e-2, "{:?}", t0.elapsed());
+    }
+
+    #[test]
+    fn theory_cost_is_bounded_for_steep_sigmoids_wide_states_and_tau_ratios() {
+        // beta = 1e6, x0_sd = 1e4 and tau_I / tau_E = 1e6 used to take minutes (or hang):
+        // the quadrature's node count grew like beta·s and the v1/k1 steps like the tau
+        // ratio. Each of these is now a bounded amount of work.
+        let d = HydroTheoryParams::model_defaults();
+        let cases = [
+            (
+                "beta = 1e6",
+                HydroTheoryParams {
+                    beta: [1e6; 2],
+                    ..d
+                },
+            ),
+            (
+                "x0_sd = 1e4",
+                HydroTheoryParams {
+                    x0_sd: [1e4; 2],
+                    ..d
+                },
+            ),
+            (
+                "tau = [1, 1e6]",
+                HydroTheoryParams {
+                    tau: [1.0, 1e6],
+                    ..d
+                },
+            ),
+            (
+                "tau = [1e-6, 1] and x0_sd = 1e4",
+                HydroTheoryParams {
+                    tau: [1e-6, 1.0],
+                    x0_sd: [1e4; 2],
+                    ..d
+                },
+            ),
+        ];
+        for (name, p) in cases {
+            let t0 = std::time::Instant::now();
+            let ss = steady_state(&p);
+            // `balnet theory --out` of a 4-time-unit config recorded every 0.05.
+            let times: Vec<f64> = (0..=80).map(|k| k as f64 * 0.05).collect();
+            let tr = trajectory(&p, &times);
+            let el = t0.elapsed().as_secs_f64();
+            // A long run: at most 2e4 steps to t = 20 max(tau), whatever the tau ratio.
+            let t1 = std::time::Instant::now();
+            let late = trajectory(&p, &[1e3, 1e9]);
+            let el_late = t1.elapsed().as_secs_f64();
+            eprintln!("{name}: to t = 1e9 in {el_late:.3} s");
+            assert!(el_late < 5.0, "{name}: {el_late} s");
+            if let (Ok(l), Ok(s)) = (&late, &ss) {
+                for a in 0..2 {
+                    assert!(
+                        close(l[1].v1[a], s.v1[a], 1e-8 * (1.0 + s.v1[a].abs())),
+                        "{name}"
+                    );
+                }
+            }
+            eprintln!(
+                "{name}: {el:.3} s, steady state {:?}",
+                ss.as_ref().map(|s| (s.mu, s.var, s.m1))
+            );
+            assert!(el < 1.0, "{name}: {el} s");
+            // A balanced state that the theory can describe: finite, the rates as asked, the
+            // balance constraint met.
+            if let Ok(s) = ss {
+                for a in 0..2 {
+                    assert!(
+                        s.mu[a].is_finite() && s.var[a].is_finite() && s.m1[a].is_finite(),
+                        "{name}"
+                    );
+                    let f = sigmoid_moments(&p, a, s.mu[a], s.var[a]).unwrap().f;
+                    assert!(close(f, s.rate[a], 1e-10), "{name}: {f} vs {}", s.rate[a]);
+                }
+            }
+            if let Ok(tr) = tr {
+                assert!(
+                    tr.iter()
+                        .all(|q| q.mu.iter().chain(&q.v1).all(|x| x.is_finite())),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn exp_quadrature_step_is_exact_for_quadratic_forcing_at_any_stiffness() {
+        // y' = −k y + g(t), g = 1 + 2t − 3t², y(0) = 0.7: exact solution by its series-free
+        // closed form via variation of constants, compared with one step.
+        for k in [0.0, 0.7, 3.0, 50.0, 1e6] {
+            for h in [1e-3, 0.1, 2.0] {
+                let g = |t: f64| 1.0 + 2.0 * t - 3.0 * t * t;
+                // Particular solution of y' + k y = a + b t + c t²: p(t) = A + B t + C t².
+                let got = exp_quadrature_step(0.7, k, [g(0.0), g(0.5 * h), g(h)], h);
+                let want = if k == 0.0 {
+                    0.7 + h + h * h - h * h * h
+                } else {
+                    let cc = -3.0 / k;
+                    let bb = (2.0 - 2.0 * cc) / k;
+                    let aa = (1.0 - bb) / k;
+                    let p = |t: f64| aa + bb * t + cc * t * t;
+                    p(h) + (0.7 - p(0.0)) * (-k * h).exp()
+                };
+                assert!(
+                    close(got, want, 1e-12 * (1.0 + want.abs())),
+                    "k={k} h={h}: {got} vs {want}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! current-based delta synapses, fixed in-degree / annealed / all-to-all connectivity.
 //! Units: ms, mV, Hz.
 
-use crate::config::{ConfigError, bad};
+use crate::config::{ConfigError, bad, fmt_value, require, round_count, u32_in, u64_in};
 use serde::{Deserialize, Serialize};
 
 /// Largest network: neuron indices share a u32 with an 8-bit delay slot in the synapse list.
@@ -104,13 +104,37 @@ pub enum Integrator {
 
 /// Transmission delays.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    from = "DelayConfigRepr"
+)]
 pub enum DelayConfig {
     /// Every spike arrives at the next step.
     OneStep,
     /// Per synapse, uniform on [lo, hi] ms (rounded to whole steps, at least one), separately
     /// for E and I presynaptic neurons (`fixed_indegree` only).
     Uniform { e_ms: [f64; 2], i_ms: [f64; 2] },
+}
+
+/// How `DelayConfig` is read: serde ignores the other fields of an internally tagged unit
+/// variant even with `deny_unknown_fields`, so `one_step` is read as an empty struct variant,
+/// which rejects them (`{"kind": "one_step", "typo": 1}` is an error).
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum DelayConfigRepr {
+    OneStep {},
+    Uniform { e_ms: [f64; 2], i_ms: [f64; 2] },
+}
+
+impl From<DelayConfigRepr> for DelayConfig {
+    fn from(r: DelayConfigRepr) -> Self {
+        match r {
+            DelayConfigRepr::OneStep {} => DelayConfig::OneStep,
+            DelayConfigRepr::Uniform { e_ms, i_ms } => DelayConfig::Uniform { e_ms, i_ms },
+        }
+    }
 }
 
 /// Initial membrane potentials.
@@ -242,25 +266,55 @@ impl LifSetup {
     }
 }
 
+/// Largest |potential| (mV) of any voltage field (reversals, threshold, reset, initial
+/// values, histogram range): the kernels compute V in f32.
+pub const LIF_MAX_MV: f64 = 1e4;
+/// Range of the time constants tau_l, tau_rp and of dt (ms): e^{-dt/tau_l}, 1/tau_l and the
+/// arrival gaps are f32.
+pub const LIF_MIN_MS: f64 = 1e-6;
+pub const LIF_MAX_MS: f64 = 1e9;
+/// Largest number of steps, warm-up included (the step index is a word of the RNG counter).
+pub const LIF_MAX_STEPS: u64 = u32::MAX as u64 - 1;
+/// Largest mean number of external arrivals per neuron and step, K_X nu_X dt: the `precise`
+/// integrator takes them one at a time, and the Poisson sampler is exact to 1e7.
+pub const LIF_MAX_EXT_PER_STEP: f64 = 1e4;
+/// Largest external rate (Hz).
+pub const LIF_MAX_NU_X: f64 = 1e6;
+/// Largest conductance jump strength a (1 - e^{-a} is 1 to f64 precision beyond ~37) and
+/// largest inhibition factor g.
+pub const LIF_MAX_A: f64 = 100.0;
+pub const LIF_MAX_G: f64 = 1e6;
+/// Largest synapse count n x (K + gamma K) (fixed_indegree, 4 bytes each).
+pub const LIF_MAX_SYNAPSES: u64 = 1 << 40;
+/// Largest gamma and cv_k.
+pub const LIF_MAX_GAMMA: f64 = 1e6;
+
 fn finite_pos(name: &str, v: f64) -> Result<(), ConfigError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(bad(format!("{name} = {v}: must be a finite number > 0")))
-    }
+    require(v.is_finite() && v > 0.0, name, &v, "a finite number > 0")
 }
 
-fn finite(name: &str, v: f64) -> Result<(), ConfigError> {
-    if v.is_finite() {
-        Ok(())
-    } else {
-        Err(bad(format!("{name} = {v}: must be finite")))
-    }
+fn potential(name: &str, v: f64) -> Result<(), ConfigError> {
+    require(
+        v.is_finite() && v.abs() <= LIF_MAX_MV,
+        name,
+        &v,
+        &format!("finite with |v| <= {LIF_MAX_MV:e} mV"),
+    )
+}
+
+fn time_ms(name: &str, v: f64) -> Result<(), ConfigError> {
+    finite_pos(name, v)?;
+    require(
+        (LIF_MIN_MS..=LIF_MAX_MS).contains(&v),
+        name,
+        &v,
+        &format!("in [{LIF_MIN_MS:e}, {LIF_MAX_MS:e}] ms"),
+    )
 }
 
 fn check_neuron(pop: &str, p: &NeuronParams, dt: f64) -> Result<(), ConfigError> {
-    finite_pos(&format!("tau_l ({pop})"), p.tau_l)?;
-    finite_pos(&format!("tau_rp ({pop})"), p.tau_rp)?;
+    time_ms(&format!("tau_l ({pop})"), p.tau_l)?;
+    time_ms(&format!("tau_rp ({pop})"), p.tau_rp)?;
     for (name, v) in [
         ("e_l", p.e_l),
         ("e_e", p.e_e),
@@ -268,47 +322,80 @@ fn check_neuron(pop: &str, p: &NeuronParams, dt: f64) -> Result<(), ConfigError>
         ("theta", p.theta),
         ("v_r", p.v_r),
     ] {
-        finite(&format!("{name} ({pop})"), v)?;
+        potential(&format!("{name} ({pop})"), v)?;
     }
     if p.theta <= p.v_r {
         return Err(bad(format!(
             "theta = {} ({pop}): must be > v_r = {}",
-            p.theta, p.v_r
+            fmt_value(&p.theta),
+            fmt_value(&p.v_r)
         )));
     }
     if dt > p.tau_rp {
         return Err(bad(format!(
-            "dt = {dt} ms: must be <= tau_rp = {} ms ({pop})",
-            p.tau_rp
+            "dt = {} ms: must be <= tau_rp = {} ms ({pop})",
+            fmt_value(&dt),
+            fmt_value(&p.tau_rp)
         )));
     }
     Ok(())
 }
 
+/// Steps of `ms` milliseconds at dt, rounded, in [lo, hi] (checked before the conversion).
+fn steps_of(name: &str, ms: f64, dt: f64, lo: u64, hi: u64) -> Result<u64, ConfigError> {
+    round_count(
+        &format!(
+            "{name}/dt ({name} = {} ms, dt = {} ms)",
+            fmt_value(&ms),
+            fmt_value(&dt)
+        ),
+        ms / dt,
+        lo,
+        hi,
+    )
+}
+
 impl LifConfig {
-    /// Checks every field and derives sizes, in-degrees and step counts.
+    /// Checks every field (range and integer type) before deriving anything from it, then
+    /// derives sizes, in-degrees and step counts (with checked arithmetic). Errors are one
+    /// line naming the field, its value (shortened) and the allowed range.
     pub fn validate(self) -> Result<LifSetup, ConfigError> {
         let c = self;
         if c.model != "lif" {
-            return Err(bad(format!("model = {:?}: must be \"lif\"", c.model)));
+            return Err(bad(format!(
+                "model = {}: must be \"lif\"",
+                fmt_value(&c.model)
+            )));
         }
         finite_pos("dt", c.dt)?;
-        if c.k == 0 {
-            return Err(bad("K = 0: must be >= 1"));
-        }
+        time_ms("dt", c.dt)?;
+        u64_in("K", c.k, 1, LIF_MAX_NEURONS)?;
+        // Defaults 10 K each; K <= LIF_MAX_NEURONS so 10 K cannot overflow.
         let n_e = c.n_e.unwrap_or(10 * c.k);
         let n_i = c.n_i.unwrap_or(10 * c.k);
-        if n_e < 1 || n_i < 1 || n_e + n_i > LIF_MAX_NEURONS {
+        let total = n_e.checked_add(n_i);
+        if n_e < 1 || n_i < 1 || total.is_none_or(|t| t > LIF_MAX_NEURONS) {
             return Err(bad(format!(
                 "n_e = {n_e}, n_i = {n_i}: each must be >= 1 and n_e + n_i <= {LIF_MAX_NEURONS}"
             )));
         }
-        if !(c.gamma.is_finite() && c.gamma >= 0.0) {
-            return Err(bad(format!("gamma = {}: must be finite and >= 0", c.gamma)));
-        }
+        require(
+            c.gamma.is_finite() && (0.0..=LIF_MAX_GAMMA).contains(&c.gamma),
+            "gamma",
+            &c.gamma,
+            &format!("finite and in [0, {LIF_MAX_GAMMA:e}]"),
+        )?;
         let (k_e, k_i) = match c.connectivity {
             Connectivity::AllToAll => (n_e, n_i),
-            _ => (c.k, (c.gamma * c.k as f64).round() as u64),
+            _ => (
+                c.k,
+                round_count(
+                    &format!("gamma K (gamma = {}, K = {})", fmt_value(&c.gamma), c.k),
+                    c.gamma * c.k as f64,
+                    0,
+                    LIF_MAX_NEURONS,
+                )?,
+            ),
         };
         if c.connectivity == Connectivity::FixedIndegree {
             // No self-connections: an E neuron can draw from n_e - 1 others.
@@ -318,7 +405,8 @@ impl LifConfig {
             if k_i >= n_i {
                 return Err(bad(format!(
                     "gamma K = {k_i}: must be < n_i = {n_i} (gamma = {}, K = {})",
-                    c.gamma, c.k
+                    fmt_value(&c.gamma),
+                    c.k
                 )));
             }
         } else if c.connectivity == Connectivity::Annealed && (k_e > n_e || k_i > n_i) {
@@ -326,54 +414,94 @@ impl LifConfig {
                 "K = {k_e}, gamma K = {k_i}: must be <= n_e = {n_e}, n_i = {n_i}"
             )));
         }
-        if !(c.cv_k.is_finite() && (0.0..=1.0).contains(&c.cv_k)) {
-            return Err(bad(format!("cv_k = {}: must be in [0, 1]", c.cv_k)));
-        }
+        require(
+            c.cv_k.is_finite() && (0.0..=1.0).contains(&c.cv_k),
+            "cv_k",
+            &c.cv_k,
+            "in [0, 1]",
+        )?;
         if c.cv_k > 0.0 && c.connectivity != Connectivity::FixedIndegree {
             return Err(bad("cv_k > 0 needs connectivity = \"fixed_indegree\""));
         }
-        let k_x = c.k_x.unwrap_or(c.k);
-        if !(c.nu_x.is_finite() && c.nu_x >= 0.0) {
+        if c.connectivity == Connectivity::FixedIndegree {
+            // Stored synapses n x (K + gamma K): at most 2^24 x 2^25, no overflow; bounded.
+            let n = n_e + n_i;
+            let synapses = (k_e + k_i).checked_mul(n);
+            if synapses.is_none_or(|s| s > LIF_MAX_SYNAPSES) {
+                return Err(bad(format!(
+                    "synapses = (n_e + n_i) x (K + gamma K) = {n} x {}: must be <= {LIF_MAX_SYNAPSES}; lower n_e/n_i or K",
+                    k_e + k_i
+                )));
+            }
+        }
+        // Used as a u32 (external in-degree); default K.
+        let k_x = match c.k_x {
+            Some(v) => u32_in("K_X", v, 0, u32::MAX)?,
+            None => c.k as u32,
+        };
+        require(
+            c.nu_x.is_finite() && (0.0..=LIF_MAX_NU_X).contains(&c.nu_x),
+            "nu_x",
+            &c.nu_x,
+            &format!("finite and in [0, {LIF_MAX_NU_X:e}] Hz"),
+        )?;
+        let ext_per_step = k_x as f64 * c.nu_x * c.dt * 1e-3;
+        if ext_per_step > LIF_MAX_EXT_PER_STEP {
             return Err(bad(format!(
-                "nu_x = {} Hz: must be finite and >= 0",
-                c.nu_x
+                "K_X nu_x dt = {k_x} x {} Hz x {} ms = {} external arrivals per neuron and step: must be <= {LIF_MAX_EXT_PER_STEP:e}; lower dt",
+                fmt_value(&c.nu_x),
+                fmt_value(&c.dt),
+                fmt_value(&ext_per_step)
             )));
         }
+        let g_range = format!("finite and in [0, {LIF_MAX_G:e}]");
         match c.synapse {
             SynapseConfig::Conductance { a, g } => {
                 finite_pos("synapse.a", a)?;
-                if !(g.is_finite() && g >= 0.0) {
-                    return Err(bad(format!("synapse.g = {g}: must be finite and >= 0")));
-                }
+                require(
+                    a <= LIF_MAX_A,
+                    "synapse.a",
+                    &a,
+                    &format!("<= {LIF_MAX_A} (1 - e^-a is 1 beyond)"),
+                )?;
+                require(
+                    g.is_finite() && (0.0..=LIF_MAX_G).contains(&g),
+                    "synapse.g",
+                    &g,
+                    &g_range,
+                )?;
             }
             SynapseConfig::Current { j, g } => {
-                finite("synapse.j", j)?;
-                if !(g.is_finite() && g >= 0.0) {
-                    return Err(bad(format!("synapse.g = {g}: must be finite and >= 0")));
-                }
+                potential("synapse.j", j)?;
+                require(
+                    g.is_finite() && (0.0..=LIF_MAX_G).contains(&g),
+                    "synapse.g",
+                    &g,
+                    &g_range,
+                )?;
+                potential("synapse.g * synapse.j", g * j)?;
             }
         }
         let neuron = [c.neuron_e.apply(c.neuron), c.neuron_i.apply(c.neuron)];
         check_neuron("E", &neuron[0], c.dt)?;
         check_neuron("I", &neuron[1], c.dt)?;
-        if !(c.duration.is_finite() && c.duration > 0.0) {
+        require(
+            c.duration.is_finite() && c.duration > 0.0,
+            "duration",
+            &c.duration,
+            "a finite number > 0 (ms)",
+        )?;
+        require(
+            c.warmup.is_finite() && c.warmup >= 0.0,
+            "warmup",
+            &c.warmup,
+            "finite and >= 0 (ms)",
+        )?;
+        let steps = steps_of("duration", c.duration, c.dt, 1, LIF_MAX_STEPS)?;
+        let warmup_steps = steps_of("warmup", c.warmup, c.dt, 0, LIF_MAX_STEPS)?;
+        if steps + warmup_steps > LIF_MAX_STEPS {
             return Err(bad(format!(
-                "duration = {} ms: must be a finite number > 0",
-                c.duration
-            )));
-        }
-        if !(c.warmup.is_finite() && c.warmup >= 0.0) {
-            return Err(bad(format!(
-                "warmup = {} ms: must be finite and >= 0",
-                c.warmup
-            )));
-        }
-        let steps = (c.duration / c.dt).round() as u64;
-        let warmup_steps = (c.warmup / c.dt).round() as u64;
-        if steps == 0 || steps + warmup_steps > u32::MAX as u64 - 1 {
-            return Err(bad(format!(
-                "duration/dt = {steps} steps (+ {warmup_steps} warm-up): must be in [1, {}]",
-                u32::MAX - 1
+                "duration/dt + warmup/dt = {steps} + {warmup_steps} steps: must be <= {LIF_MAX_STEPS}"
             )));
         }
         let delay_slots = match c.delay {
@@ -388,36 +516,43 @@ impl LifConfig {
                 for (name, r) in [("delay.e_ms", e_ms), ("delay.i_ms", i_ms)] {
                     if !(r[0].is_finite() && r[1].is_finite() && 0.0 <= r[0] && r[0] <= r[1]) {
                         return Err(bad(format!(
-                            "{name} = [{}, {}]: must satisfy 0 <= lo <= hi",
-                            r[0], r[1]
+                            "{name} = {}: must satisfy 0 <= lo <= hi, finite",
+                            fmt_value(&r)
                         )));
                     }
-                    let s = (r[1] / c.dt).round().max(1.0) as u64;
-                    if s > LIF_MAX_DELAY_STEPS {
+                    let s = (r[1] / c.dt).round().max(1.0);
+                    if !s.is_finite() || s > LIF_MAX_DELAY_STEPS as f64 {
                         return Err(bad(format!(
-                            "{name} = [{}, {}] ms: at most {LIF_MAX_DELAY_STEPS} steps of dt = {} ms",
-                            r[0], r[1], c.dt
+                            "{name} = {} ms: at most {LIF_MAX_DELAY_STEPS} steps of dt = {} ms",
+                            fmt_value(&r),
+                            fmt_value(&c.dt)
                         )));
                     }
-                    hi = hi.max(s);
+                    hi = hi.max(s as u64);
                 }
                 hi as u32 + 1
             }
         };
         match c.v0 {
             InitialV::Uniform { lo, hi } => {
-                if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                potential("v0.lo", lo)?;
+                potential("v0.hi", hi)?;
+                if lo > hi {
                     return Err(bad(format!(
-                        "v0 = uniform [{lo}, {hi}]: need lo <= hi, finite"
+                        "v0 = uniform [{}, {}]: need lo <= hi",
+                        fmt_value(&lo),
+                        fmt_value(&hi)
                     )));
                 }
             }
             InitialV::Gaussian { mean, sd } => {
-                if !(mean.is_finite() && sd.is_finite() && sd >= 0.0) {
-                    return Err(bad(format!(
-                        "v0 = gaussian(mean {mean}, sd {sd}): need finite mean, sd >= 0"
-                    )));
-                }
+                potential("v0.mean", mean)?;
+                require(
+                    sd.is_finite() && (0.0..=LIF_MAX_MV).contains(&sd),
+                    "v0.sd",
+                    &sd,
+                    &format!("finite and in [0, {LIF_MAX_MV:e}] mV"),
+                )?;
             }
         }
         let r = &c.record;
@@ -425,22 +560,30 @@ impl LifConfig {
         if r.rate_bin_ms < c.dt {
             return Err(bad(format!(
                 "record.rate_bin_ms = {}: must be >= dt = {}",
-                r.rate_bin_ms, c.dt
+                fmt_value(&r.rate_bin_ms),
+                fmt_value(&c.dt)
             )));
         }
+        // Its width in steps is a u32.
+        steps_of(
+            "record.rate_bin_ms",
+            r.rate_bin_ms,
+            c.dt,
+            1,
+            u32::MAX as u64,
+        )?;
         if r.vhist_bins == 0 || r.vhist_bins > 100_000 {
             return Err(bad(format!(
                 "record.vhist_bins = {}: must be in [1, 100000]",
                 r.vhist_bins
             )));
         }
-        if !(r.vhist_range[0].is_finite()
-            && r.vhist_range[1].is_finite()
-            && r.vhist_range[0] < r.vhist_range[1])
-        {
+        potential("record.vhist_range[0]", r.vhist_range[0])?;
+        potential("record.vhist_range[1]", r.vhist_range[1])?;
+        if r.vhist_range[0] >= r.vhist_range[1] {
             return Err(bad(format!(
-                "record.vhist_range = [{}, {}]: need lo < hi",
-                r.vhist_range[0], r.vhist_range[1]
+                "record.vhist_range = {}: need lo < hi",
+                fmt_value(&r.vhist_range)
             )));
         }
         if r.vhist_every == 0 {
@@ -452,7 +595,7 @@ impl LifConfig {
         {
             warnings.push(format!(
                 "g a = {}: one inhibitory spike moves V most of the way to E_I",
-                g * a
+                fmt_value(&(g * a))
             ));
         }
         Ok(LifSetup {
@@ -461,12 +604,112 @@ impl LifConfig {
             neuron,
             k_e: k_e as u32,
             k_i: k_i as u32,
-            k_x: k_x as u32,
+            k_x,
             warmup_steps,
             steps,
             delay_slots,
             warnings,
             config: c,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_json;
+
+    fn err(json: &str) -> String {
+        match parse_json::<LifConfig>(json) {
+            Err(e) => e.0,
+            Ok(c) => c.validate().err().map(|e| e.0).unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn ranges_and_integer_types_are_checked_before_use() {
+        let cases = [
+            // 10 K would overflow; n_e + n_i would wrap.
+            (
+                r#"{"model":"lif","K":18446744073709551615}"#,
+                "K = 18446744073709551615: must be in [1, 16777216]",
+            ),
+            (
+                r#"{"model":"lif","K":10,"n_e":18446744073709551615,"n_i":2}"#,
+                "n_e + n_i <= 16777216",
+            ),
+            (r#"{"model":"lif","K":10,"n_e":0}"#, "each must be >= 1"),
+            (r#"{"model":"lif","K":100,"gamma":1e300}"#, "gamma = 1e300"),
+            (
+                r#"{"model":"lif","K":100,"gamma":1e6}"#,
+                "gamma K (gamma = 1000000, K = 100) = 100000000: must be in [0, 16777216]",
+            ),
+            (
+                r#"{"model":"lif","K":100,"K_X":4294967296}"#,
+                "K_X = 4294967296: must be in [0, 4294967295]",
+            ),
+            (
+                r#"{"model":"lif","K":100,"K_X":4294967295}"#,
+                "external arrivals per neuron and step",
+            ),
+            // 2^63 + 2^63 steps used to wrap to 0 and pass.
+            (
+                r#"{"model":"lif","K":100,"dt":1,"duration":9.223372036854775808e18,"warmup":9.223372036854775808e18}"#,
+                "duration/dt",
+            ),
+            (
+                r#"{"model":"lif","K":100,"duration":1.5e8,"warmup":1e8}"#,
+                "duration/dt + warmup/dt",
+            ),
+            (
+                r#"{"model":"lif","K":100,"record":{"rate_bin_ms":1e300}}"#,
+                "record.rate_bin_ms/dt",
+            ),
+            (
+                r#"{"model":"lif","K":100,"neuron":{"tau_l":1e-300}}"#,
+                "tau_l (E) = 1e-300",
+            ),
+            (
+                r#"{"model":"lif","K":100,"neuron_i":{"e_i":-1e300}}"#,
+                "e_i (I) = -1e300",
+            ),
+            (
+                r#"{"model":"lif","K":100,"synapse":{"kind":"conductance","a":1e300,"g":1}}"#,
+                "synapse.a = 1e300",
+            ),
+            (
+                r#"{"model":"lif","K":100,"delay":{"kind":"one_step","typo":1}}"#,
+                "unknown field `typo`",
+            ),
+            (
+                r#"{"model":"lif","K":100,"delay":{"kind":"uniform","e_ms":[1,1e300],"i_ms":[1,2]}}"#,
+                "delay.e_ms = [1, 1e300]",
+            ),
+            (
+                r#"{"model":"lif","K":100,"v0":{"kind":"gaussian","mean":0,"sd":1,"x":{"y":1}}}"#,
+                "unknown field `x`",
+            ),
+            (
+                r#"{"model":"lif","K":100,"record":{"vhist_range":[-1e300,0]}}"#,
+                "record.vhist_range[0] = -1e300",
+            ),
+        ];
+        for (json, needle) in cases {
+            let e = err(json);
+            assert!(e.contains(needle), "{json}: {e}");
+            assert!(e.len() < 400 && e.lines().count() == 1, "{json}: {e}");
+        }
+        assert_eq!(
+            err(r#"{"model":"lif","K":100,"delay":{"kind":"one_step"}}"#),
+            ""
+        );
+        let s = parse_json::<LifConfig>(r#"{"model":"lif","K":100,"K_X":7}"#)
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(
+            (s.n_e, s.n_i, s.k_e, s.k_i, s.k_x),
+            (1000, 1000, 100, 25, 7)
+        );
     }
 }
