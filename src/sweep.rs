@@ -8,6 +8,7 @@
 
 use crate::config::{self, ConfigError};
 use crate::device::{BackendChoice, Device};
+use crate::io::run_json::{RunJson, cell};
 use crate::io::{self as record, Csv};
 use crate::progress::Quiet;
 use serde::Deserialize;
@@ -368,61 +369,56 @@ pub fn run_point(p: &Point, dir: &Path, dev: &SweepDevices) -> anyhow::Result<bo
 
 /// The `status` field of dir/run.json, if readable.
 pub fn status_of(dir: &Path) -> Option<String> {
-    let t = std::fs::read_to_string(dir.join("run.json")).ok()?;
-    let v: Value = serde_json::from_str(&t).ok()?;
-    v.get("status")?.as_str().map(str::to_string)
+    RunJson::read(dir)?.status
 }
 
 /// Key results of a run directory, as (column, value) pairs: status, error, throughput and
 /// the model's steady-state numbers.
 fn results(dir: &Path) -> Vec<(String, String)> {
-    let v: Value = std::fs::read_to_string(dir.join("run.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(Value::Null);
-    let s = |x: &Value| match x {
-        Value::Null => String::new(),
-        Value::String(t) => t.replace(',', ";"),
-        other => other.to_string(),
-    };
+    let v = RunJson::read(dir).unwrap_or_default();
+    let text = |x: &Option<String>| x.as_deref().unwrap_or_default().replace(',', ";");
     let mut out = vec![
-        ("status".to_string(), s(&v["status"])),
-        ("error".to_string(), s(&v["error"])),
+        ("status".to_string(), text(&v.status)),
+        ("error".to_string(), text(&v.error)),
     ];
-    match v["model"].as_str() {
+    match v.model.as_deref() {
         Some("hydro") => {
             for (a, pop) in ["E", "I"].iter().enumerate() {
                 for q in ["rate", "mean", "var"] {
-                    let c = &v["late_time"][a][q];
-                    out.push((format!("{pop}_{q}"), s(&c["simulated"])));
+                    let c = v
+                        .late_time
+                        .get(a)
+                        .and_then(|p| p.get(q))
+                        .copied()
+                        .unwrap_or_default();
+                    out.push((format!("{pop}_{q}"), cell(c.simulated)));
                     out.push((
                         format!("{pop}_{q}_err_x_sqrt_n"),
-                        s(&c["error_vs_limit_times_sqrt_n"]),
+                        cell(c.error_vs_limit_times_sqrt_n),
                     ));
                     out.push((
                         format!("{pop}_{q}_coefficient"),
-                        s(&c["first_order_coefficient"]),
+                        cell(c.first_order_coefficient),
                     ));
                 }
             }
             out.push((
                 "neuron_steps_per_second".into(),
-                s(&v["neuron_steps_per_second"]),
+                cell(v.neuron_steps_per_second),
             ));
         }
         Some("lif") => {
+            let sm = v.summary.clone().unwrap_or_default();
             for (a, pop) in ["E", "I"].iter().enumerate() {
-                out.push((
-                    format!("{pop}_rate_hz"),
-                    s(&v["summary"]["mean_rate_hz"][a]),
-                ));
-                out.push((format!("{pop}_cv"), s(&v["summary"]["mean_cv"][a])));
+                out.push((format!("{pop}_rate_hz"), cell(sm.mean_rate_hz[a])));
+                out.push((format!("{pop}_cv"), cell(sm.mean_cv[a])));
             }
-            out.push(("theory_rate_hz".into(), s(&v["theory"]["rate_hz"])));
-            out.push(("theory_cv".into(), s(&v["theory"]["cv"])));
+            let th = v.theory.clone().unwrap_or_default();
+            out.push(("theory_rate_hz".into(), cell(th.rate_hz)));
+            out.push(("theory_cv".into(), cell(th.cv)));
             out.push((
                 "wall_seconds_per_simulated_second".into(),
-                s(&v["wall_seconds_per_simulated_second"]),
+                cell(v.wall_seconds_per_simulated_second),
             ));
         }
         _ => {}

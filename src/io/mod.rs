@@ -1,6 +1,7 @@
 //! Writers over in-memory results: atomic files, JSON, CSV and NPY; checkpoints.
 
 pub mod checkpoint;
+pub mod run_json;
 
 use serde::Serialize;
 use std::io::Write;

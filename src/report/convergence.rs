@@ -4,9 +4,9 @@
 //! and the scheme's O(dt) offset; convergence.csv and a log-log convergence.png with the
 //! n^{-1/2} slope drawn.
 
+use crate::io::run_json::{Comparison, RunJson};
 use crate::io::{Csv, num};
 use crate::report::plot::{Panel, Series, SeriesStyle, write_panels_png};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -30,7 +30,7 @@ const POPS: [&str; 2] = ["E", "I"];
 
 /// Reads every complete model H run under dir/runs and groups it by n.
 pub fn collect(dir: &Path) -> anyhow::Result<Vec<ConvergenceRow>> {
-    let mut by_n: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
+    let mut by_n: BTreeMap<u64, Vec<RunJson>> = BTreeMap::new();
     let runs = dir.join("runs");
     let mut entries: Vec<_> = std::fs::read_dir(&runs)
         .map_err(|e| anyhow::anyhow!("{}: {e}", runs.display()))?
@@ -39,14 +39,13 @@ pub fn collect(dir: &Path) -> anyhow::Result<Vec<ConvergenceRow>> {
         .collect();
     entries.sort();
     for p in entries {
-        let Ok(t) = std::fs::read_to_string(p.join("run.json")) else {
+        let Some(v) = RunJson::read(&p) else {
             continue;
         };
-        let v: Value = serde_json::from_str(&t)?;
-        if v["status"] != "complete" || v["model"] != "hydro" {
+        if v.status.as_deref() != Some("complete") || v.model.as_deref() != Some("hydro") {
             continue;
         }
-        let Some(n) = v["config"]["n"].as_u64() else {
+        let Some(n) = v.config.n else {
             continue;
         };
         by_n.entry(n).or_default().push(v);
@@ -55,10 +54,12 @@ pub fn collect(dir: &Path) -> anyhow::Result<Vec<ConvergenceRow>> {
     for (n, runs) in &by_n {
         for (a, pop) in POPS.iter().enumerate() {
             for q in QUANTITIES {
-                let get = |r: &Value, f: &str| r["late_time"][a][q][f].as_f64();
+                let get = |r: &RunJson, f: fn(&Comparison) -> Option<f64>| {
+                    r.late_time.get(a).and_then(|p| p.get(q)).and_then(f)
+                };
                 let errs: Vec<f64> = runs
                     .iter()
-                    .filter_map(|r| get(r, "error_vs_limit"))
+                    .filter_map(|r| get(r, |c| c.error_vs_limit))
                     .collect();
                 if errs.is_empty() {
                     continue;
@@ -78,9 +79,9 @@ pub fn collect(dir: &Path) -> anyhow::Result<Vec<ConvergenceRow>> {
                     quantity: q,
                     error: m,
                     error_se: se,
-                    coefficient: get(r0, "first_order_coefficient").unwrap_or(f64::NAN),
-                    dt_offset: get(r0, "corrected_at_dt").unwrap_or(f64::NAN)
-                        - get(r0, "corrected").unwrap_or(f64::NAN),
+                    coefficient: get(r0, |c| c.first_order_coefficient).unwrap_or(f64::NAN),
+                    dt_offset: get(r0, |c| c.corrected_at_dt).unwrap_or(f64::NAN)
+                        - get(r0, |c| c.corrected).unwrap_or(f64::NAN),
                 });
             }
         }

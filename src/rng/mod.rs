@@ -35,6 +35,11 @@ pub const BINOMIAL_M_MAX: u32 = 1 << 24;
 /// Stream purposes: the third counter word. One per distinct use of randomness.
 pub mod alias;
 pub mod check;
+mod rand_impl;
+
+/// The `rand` version balnet's generator implements (its `Rng`, `SeedableRng`, distributions).
+pub use rand;
+pub use rand_impl::PhiloxRng;
 
 pub mod purpose {
     /// Test and self-test draws.
