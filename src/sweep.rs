@@ -279,7 +279,11 @@ pub fn estimated_bytes(cfg: &Value) -> Result<f64, ConfigError> {
         Some("hydro") => {
             let c: crate::hydro::config::HydroConfig =
                 serde_json::from_value(cfg.clone()).map_err(|e| ConfigError(e.to_string()))?;
-            Ok(2.0 * c.n as f64 * 8.0)
+            let replicas = c.replicas as u64;
+            Ok(crate::hydro::sim::memory_estimate(
+                &c.validate(true)?,
+                replicas,
+            ))
         }
         Some("lif") => {
             let c: crate::lif::config::LifConfig =

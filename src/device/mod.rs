@@ -133,3 +133,16 @@ impl Device {
         self.gpu_context().map(|g| g.report.summary())
     }
 }
+
+/// The memory this machine can still give (Linux: MemAvailable of /proc/meminfo), in bytes;
+/// None where it cannot be read.
+pub fn available_memory() -> Option<f64> {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| kb * 1024.0)
+}

@@ -73,6 +73,43 @@ pub fn default_members(s: &HydroSetup) -> Vec<Member> {
         .collect()
 }
 
+/// Estimated host memory (bytes) of `members` networks of `s`: the state (4 bytes per neuron,
+/// plus a spike byte in `shared` mode, twice over while the CPU builds it), the per-step
+/// alias tables, and the records kept in memory (one sample per record point and member,
+/// and the moment rows written from them at the end).
+pub fn memory_estimate(s: &HydroSetup, members: u64) -> f64 {
+    let n = 2.0 * s.config.n as f64;
+    let per_neuron = if s.config.coupling == Coupling::Shared {
+        9.0
+    } else {
+        8.0
+    };
+    let records = (s.steps / s.config.record_every + 1) as f64;
+    let per_record =
+        (std::mem::size_of::<RecordSample>() + 2 * std::mem::size_of::<MomentRow>()) as f64;
+    members as f64
+        * (n * per_neuron
+            + 4.0 * 4.0 * (crate::rng::alias::ALIAS_CAP as f64) * 4.0
+            + records * per_record)
+}
+
+/// The estimate against the machine's available memory.
+fn check_memory(s: &HydroSetup, members: u64) -> Result<()> {
+    let need = memory_estimate(s, members);
+    if let Some(avail) = crate::device::available_memory()
+        && need > 0.9 * avail
+    {
+        return Err(Error::DoesNotFit(format!(
+            "{members} network(s) of 2 x {} neurons with {} records each need about {:.1} GB but only {:.1} GB is available: lower n, replicas or the record count (record_every)",
+            s.config.n,
+            s.steps / s.config.record_every + 1,
+            need / 1e9,
+            avail / 1e9
+        )));
+    }
+    Ok(())
+}
+
 /// Where the power sums are centred: the theory's steady-state mean (x0_mean if none).
 pub fn moment_shift(s: &HydroSetup) -> [f64; 2] {
     hl::steady_state(&s.theory_params())
@@ -101,6 +138,7 @@ impl Simulation {
                 "coupling = \"pairwise\" runs on the CPU backend only (use --backend cpu)".into(),
             ));
         }
+        check_memory(&setup, members.len() as u64)?;
         let shift = moment_shift(&setup);
         let c = HydroConsts::new(&setup);
         let engine = match device {

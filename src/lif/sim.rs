@@ -236,14 +236,7 @@ pub fn memory_estimate(s: &LifSetup) -> (f64, f64) {
 /// The estimate against the machine's available memory.
 fn check_memory(s: &LifSetup) -> Result<()> {
     let (need, synapses) = memory_estimate(s);
-    let avail = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("MemAvailable:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kb| kb * 1024.0);
+    let avail = crate::device::available_memory();
     if let Some(avail) = avail
         && need > 0.9 * avail
     {
