@@ -1,5 +1,5 @@
 //! Model H: the balanced all-to-all stochastic hybrid network (MODEL.md). Derived constants
-//! and the per-neuron step, written once here and mirrored in `shaders/hydro.wgsl`.
+//! and the per-neuron step, written once here and mirrored in `shaders/hydro/step.wgsl`.
 //!
 //! Neuron k of population a has global index `k + a * n`; its initial state comes from counter
 //! (global index, 0, HYDRO_INIT, replica) and its draws at step t from the counter of its quad
@@ -8,13 +8,11 @@
 use crate::hydro::config::{Coupling, HydroSetup};
 use crate::math::{exp_f32, expm1_f32};
 use crate::rng::alias::AliasTable;
-use crate::rng::{self, Stream, purpose};
+use crate::rng::{self, Purpose, Stream};
 
 /// The own-population remainder B is drawn up to the count at which its tail falls below
 /// this probability (far below the tables' 2^-32 resolution).
 pub const OWN_EXTRA_TAIL: f64 = 1e-13;
-/// Purposes of `pairwise` mode: PAIR_PURPOSE_BASE + source / 4 (four sources per Philox call).
-pub const PAIR_PURPOSE_BASE: u32 = 1 << 20;
 
 /// Per-run constants of the step, in the f32 the kernels use. Index 0 = E, 1 = I.
 #[derive(Clone, Copy, Debug)]
@@ -80,7 +78,10 @@ impl HydroConsts {
 
     /// x(0) of global neuron `g` in population a.
     pub fn initial_x(&self, a: usize, g: u32, replica: u32) -> f32 {
-        let mut s = Stream::new(rng::counter(g, 0, purpose::HYDRO_INIT, replica), self.key);
+        let mut s = Stream::new(
+            rng::counter(g, 0, Purpose::HydroInit.as_u32(), replica),
+            self.key,
+        );
         self.x0_mean[a] + self.x0_sd[a] * rng::normal(&mut s)
     }
 
@@ -235,7 +236,7 @@ pub fn step_words(c: &HydroConsts, a: usize, k: u32, t: u32, replica: u32) -> [u
     let q = quad_index(c.n, a, k);
     let mut w = [0u32; 12];
     for b in 0..STEP_BLOCKS {
-        let ctr = rng::counter(q, t, purpose::HYDRO_STEP | (b << 24), replica);
+        let ctr = rng::counter(q, t, Purpose::HydroStep.as_u32() | (b << 24), replica);
         w[4 * b as usize..4 * b as usize + 4].copy_from_slice(&rng::philox4x32_10(ctr, c.key));
     }
     let i = 3 * (k % 4) as usize;
@@ -268,7 +269,12 @@ pub fn step_independent(
 /// Philox call, below the threshold of 1 - exp(-f dt).
 #[inline(always)]
 pub fn spikes_shared(c: &HydroConsts, a: usize, k: u32, x: f32, t: u32, replica: u32) -> bool {
-    let ctr = rng::counter(quad_index(c.n, a, k), t, purpose::HYDRO_STEP, replica);
+    let ctr = rng::counter(
+        quad_index(c.n, a, k),
+        t,
+        Purpose::HydroStep.as_u32(),
+        replica,
+    );
     let w = rng::philox4x32_10(ctr, c.key);
     w[(k % 4) as usize] < to_threshold32(c.spike_prob(a, x))
 }
@@ -296,7 +302,7 @@ pub fn pairwise_counts(
     let mut w = [0u32; 4];
     for j in 0..lambda.len() {
         if j % 4 == 0 {
-            let ctr = rng::counter(g, t, PAIR_PURPOSE_BASE + (j / 4) as u32, replica);
+            let ctr = rng::counter(g, t, Purpose::hydro_pair_chunk((j / 4) as u32), replica);
             w = rng::philox4x32_10(ctr, c.key);
         }
         if j == g as usize {

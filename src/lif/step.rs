@@ -9,16 +9,7 @@
 
 use crate::lif::config::{Integrator, LifSetup, SynapseConfig};
 use crate::math::exp_f32;
-use crate::rng::{self, Stream};
-
-/// RNG purposes of model L.
-pub mod purpose {
-    pub const LIF_INIT: u32 = 32;
-    pub const LIF_EXT: u32 = 33;
-    pub const LIF_ANNEALED: u32 = 34;
-    pub const LIF_CONN: u32 = 35;
-    pub const LIF_DEGREE: u32 = 36;
-}
+use crate::rng::{self, Purpose, Stream};
 
 /// Per-population constants of the step (f32, as the kernels use them).
 #[derive(Clone, Copy, Debug)]
@@ -182,7 +173,7 @@ fn apply_one_excitatory(p: &LifPop, syn: &LifSyn, v: f32) -> f32 {
 /// The counter of neuron i's external input at step t.
 #[inline(always)]
 pub fn ext_counter(i: u32, t: u32, replica: u32) -> [u32; 4] {
-    rng::counter(i, t, purpose::LIF_EXT, replica)
+    rng::counter(i, t, Purpose::LifExt.as_u32(), replica)
 }
 
 /// The `lumped` integrator's external count of a step: Poisson(K_X nu_X dt) (the same draw
@@ -419,7 +410,10 @@ pub fn initial_state(
     i: u32,
     replica: u32,
 ) -> NeuronState {
-    let mut s = Stream::new(rng::counter(i, 0, purpose::LIF_INIT, replica), c.key);
+    let mut s = Stream::new(
+        rng::counter(i, 0, Purpose::LifInit.as_u32(), replica),
+        c.key,
+    );
     let v = match *v0 {
         crate::lif::config::InitialV::Uniform { lo, hi } => {
             lo as f32 + (hi - lo) as f32 * rng::uniform01(&mut s)
@@ -447,7 +441,10 @@ pub fn annealed_inputs(
     own_spike: bool,
 ) -> (u32, u32) {
     let a = c.population(i);
-    let mut s = Stream::new(rng::counter(i, t, purpose::LIF_ANNEALED, replica), c.key);
+    let mut s = Stream::new(
+        rng::counter(i, t, Purpose::LifAnnealed.as_u32(), replica),
+        c.key,
+    );
     let mut draw = |b: usize| {
         let n_b = if b == 0 { c.n_e } else { c.n_i };
         let others = n_b - (a == b) as u32;

@@ -78,7 +78,7 @@ pub fn cpu_draws(sampler: Sampler, site: DrawSite, count: usize) -> Vec<u32> {
             let ctr = rng::counter(
                 site.first_neuron.wrapping_add(i),
                 site.step,
-                rng::purpose::SAMPLER_TEST,
+                rng::Purpose::SamplerTest.as_u32(),
                 site.replica,
             );
             let mut s = Stream::new(ctr, site.key);
@@ -175,7 +175,7 @@ impl GpuSamplerKernel {
             count: count as u32,
             first_neuron: site.first_neuron,
             step: site.step,
-            purpose: rng::purpose::SAMPLER_TEST,
+            purpose: rng::Purpose::SamplerTest.as_u32(),
             replica: site.replica,
             key_lo: site.key[0],
             key_hi: site.key[1],
