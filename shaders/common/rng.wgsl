@@ -1,4 +1,4 @@
-// Counter-based random numbers: Philox4x32-10 and samplers. The WGSL twin of src/rng.rs:
+// Counter-based random numbers: Philox4x32-10 and samplers. The WGSL twin of src/rng/mod.rs:
 // same function names, same order, same f32 arithmetic. u32 arithmetic only (WGSL has no
 // 64-bit integers); mulhilo is built from 16-bit halves.
 //
@@ -105,14 +105,6 @@ fn normal(s: ptr<function, Stream>) -> f32 {
 fn bernoulli(s: ptr<function, Stream>, p: f32) -> u32 {
     let u = uniform01(s);
     return select(0u, 1u, u < p);
-}
-
-fn log1p_f32(x: f32) -> f32 {
-    let u = 1.0 + x;
-    if (u == 1.0) {
-        return x;
-    }
-    return log(u) * (x / (u - 1.0));
 }
 
 fn stirlerr(k: f32) -> f32 {

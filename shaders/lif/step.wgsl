@@ -12,7 +12,7 @@
 //      workgroup touches its block's counters, so no atomic is contended across workgroups.
 //   2. update: every neuron of the block steps with the counts of its slot t. The precise
 //      integrator runs on the first Philox block of the neuron's external stream (as
-//      src/model/lif_lanes.rs does, here with all four words); the few neurons whose external
+//      src/lif/lanes.rs does, here with all four words); the few neurons whose external
 //      process outlives it finish in a second pass (`precise_continue`), so that the main pass
 //      has no Philox in a loop. Spikes and continuations go to lane-private lists in
 //      workgroup memory; the spikes are then appended to list t % 3 with one atomic per
@@ -50,7 +50,6 @@ const ONE_E: u32 = 1u;
 const ONE_I: u32 = 65536u;
 const PURPOSE_LIF_EXT: u32 = 33u;
 const PURPOSE_LIF_ANNEALED: u32 = 34u;
-const EXP_NEG_SERIES_MAX: f32 = 0.015625;
 const F32_MIN_POSITIVE: f32 = 1.17549435e-38;
 const INTEGRATOR_LUMPED: u32 = 0u;
 const INTEGRATOR_PRECISE: u32 = 1u;
@@ -166,7 +165,7 @@ struct NeuronState {
     refractory: f32,
 }
 
-// (NeuronState, StepOutcome) of lif.rs: the new state and, if it fired, when.
+// (NeuronState, StepOutcome) of lif/step.rs: the new state and, if it fired, when.
 struct StepResult {
     st: NeuronState,
     fired: bool,
@@ -177,18 +176,7 @@ fn no_spike(v: f32, refractory: f32) -> StepResult {
     return StepResult(NeuronState(v, refractory), false, 0.0);
 }
 
-fn exp_neg_series(x: f32) -> f32 {
-    return 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0))));
-}
-
-fn exp_neg(x: f32) -> f32 {
-    if (x < EXP_NEG_SERIES_MAX) {
-        return exp_neg_series(x);
-    }
-    return exp_f32(-x);
-}
-
-// With SHORT_LEAKS this is lif.rs's `leak_short` (the same value for 0 <= t <= dt).
+// With SHORT_LEAKS this is lif/step.rs's `leak_short` (the same value for 0 <= t <= dt).
 fn leak(p: LifPop, v: f32, t: f32) -> f32 {
     if (SHORT_LEAKS) {
         return p.e_l + (v - p.e_l) * exp_neg_series(t * p.inv_tau_l);
@@ -246,22 +234,6 @@ fn precise_start(p: LifPop, st: NeuronState, rec_e: u32, rec_i: u32) -> PreciseS
         select(0.0, st.refractory, refractory),
         !refractory && v >= p.theta,
     );
-}
-
-fn ln_f32(x: f32) -> f32 {
-    let bits = bitcast<u32>(x);
-    let e0 = i32((bits >> 23u) & 0xffu) - 126;
-    let m0 = bitcast<f32>((bits & 0x007fffffu) | 0x3f000000u);
-    let small = m0 < 0.70710677;
-    let e = f32(e0 - select(0, 1, small));
-    let m = select(m0 - 1.0, m0 + m0 - 1.0, small);
-    let z = m * m;
-    var y = ((((((((7.0376836e-2 * m - 1.151461e-1) * m + 1.1676999e-1) * m
-        - 1.2420141e-1) * m + 1.4249323e-1) * m - 1.6668058e-1) * m + 2.0000715e-1) * m
-        - 2.4999994e-1) * m + 3.333333e-1) * m * z;
-    y = y + -2.1219444e-4 * e;
-    y = y + -0.5 * z;
-    return m + y + 0.6933594 * e;
 }
 
 fn ext_gap(w: u32) -> f32 {
@@ -336,7 +308,7 @@ fn annealed_inputs(i: u32, t: u32, counts: vec2<u32>, own_spike: bool) -> vec2<u
     return out;
 }
 
-// `step_precise_lanes` of lif_lanes.rs for one neuron with all four words of its first
+// `step_precise_lanes` of lif/lanes.rs for one neuron with all four words of its first
 // external Philox block: the recurrent update, then up to four external arrivals. `ended`
 // false: the process is still inside the step (v, now, at given), for `precise_continue`.
 struct FirstBlock {

@@ -155,7 +155,7 @@ pub fn step_shared_block(
             }
         }
         for l in 0..LANES {
-            let f = (u[o + l] < mh::to_threshold32(prob[l])) as u8;
+            let f = (u[o + l] < crate::math::to_threshold32(prob[l])) as u8;
             spikes[o + l] = f;
             fired += f as u32;
         }

@@ -6,7 +6,7 @@
 //! (`quad_index`: four neighbours of one population share a counter) under the run's key.
 
 use crate::hydro::config::{Coupling, HydroSetup};
-use crate::math::{exp_f32, expm1_f32};
+use crate::math::{exp_f32, expm1_f32, to_threshold32};
 use crate::rng::alias::AliasTable;
 use crate::rng::{self, Purpose, Stream};
 
@@ -167,18 +167,6 @@ impl StepTables {
         self.split = split;
         self.own_extra_gate = split.map(|s| own_extra_gate(c, s));
     }
-}
-
-/// The 2^32-resolution threshold of probability p: a word w < threshold has probability
-/// floor(p 2^32) / 2^32.
-#[inline(always)]
-pub fn to_threshold32(p: f32) -> u32 {
-    let v = (p * 4_294_967_296.0).clamp(0.0, 4_294_967_040.0);
-    // A NaN probability (a corrupted state) gives 0, as `as u32` would; written out so that
-    // the conversion vectorises (LLVM scalarises the saturating `as` here).
-    let v = if v.is_nan() { 0.0 } else { v };
-    // SAFETY: v is finite and in [0, 2^32), so the truncation is defined.
-    unsafe { v.to_int_unchecked::<u32>() }
 }
 
 /// Mean of neuron k's own-population remainder B: dt (s_a - f_a(x_k)), never negative.

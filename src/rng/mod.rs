@@ -38,6 +38,8 @@ pub mod purpose;
 
 pub use purpose::Purpose;
 
+use crate::math::log1p_f32;
+
 /// The three Random123 known-answer vectors of MODEL.md: (counter, key, expected output).
 pub const PHILOX_KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
     (
@@ -298,17 +300,6 @@ pub fn normal(s: &mut Stream) -> f32 {
 pub fn bernoulli(s: &mut Stream, p: f32) -> u32 {
     let u = uniform01(s);
     if u < p { 1 } else { 0 }
-}
-
-/// ln(1 + x), accurate for small x (Kahan's trick; WGSL has no log1p).
-#[inline]
-pub fn log1p_f32(x: f32) -> f32 {
-    let u = 1.0 + x;
-    if u == 1.0 {
-        x
-    } else {
-        u.ln() * (x / (u - 1.0))
-    }
 }
 
 /// stirlerr(k) = ln(k!) - (k + 1/2) ln k + k - ln(2 pi)/2, exact table below 16, series above.
