@@ -1,10 +1,8 @@
 // f32 elementary functions: the WGSL twins of src/math.rs, function for function and in the
 // same order (WGSL's own exp and log have no specified accuracy; WGSL has no expm1 or log1p).
-// Compiled before every kernel, after rng.wgsl.
-
-// The series ranges of expm1_f32 and exp_neg (math.rs).
-const EXPM1_SERIES_MAX: f32 = 0.25;
-const EXP_NEG_SERIES_MAX: f32 = 0.015625;
+// Compiled into every kernel, after rng.wgsl; EXPM1_SERIES_MAX and EXP_NEG_SERIES_MAX are
+// generated from src/math.rs (src/device/constants.rs). tests/math_twins.rs runs each twin
+// against its Rust twin.
 
 // exp_f32 of math.rs (Cephes expf: Cody–Waite reduction by ln 2, degree-6 polynomial).
 fn exp_f32(x_in: f32) -> f32 {

@@ -1,6 +1,8 @@
-// Model H on the GPU: the WGSL twin of src/model/hydro.rs (per-neuron step, alias tables) and of
-// the CPU driver in src/backend/cpu.rs. Compiled after rng.wgsl and after a prelude the host
-// writes (src/backend/gpu/hydro.rs): `WG` (invocations per workgroup of the neuron kernels),
+// Model H on the GPU: the WGSL twin of src/hydro/step.rs (per-neuron step) and src/rng/alias.rs
+// (alias tables), and of the CPU driver in src/hydro/cpu.rs. Compiled after rng.wgsl, math.wgsl,
+// the constants generated from Rust (src/device/constants.rs: PART, REC_STRIDE, COUPLING_*,
+// PURPOSE_*, ...) and a prelude the host writes (HydroKernel::prelude in src/hydro/gpu.rs):
+// `WG` (invocations per workgroup of the neuron kernels),
 // `FWG` (of `finalize`), `QUADS` (vec4s of neurons per invocation), `COUPLING`, `OWN_EXTRA_TERMS` (HydroConsts::own_extra_terms),
 // `EXPM1_SERIES_ONLY` (true when every argument of expm1_f32 is within its series range),
 // `INVOCATION_PARTIALS` (each invocation writes its own partial sums instead of a workgroup
@@ -16,13 +18,9 @@
 // a fixed shape. Software devices (lavapipe) run both sides of every branch, so the step has no
 // rare branch: each neuron pays for all the code below.
 
+// PART: per-workgroup partials (lambda, spikes, s1, s2, s3, s4); REC_STRIDE: words per record
+// (step, then per population: count, (hi, lo) of lambda, s1..s4).
 const ITEMS: u32 = QUADS * 4u;
-const PART: u32 = 6u;          // per-workgroup partials: lambda, spikes, s1, s2, s3, s4
-const REC_STRIDE: u32 = 24u;   // step, then per population: count, (hi, lo) of lambda, s1..s4
-const COUPLING_INDEPENDENT: u32 = 0u;
-const COUPLING_SHARED: u32 = 1u;
-const PURPOSE_HYDRO_INIT: u32 = 16u;
-const PURPOSE_HYDRO_STEP: u32 = 17u;
 
 struct HydroParams {
     n: u32,

@@ -1,6 +1,8 @@
-// Model L on the GPU: the WGSL twin of src/model/lif.rs (the neuron step, function for
-// function, same f32 arithmetic and random counters) and of the CPU driver
-// src/backend/lif_cpu.rs. Compiled after rng.wgsl.
+// Model L on the GPU: the WGSL twin of src/lif/step.rs (the neuron step, function for
+// function, same f32 arithmetic and random counters) and of the CPU driver src/lif/cpu.rs.
+// Compiled after rng.wgsl, math.wgsl and the constants generated from Rust
+// (src/device/constants.rs: BLOCK_MAX, TARGET_BITS, TARGET_MASK, C_RASTER, C_BINS, the
+// INTEGRATOR_* / SYN_* / CONN_* codes of the override constants, PURPOSE_*, ...).
 //
 // One dispatch per step t. Workgroup w owns the block of neurons [lo, lo + WG * items):
 //   1. the spikes of step t - 1 (list (t + 2) % 3): those of the block's own neurons are
@@ -38,31 +40,20 @@ override SAMPLE_V: bool = false; // this step samples the V histogram
 // Invocations per workgroup: the subgroup size on CPU devices (one SIMD group: nothing is
 // executed masked for idle groups, barriers are cheap), 64 on GPUs.
 override WG: u32 = 64u;
-const BLOCK_MAX: u32 = 1024u; // WG * items, at most
+// BLOCK_MAX: WG * items, at most.
 const SEG_CAP: u32 = 128u;    // spikes whose segments are held at once (workgroup memory < 16 KiB)
 const EV_SPIKE: u32 = 0x80000000u;
 const EV_CONTINUE: u32 = 0x40000000u;
 const EV_LOCAL: u32 = 0x3FFFFFFFu;
-const TARGET_BITS: u32 = 24u;
-const TARGET_MASK: u32 = 0xFFFFFFu;
 const KIND_I: u32 = 0x80000000u;
 const ONE_E: u32 = 1u;
 const ONE_I: u32 = 65536u;
-const PURPOSE_LIF_EXT: u32 = 33u;
-const PURPOSE_LIF_ANNEALED: u32 = 34u;
-const F32_MIN_POSITIVE: f32 = 1.17549435e-38;
-const INTEGRATOR_LUMPED: u32 = 0u;
-const INTEGRATOR_PRECISE: u32 = 1u;
-const SYN_CONDUCTANCE: u32 = 0u;
-const CONN_FIXED_INDEGREE: u32 = 0u;
-const CONN_ANNEALED: u32 = 1u;
 const NO_SPIKE: f32 = -1.0;
 // counters[]: spike-list lengths [3], population spike counts [3][2], raster length, then the
-// rate bins [bins_cap][2] and the V histogram [2][vhist_bins].
+// rate bins [bins_cap][2] and the V histogram [2][vhist_bins]: C_LIST, C_POP here, C_RASTER and
+// C_BINS generated from src/lif/gpu.rs.
 const C_LIST: u32 = 0u;
 const C_POP: u32 = 3u;
-const C_RASTER: u32 = 9u;
-const C_BINS: u32 = 16u;
 
 struct LifPop {
     tau_l: f32,

@@ -13,6 +13,8 @@ use crate::rng::{self, Purpose, Stream};
 /// The own-population remainder B is drawn up to the count at which its tail falls below
 /// this probability (far below the tables' 2^-32 resolution).
 pub const OWN_EXTRA_TAIL: f64 = 1e-13;
+/// The most terms `own_extra_terms` gives (B is cut there if the tail is still above).
+pub const OWN_EXTRA_TERMS_MAX: u32 = 64;
 
 /// Per-run constants of the step, in the f32 the kernels use. Index 0 = E, 1 = I.
 #[derive(Clone, Copy, Debug)]
@@ -175,7 +177,8 @@ pub fn own_extra_mean(c: &HydroConsts, a: usize, x: f32, split: f32) -> f32 {
     (c.dt * (split - c.rate_fn(a, x))).max(0.0)
 }
 
-/// The smallest J >= 1 with P(Poisson(mu_max) > J) < OWN_EXTRA_TAIL.
+/// The smallest J >= 1 with P(Poisson(mu_max) > J) < OWN_EXTRA_TAIL, at most
+/// OWN_EXTRA_TERMS_MAX.
 pub fn own_extra_terms(mu_max: f64) -> u32 {
     // P(X > j), summed from its own terms (no cancellation).
     let tail = |j: u32| -> f64 {
@@ -184,7 +187,7 @@ pub fn own_extra_terms(mu_max: f64) -> u32 {
             .sum()
     };
     let mut j = 1u32;
-    while mu_max > 0.0 && tail(j) >= OWN_EXTRA_TAIL && j < 64 {
+    while mu_max > 0.0 && tail(j) >= OWN_EXTRA_TAIL && j < OWN_EXTRA_TERMS_MAX {
         j += 1;
     }
     j
