@@ -1,5 +1,8 @@
 //! f32 elementary functions spelled out so that the CPU vectorises them and their WGSL twins
-//! in `shaders/common/math.wgsl` compute the same functions (WGSL's own have no specified accuracy).
+//! in `shaders/common/math.wgsl` compute the same functions (WGSL's own have no specified
+//! accuracy, and WGSL has no expm1 or log1p). Every f32 helper that exists on both sides lives
+//! here and there, function for function and in the same order; `tests/math_twins.rs` runs
+//! each WGSL twin against this file on a device.
 
 /// e^x in f32 within 2 ulp (Cephes expf: Cody–Waite reduction by ln 2, degree-6 polynomial),
 /// spelled out so that the CPU vectorises it and the WGSL twin computes the same function
@@ -42,6 +45,82 @@ pub fn expm1_series(x: f32) -> f32 {
                         + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0))))))))
 }
 
+/// The series branch of `exp_neg` (x < 2^-6).
+#[inline(always)]
+pub fn exp_neg_series(x: f32) -> f32 {
+    1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0))))
+}
+
+/// Below this x, `exp_neg` uses its series.
+pub const EXP_NEG_SERIES_MAX: f32 = 0.015625;
+
+/// e^{-x} for x >= 0: below 2^-6 the Taylor polynomial to x^4 (truncation < x^5/120 < 1e-11,
+/// far below f32 rounding), a short dependency chain for the common short leaks; else
+/// `exp_f32`.
+#[inline(always)]
+pub fn exp_neg(x: f32) -> f32 {
+    if x < EXP_NEG_SERIES_MAX {
+        exp_neg_series(x)
+    } else {
+        exp_f32(-x)
+    }
+}
+
+/// ln x for x in (0, 1] and beyond (finite, > 0) in f32 within 2 ulp (Cephes logf), spelled
+/// out so that it vectorises and the WGSL twin computes the same function.
+#[inline(always)]
+pub fn ln_f32(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let e0 = ((bits >> 23) & 0xff) as i32 - 126;
+    let m0 = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
+    let small = m0 < std::f32::consts::FRAC_1_SQRT_2;
+    let e = (e0 - small as i32) as f32;
+    let m = if small { m0 + m0 - 1.0 } else { m0 - 1.0 };
+    let z = m * m;
+    let mut y = ((((((((7.037_683_6e-2 * m - 1.151_461e-1) * m + 1.167_699_9e-1) * m
+        - 1.242_014_1e-1)
+        * m
+        + 1.424_932_3e-1)
+        * m
+        - 1.666_805_8e-1)
+        * m
+        + 2.000_071_5e-1)
+        * m
+        - 2.499_999_4e-1)
+        * m
+        + 3.333_333e-1)
+        * m
+        * z;
+    y += -2.121_944_4e-4 * e;
+    y += -0.5 * z;
+    m + y + 0.693_359_4 * e
+}
+
+/// ln(1 + x), accurate for small x (Kahan's trick). Not bit-for-bit twinned: both sides call
+/// their platform's ln (the WGSL twin `log`, whose accuracy the device decides).
+#[inline]
+pub fn log1p_f32(x: f32) -> f32 {
+    let u = 1.0 + x;
+    if u == 1.0 {
+        x
+    } else {
+        u.ln() * (x / (u - 1.0))
+    }
+}
+
+/// The 2^32-resolution threshold of probability p: a word w < threshold has probability
+/// floor(p 2^32) / 2^32.
+#[inline(always)]
+pub fn to_threshold32(p: f32) -> u32 {
+    let v = (p * 4_294_967_296.0).clamp(0.0, 4_294_967_040.0);
+    // A NaN probability (a corrupted state) gives 0, as `as u32` would; written out so that
+    // the conversion vectorises (LLVM scalarises the saturating `as` here). (WGSL's clamp of
+    // NaN is the device's choice: the twins agree for every non-NaN p.)
+    let v = if v.is_nan() { 0.0 } else { v };
+    // SAFETY: v is finite and in [0, 2^32), so the truncation is defined.
+    unsafe { v.to_int_unchecked::<u32>() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +154,38 @@ mod tests {
         // Above the series range exp_f32's 2 ulp become 2 ulp * e^x / (e^x - 1) relative,
         // largest at x = 0.25: 2.4e-7 * 1.284 / 0.284 = 1.08e-6.
         assert!(worst < 1.1e-6, "max relative error {worst:e}");
+    }
+
+    #[test]
+    fn ln_f32_is_accurate() {
+        let mut worst = 0f64;
+        // Every 24-bit uniform the gaps use, and a spread of larger values.
+        for k in 1..=(1u32 << 24) {
+            let x = k as f32 * (1.0 / 16_777_216.0);
+            let got = ln_f32(x) as f64;
+            let want = (x as f64).ln();
+            let err = (got - want).abs() / want.abs().max(f32::EPSILON as f64);
+            worst = worst.max(err);
+        }
+        for k in 0..10_000 {
+            let x = 1.0 + k as f32 * 0.37;
+            let want = (x as f64).ln();
+            worst = worst.max((ln_f32(x) as f64 - want).abs() / want.abs().max(1e-7));
+        }
+        assert!(
+            worst < 4.0 * f32::EPSILON as f64,
+            "worst relative error {worst:e}"
+        );
+        assert_eq!(ln_f32(1.0), 0.0);
+    }
+
+    #[test]
+    fn exp_neg_is_accurate() {
+        for k in 0..100_000 {
+            let x = k as f32 * 1e-5;
+            let want = (-(x as f64)).exp();
+            let got = exp_neg(x) as f64;
+            assert!((got - want).abs() / want < 2.5e-7, "{x}: {got} vs {want}");
+        }
     }
 }

@@ -1,20 +1,12 @@
-// Counter-based random numbers: Philox4x32-10 and samplers. The WGSL twin of src/rng.rs:
+// Counter-based random numbers: Philox4x32-10 and samplers. The WGSL twin of src/rng/mod.rs:
 // same function names, same order, same f32 arithmetic. u32 arithmetic only (WGSL has no
 // 64-bit integers); mulhilo is built from 16-bit halves.
 //
 // Counter layout: (neuron, step, purpose | block << 24, replica); key = seed (lo, hi).
 
-const PHILOX_M0: u32 = 0xD2511F53u;
-const PHILOX_M1: u32 = 0xCD9E8D57u;
-const PHILOX_W0: u32 = 0x9E3779B9u;
-const PHILOX_W1: u32 = 0xBB67AE85u;
-const STREAM_MAX_BLOCKS: u32 = 256u;
-const SAMPLE_INVALID: u32 = 0xFFFFFFFFu;
-const POISSON_LAMBDA_MAX: f32 = 1.0e7;
-const POISSON_INVERSION_MAX: f32 = 10.0;
-const BINOMIAL_INVERSION_MAX: f32 = 10.0;
-const BINOMIAL_M_MAX: u32 = 16777216u;
-const TAU_F32: f32 = 6.2831855;
+// Its constants (PHILOX_M0 .. W1, STREAM_MAX_BLOCKS, SAMPLE_INVALID, POISSON_LAMBDA_MAX,
+// POISSON_INVERSION_MAX, BINOMIAL_INVERSION_MAX, BINOMIAL_M_MAX, TAU_F32, the PURPOSE_*
+// counter words) are generated from src/rng (src/device/constants.rs) and compiled first.
 
 // 32 x 32 -> 64-bit product as (hi, lo) from 16-bit halves.
 fn mulhilo(a: u32, b: u32) -> vec2<u32> {
@@ -105,14 +97,6 @@ fn normal(s: ptr<function, Stream>) -> f32 {
 fn bernoulli(s: ptr<function, Stream>, p: f32) -> u32 {
     let u = uniform01(s);
     return select(0u, 1u, u < p);
-}
-
-fn log1p_f32(x: f32) -> f32 {
-    let u = 1.0 + x;
-    if (u == 1.0) {
-        return x;
-    }
-    return log(u) * (x / (u - 1.0));
 }
 
 fn stirlerr(k: f32) -> f32 {

@@ -1,6 +1,8 @@
-// Model H on the GPU: the WGSL twin of src/model/hydro.rs (per-neuron step, alias tables) and of
-// the CPU driver in src/backend/cpu.rs. Compiled after rng.wgsl and after a prelude the host
-// writes (src/backend/gpu/hydro.rs): `WG` (invocations per workgroup of the neuron kernels),
+// Model H on the GPU: the WGSL twin of src/hydro/step.rs (per-neuron step) and src/rng/alias.rs
+// (alias tables), and of the CPU driver in src/hydro/cpu.rs. Compiled after rng.wgsl, math.wgsl,
+// the constants generated from Rust (src/device/constants.rs: PART, REC_STRIDE, COUPLING_*,
+// PURPOSE_*, ...) and a prelude the host writes (HydroKernel::prelude in src/hydro/gpu.rs):
+// `WG` (invocations per workgroup of the neuron kernels),
 // `FWG` (of `finalize`), `QUADS` (vec4s of neurons per invocation), `COUPLING`, `OWN_EXTRA_TERMS` (HydroConsts::own_extra_terms),
 // `EXPM1_SERIES_ONLY` (true when every argument of expm1_f32 is within its series range),
 // `INVOCATION_PARTIALS` (each invocation writes its own partial sums instead of a workgroup
@@ -16,14 +18,9 @@
 // a fixed shape. Software devices (lavapipe) run both sides of every branch, so the step has no
 // rare branch: each neuron pays for all the code below.
 
+// PART: per-workgroup partials (lambda, spikes, s1, s2, s3, s4); REC_STRIDE: words per record
+// (step, then per population: count, (hi, lo) of lambda, s1..s4).
 const ITEMS: u32 = QUADS * 4u;
-const PART: u32 = 6u;          // per-workgroup partials: lambda, spikes, s1, s2, s3, s4
-const REC_STRIDE: u32 = 24u;   // step, then per population: count, (hi, lo) of lambda, s1..s4
-const COUPLING_INDEPENDENT: u32 = 0u;
-const COUPLING_SHARED: u32 = 1u;
-const PURPOSE_HYDRO_INIT: u32 = 16u;
-const PURPOSE_HYDRO_STEP: u32 = 17u;
-const EXPM1_SERIES_MAX: f32 = 0.25;
 
 struct HydroParams {
     n: u32,
@@ -110,16 +107,13 @@ fn pick(a: u32, e: f32, i: f32) -> f32 {
     return select(e, i, a == 1u);
 }
 
-fn expm1_series(x: f32) -> f32 {
-    return x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0
-        + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0))))))));
-}
-
-fn expm1_f32(x: f32) -> f32 {
+// expm1_f32 of math.wgsl; its series alone where EXPM1_SERIES_ONLY says that every argument
+// is within the series range (the same value).
+fn expm1_hydro(x: f32) -> f32 {
     if (EXPM1_SERIES_ONLY) {
         return expm1_series(x);
     }
-    return select(exp_f32(x) - 1.0, expm1_series(x), abs(x) < EXPM1_SERIES_MAX);
+    return expm1_f32(x);
 }
 
 fn rate_fn(a: u32, x: f32) -> f32 {
@@ -138,13 +132,9 @@ fn jump(a: u32, b: u32) -> f32 {
     return select(params.jump_ie, params.jump_ii, b == 1u);
 }
 
-// spike_prob_of_rate of hydro.rs: 1 - exp(-rate dt).
+// spike_prob_of_rate of hydro/step.rs: 1 - exp(-rate dt).
 fn spike_prob_of_rate(rate: f32) -> f32 {
-    return -expm1_f32(-rate * params.dt);
-}
-
-fn to_threshold32(p: f32) -> u32 {
-    return u32(clamp(p * 4294967296.0, 0.0, 4294967040.0));
+    return -expm1_hydro(-rate * params.dt);
 }
 
 fn alias_sample(base: u32, bits: u32, lo: u32, w: u32) -> u32 {
@@ -159,10 +149,10 @@ fn own_extra_mean(a: u32, x: f32, split: f32) -> f32 {
     return max(params.dt * (split - rate_fn(a, x)), 0.0);
 }
 
-// own_extra_count of hydro.rs as a count of the thresholds above w (a constant trip count, so
+// own_extra_count of hydro/step.rs as a count of the thresholds above w (a constant trip count, so
 // the loop unrolls and no lane waits for another).
 fn own_extra_count(mu: f32, w: u32) -> u32 {
-    var sf = -expm1_f32(-mu);
+    var sf = -expm1_hydro(-mu);
     var term = mu * (1.0 - sf);
     var count = 0u;
     for (var j = 1u; j <= OWN_EXTRA_TERMS; j = j + 1u) {
@@ -296,7 +286,7 @@ fn segment_of(wg_index: u32) -> vec2<u32> {
     return vec2<u32>(seg, wg_index - seg * params.wg_per_seg);
 }
 
-// spikes_shared of hydro.rs for the four neurons of quad qi, from their rates f_a(x).
+// spikes_shared of hydro/step.rs for the four neurons of quad qi, from their rates f_a(x).
 fn spikes_shared_quad(qi: u32, t: u32, replica: u32, key: vec2<u32>, rates: vec4<f32>) -> vec4<bool> {
     let w = philox4x32_10(counter(qi, t, PURPOSE_HYDRO_STEP, replica), key);
     return vec4<bool>(w.x < to_threshold32(spike_prob_of_rate(rates.x)),
@@ -516,7 +506,7 @@ fn reduce_populations(lid: u32, rl: u32, record: bool) {
     }
 }
 
-// [lo, hi] of the table of Poisson(lambda) (poisson_table_range of hydro.rs, in f32).
+// [lo, hi] of the table of Poisson(lambda) (poisson_table_range of rng/alias.rs, in f32).
 fn table_range(lambda: f32) -> vec2<u32> {
     let w = 10.0 * sqrt(lambda) + 12.0;
     return vec2<u32>(u32(floor(max(lambda - w, 0.0))), u32(ceil(lambda + w)));
@@ -530,7 +520,7 @@ fn alias_bits(len: u32) -> u32 {
     return bits;
 }
 
-// poisson_masses of hydro.rs in f32 for the four tables of replica rl, into their masses
+// poisson_masses of rng/alias.rs in f32 for the four tables of replica rl, into their masses
 // scratch: the pmf (Loader's cancellation-free log form) in parallel, normalised by a
 // fixed-tree f32 sum; floor(p 2^32) per entry, the mode the rounding remainder
 // (complete_mode_mass). wg_tab[tb] = (lo, bits, len, mode).
@@ -595,7 +585,7 @@ fn to_threshold_floor(p: f32) -> u32 {
     return u32(clamp(floor(p * 4294967296.0), 0.0, 4294967040.0));
 }
 
-// alias_build of hydro.rs: Vose's method in exact integer arithmetic, masses at mbase, the
+// alias_build of rng/alias.rs: Vose's method in exact integer arithmetic, masses at mbase, the
 // two stacks at sbase, entries written to the tables at ebase.
 fn alias_build(mbase: u32, sbase: u32, ebase: u32, bits: u32) {
     let k = 1u << bits;
@@ -669,7 +659,7 @@ fn finalize_common(lid: u32, rl: u32, advance: bool) {
             }
             state[rl].record_index = state[rl].record_index + 1u;
         }
-        // step_means of hydro.rs: split s_a = min(nu_max_a, Lambda_a); table (a, b) has mean
+        // step_means of hydro/step.rs: split s_a = min(nu_max_a, Lambda_a); table (a, b) has mean
         // dt Lambda_b, less dt s_b when a = b.
         let lam = vec2<f32>(wg_fin[0] + wg_fin[1], wg_fin[12] + wg_fin[13]);
         let split = vec2<f32>(min(params.nu_max_e, lam.x), min(params.nu_max_i, lam.y));

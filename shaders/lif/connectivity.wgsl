@@ -1,7 +1,9 @@
 // `fixed_indegree` connectivity of model L built on the device: the WGSL twin of
-// src/model/lif_connectivity.rs (ConnStream, uniform_below, partners). Compiled after rng.wgsl.
+// src/lif/connectivity.rs (ConnStream, uniform_below, partners). Compiled after rng.wgsl,
+// math.wgsl and the constants generated from Rust (src/device/constants.rs: CONN_WG,
+// TARGET_BITS, TARGET_MASK, PURPOSE_*).
 //
-// Passes (host side: src/backend/gpu/lif_connectivity.rs):
+// Passes (host side: src/lif/gpu_connectivity.rs):
 //   conn_count  per postsynaptic neuron (a batch at a time): Floyd's algorithm from the neuron's
 //               own Philox stream, out-degree of each presynaptic neuron by atomics;
 //   conn_scan   one workgroup: offsets = exclusive prefix sum of the out-degrees (counts reset);
@@ -14,13 +16,9 @@
 // Floyd's "already taken" test uses an open-addressing hash set per batch slot in `scratch`,
 // followed by the slot's picks in draw order (needed to pair them with their delays).
 
-const CONN_WG: u32 = 64u;
 // Invocations per row in conn_sort: the subgroup size on CPU devices, 256 on GPUs.
 override SORT_WG: u32 = 256u;
 const WINDOW_WORDS: u32 = 1536u; // bitmap words of one window: 49152 targets (< 16 KiB in all)
-const TARGET_BITS: u32 = 24u;
-const TARGET_MASK: u32 = 0xFFFFFFu;
-const PURPOSE_LIF_CONN: u32 = 35u;
 const HASH_MUL: u32 = 0x9E3779B1u;
 
 struct ConnParams {
@@ -62,7 +60,7 @@ fn conn_key() -> vec2<u32> {
     return vec2<u32>(cp.key_lo, cp.key_hi);
 }
 
-// ConnStream of lif_connectivity.rs: Philox at counters (i, block, LIF_CONN, replica).
+// ConnStream of lif/connectivity.rs: Philox at counters (i, block, LIF_CONN, replica).
 struct ConnStream {
     i: u32,
     block: u32,
@@ -86,7 +84,7 @@ fn conn_next_u32(s: ptr<function, ConnStream>) -> u32 {
 }
 
 // Uniform integer in [0, m) (Lemire's multiply-shift with rejection): the same draws as
-// lif_connectivity.rs, written with one call of conn_next_u32 (each call site inlines a
+// lif/connectivity.rs, written with one call of conn_next_u32 (each call site inlines a
 // Philox block, which a CPU device runs at every call whatever the lanes need).
 fn uniform_below(s: ptr<function, ConnStream>, m: u32) -> u32 {
     loop {
@@ -139,7 +137,7 @@ fn write_synapse(pre: u32, post: u32, delay: u32) {
     unsorted[pos] = post | (delay << TARGET_BITS);
 }
 
-// `partners` of lif_connectivity.rs for postsynaptic neuron i in batch slot `slot`: with
+// `partners` of lif/connectivity.rs for postsynaptic neuron i in batch slot `slot`: with
 // fill = false each partner is counted, with fill = true its synapse word is written.
 fn partners(i: u32, slot: u32, fill: bool) {
     let a = select(0u, 1u, i >= cp.n_e);
@@ -190,7 +188,7 @@ fn batch_slot(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return gid.x + gid.y * nwg.x * CONN_WG;
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(CONN_WG)
 fn conn_count(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let slot = batch_slot(gid, nwg);
     if (slot < cp.batch_len) {
@@ -198,7 +196,7 @@ fn conn_count(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(CONN_WG)
 fn conn_fill(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let slot = batch_slot(gid, nwg);
     if (slot < cp.batch_len) {

@@ -1,6 +1,8 @@
-// Model L on the GPU: the WGSL twin of src/model/lif.rs (the neuron step, function for
-// function, same f32 arithmetic and random counters) and of the CPU driver
-// src/backend/lif_cpu.rs. Compiled after rng.wgsl.
+// Model L on the GPU: the WGSL twin of src/lif/step.rs (the neuron step, function for
+// function, same f32 arithmetic and random counters) and of the CPU driver src/lif/cpu.rs.
+// Compiled after rng.wgsl, math.wgsl and the constants generated from Rust
+// (src/device/constants.rs: BLOCK_MAX, TARGET_BITS, TARGET_MASK, C_RASTER, C_BINS, the
+// INTEGRATOR_* / SYN_* / CONN_* codes of the override constants, PURPOSE_*, ...).
 //
 // One dispatch per step t. Workgroup w owns the block of neurons [lo, lo + WG * items):
 //   1. the spikes of step t - 1 (list (t + 2) % 3): those of the block's own neurons are
@@ -12,7 +14,7 @@
 //      workgroup touches its block's counters, so no atomic is contended across workgroups.
 //   2. update: every neuron of the block steps with the counts of its slot t. The precise
 //      integrator runs on the first Philox block of the neuron's external stream (as
-//      src/model/lif_lanes.rs does, here with all four words); the few neurons whose external
+//      src/lif/lanes.rs does, here with all four words); the few neurons whose external
 //      process outlives it finish in a second pass (`precise_continue`), so that the main pass
 //      has no Philox in a loop. Spikes and continuations go to lane-private lists in
 //      workgroup memory; the spikes are then appended to list t % 3 with one atomic per
@@ -38,32 +40,20 @@ override SAMPLE_V: bool = false; // this step samples the V histogram
 // Invocations per workgroup: the subgroup size on CPU devices (one SIMD group: nothing is
 // executed masked for idle groups, barriers are cheap), 64 on GPUs.
 override WG: u32 = 64u;
-const BLOCK_MAX: u32 = 1024u; // WG * items, at most
+// BLOCK_MAX: WG * items, at most.
 const SEG_CAP: u32 = 128u;    // spikes whose segments are held at once (workgroup memory < 16 KiB)
 const EV_SPIKE: u32 = 0x80000000u;
 const EV_CONTINUE: u32 = 0x40000000u;
 const EV_LOCAL: u32 = 0x3FFFFFFFu;
-const TARGET_BITS: u32 = 24u;
-const TARGET_MASK: u32 = 0xFFFFFFu;
 const KIND_I: u32 = 0x80000000u;
 const ONE_E: u32 = 1u;
 const ONE_I: u32 = 65536u;
-const PURPOSE_LIF_EXT: u32 = 33u;
-const PURPOSE_LIF_ANNEALED: u32 = 34u;
-const EXP_NEG_SERIES_MAX: f32 = 0.015625;
-const F32_MIN_POSITIVE: f32 = 1.17549435e-38;
-const INTEGRATOR_LUMPED: u32 = 0u;
-const INTEGRATOR_PRECISE: u32 = 1u;
-const SYN_CONDUCTANCE: u32 = 0u;
-const CONN_FIXED_INDEGREE: u32 = 0u;
-const CONN_ANNEALED: u32 = 1u;
 const NO_SPIKE: f32 = -1.0;
 // counters[]: spike-list lengths [3], population spike counts [3][2], raster length, then the
-// rate bins [bins_cap][2] and the V histogram [2][vhist_bins].
+// rate bins [bins_cap][2] and the V histogram [2][vhist_bins]: C_LIST, C_POP here, C_RASTER and
+// C_BINS generated from src/lif/gpu.rs.
 const C_LIST: u32 = 0u;
 const C_POP: u32 = 3u;
-const C_RASTER: u32 = 9u;
-const C_BINS: u32 = 16u;
 
 struct LifPop {
     tau_l: f32,
@@ -166,7 +156,7 @@ struct NeuronState {
     refractory: f32,
 }
 
-// (NeuronState, StepOutcome) of lif.rs: the new state and, if it fired, when.
+// (NeuronState, StepOutcome) of lif/step.rs: the new state and, if it fired, when.
 struct StepResult {
     st: NeuronState,
     fired: bool,
@@ -177,18 +167,7 @@ fn no_spike(v: f32, refractory: f32) -> StepResult {
     return StepResult(NeuronState(v, refractory), false, 0.0);
 }
 
-fn exp_neg_series(x: f32) -> f32 {
-    return 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0))));
-}
-
-fn exp_neg(x: f32) -> f32 {
-    if (x < EXP_NEG_SERIES_MAX) {
-        return exp_neg_series(x);
-    }
-    return exp_f32(-x);
-}
-
-// With SHORT_LEAKS this is lif.rs's `leak_short` (the same value for 0 <= t <= dt).
+// With SHORT_LEAKS this is lif/step.rs's `leak_short` (the same value for 0 <= t <= dt).
 fn leak(p: LifPop, v: f32, t: f32) -> f32 {
     if (SHORT_LEAKS) {
         return p.e_l + (v - p.e_l) * exp_neg_series(t * p.inv_tau_l);
@@ -246,22 +225,6 @@ fn precise_start(p: LifPop, st: NeuronState, rec_e: u32, rec_i: u32) -> PreciseS
         select(0.0, st.refractory, refractory),
         !refractory && v >= p.theta,
     );
-}
-
-fn ln_f32(x: f32) -> f32 {
-    let bits = bitcast<u32>(x);
-    let e0 = i32((bits >> 23u) & 0xffu) - 126;
-    let m0 = bitcast<f32>((bits & 0x007fffffu) | 0x3f000000u);
-    let small = m0 < 0.70710677;
-    let e = f32(e0 - select(0, 1, small));
-    let m = select(m0 - 1.0, m0 + m0 - 1.0, small);
-    let z = m * m;
-    var y = ((((((((7.0376836e-2 * m - 1.151461e-1) * m + 1.1676999e-1) * m
-        - 1.2420141e-1) * m + 1.4249323e-1) * m - 1.6668058e-1) * m + 2.0000715e-1) * m
-        - 2.4999994e-1) * m + 3.333333e-1) * m * z;
-    y = y + -2.1219444e-4 * e;
-    y = y + -0.5 * z;
-    return m + y + 0.6933594 * e;
 }
 
 fn ext_gap(w: u32) -> f32 {
@@ -336,7 +299,7 @@ fn annealed_inputs(i: u32, t: u32, counts: vec2<u32>, own_spike: bool) -> vec2<u
     return out;
 }
 
-// `step_precise_lanes` of lif_lanes.rs for one neuron with all four words of its first
+// `step_precise_lanes` of lif/lanes.rs for one neuron with all four words of its first
 // external Philox block: the recurrent update, then up to four external arrivals. `ended`
 // false: the process is still inside the step (v, now, at given), for `precise_continue`.
 struct FirstBlock {

@@ -1,5 +1,6 @@
 // Runs one sampler over a range of counters so that the GPU's draws can be compared with the
-// CPU's bit for bit (src/sampler_check.rs is the host side and the Rust twin).
+// CPU's bit for bit (src/rng/check.rs is the host side and the Rust twin; SAMPLER_WG is
+// generated from it).
 
 struct SamplerParams {
     mode: u32,      // 0 philox raw, 1 uniform, 2 normal, 3 bernoulli, 4 poisson, 5 binomial
@@ -20,8 +21,6 @@ struct SamplerParams {
 @group(0) @binding(1) var<storage, read> inputs: array<u32>;
 @group(0) @binding(2) var<storage, read_write> outputs: array<u32>;
 
-const SAMPLER_WG: u32 = 64u;
-
 fn sample_one(i: u32) -> u32 {
     let key = vec2<u32>(params.key_lo, params.key_hi);
     var s = stream_new(counter(params.first_neuron + i, params.step, params.purpose, params.replica), key);
@@ -35,7 +34,7 @@ fn sample_one(i: u32) -> u32 {
     }
 }
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(SAMPLER_WG)
 fn sample(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * SAMPLER_WG;
     if (i >= params.count) {

@@ -1,11 +1,16 @@
 //! The wgpu device: adapter discovery, device creation with the adapter's real limits, and
-//! shader compilation with errors turned into `Result`s.
+//! shader compilation (of `device::kernels` modules) with errors turned into `Result`s.
 
+use crate::device::kernels::KernelSource;
 use serde::Serialize;
 use std::sync::Arc;
 
 /// What to do when the environment variable is set: pick the adapter whose name contains it.
 pub const ADAPTER_ENV: &str = "BALNET_ADAPTER";
+
+/// The device features balnet asks for: none, so that every WebGPU adapter runs it (the
+/// kernels are validated against exactly this in tests/naga_translate.rs).
+pub const REQUIRED_FEATURES: wgpu::Features = wgpu::Features::empty();
 
 /// How to get a GPU adapter when none is found.
 pub const NO_ADAPTER_FIX: &str = "no GPU adapter found: install a Vulkan driver (on Debian/Ubuntu: \
@@ -132,7 +137,7 @@ impl GpuContext {
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
             label: Some("balnet"),
-            required_features: wgpu::Features::empty(),
+            required_features: REQUIRED_FEATURES,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -148,83 +153,47 @@ impl GpuContext {
         }))
     }
 
-    /// Compiles `shaders/rng.wgsl` and `shaders/math.wgsl` followed by the given kernel source and builds a compute
-    /// pipeline for `entry` with an automatic layout.
-    pub fn pipeline(
+    /// Compiles the module `k` and builds its pipelines, in the order of `k.pipelines`, each
+    /// with the layout `layout_of(entry)` gives (None: an automatic layout).
+    pub fn kernel_pipelines<'l>(
         &self,
-        label: &str,
-        kernel_source: &str,
-        entry: &str,
-    ) -> anyhow::Result<wgpu::ComputePipeline> {
-        self.build_pipeline(label, kernel_source, entry, None, &[])
-    }
-
-    /// Like `pipeline`, with an explicit layout (kernels of one module sharing a bind group).
-    pub fn pipeline_with_layout(
-        &self,
-        label: &str,
-        kernel_source: &str,
-        entry: &str,
-        layout: &wgpu::PipelineLayout,
-    ) -> anyhow::Result<wgpu::ComputePipeline> {
-        self.build_pipeline(label, kernel_source, entry, Some(layout), &[])
-    }
-
-    /// Like `pipeline_with_layout`, with values for the module's `override` constants. The
-    /// kernel initialises its own workgroup memory (no zero-fill is inserted).
-    pub fn specialised_pipeline(
-        &self,
-        label: &str,
-        kernel_source: &str,
-        entry: &str,
-        layout: &wgpu::PipelineLayout,
-        constants: &[(&str, f64)],
-    ) -> anyhow::Result<wgpu::ComputePipeline> {
-        self.build_pipeline(label, kernel_source, entry, Some(layout), constants)
-    }
-
-    fn build_pipeline(
-        &self,
-        label: &str,
-        kernel_source: &str,
-        entry: &str,
-        layout: Option<&wgpu::PipelineLayout>,
-        constants: &[(&str, f64)],
-    ) -> anyhow::Result<wgpu::ComputePipeline> {
-        let source = format!(
-            "{}\n{}\n{}",
-            crate::device::shaders::RNG,
-            crate::device::shaders::MATH,
-            kernel_source
-        );
+        k: &KernelSource,
+        layout_of: impl Fn(&str) -> Option<&'l wgpu::PipelineLayout>,
+    ) -> anyhow::Result<Vec<wgpu::ComputePipeline>> {
+        let label = k.label.as_str();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
             .device
             .create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(label),
-                layout,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: if constants.is_empty() {
-                    Default::default()
-                } else {
-                    wgpu::PipelineCompilationOptions {
-                        constants,
-                        zero_initialize_workgroup_memory: false,
-                    }
-                },
-                cache: None,
+                source: wgpu::ShaderSource::Wgsl(k.source.as_str().into()),
             });
         if let Some(err) = pollster::block_on(scope.pop()) {
-            anyhow::bail!("shader {label}::{entry} failed to compile: {err}");
+            anyhow::bail!("shader {label} failed to compile: {err}");
         }
-        Ok(pipeline)
+        k.pipelines
+            .iter()
+            .map(|p| {
+                let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+                let pipeline =
+                    self.device
+                        .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                            label: Some(label),
+                            layout: layout_of(p.entry),
+                            module: &module,
+                            entry_point: Some(p.entry),
+                            compilation_options: wgpu::PipelineCompilationOptions {
+                                constants: &p.constants,
+                                zero_initialize_workgroup_memory: k.zero_workgroup_memory,
+                            },
+                            cache: None,
+                        });
+                if let Some(err) = pollster::block_on(scope.pop()) {
+                    anyhow::bail!("shader {label}::{} failed to compile: {err}", p.entry);
+                }
+                Ok(pipeline)
+            })
+            .collect()
     }
 
     /// A CPU implementation of the API (e.g. lavapipe), which wants kernels shaped for SIMD

@@ -2,8 +2,11 @@
 //! the GPU context, buffers and shader sources.
 
 pub mod buffers;
+pub mod constants;
 pub mod gpu;
 pub mod isa;
+pub mod kernels;
+pub mod layout;
 pub mod shaders;
 
 pub use gpu::{AdapterReport, GpuContext, NO_ADAPTER_FIX, list_adapters};

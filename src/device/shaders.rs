@@ -1,4 +1,5 @@
-//! WGSL sources, compiled into the binary. Every kernel is compiled after `RNG` and `MATH`.
+//! WGSL sources, compiled into the binary. `device::kernels` composes each module from them
+//! (every kernel after the generated constants, `RNG` and `MATH`).
 //! Each file is the twin of a Rust module: shaders/common/rng.wgsl of `rng`,
 //! shaders/common/math.wgsl of `math`, shaders/hydro/step.wgsl of `hydro::step`,
 //! shaders/lif/step.wgsl of `lif::step`, shaders/lif/connectivity.wgsl of

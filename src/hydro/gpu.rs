@@ -1,9 +1,12 @@
-//! Host side of the model H kernels (`shaders/hydro.wgsl`): R replicas side by side, buffers
-//! sized from the adapter's limits, many steps encoded per submission, records read back once
-//! per chunk.
+//! Host side of the model H kernels (`shaders/hydro/step.wgsl`): R replicas side by side,
+//! buffers sized from the adapter's limits, many steps encoded per submission, records read
+//! back once per chunk.
 
 use crate::device::buffers;
+use crate::device::constants::WgslConst;
 use crate::device::gpu::GpuContext;
+use crate::device::kernels::{KernelSource, PipelineSpec};
+use crate::device::layout::HostLayout;
 use crate::hydro::backend::HydroBackend;
 use crate::hydro::config::Coupling;
 use crate::hydro::record::{PowerSums, RecordSample};
@@ -13,52 +16,185 @@ use std::sync::Arc;
 
 pub const HYDRO_PART: u64 = 6;
 pub const HYDRO_REC_STRIDE: usize = 24;
-const STATE_BYTES: u64 = 96;
+/// Bytes of one replica's `ReplicaState`.
+const STATE_BYTES: u64 = std::mem::size_of::<ReplicaState>() as u64;
 /// Steps encoded in one command buffer.
 pub const STEPS_PER_SUBMIT: u32 = 256;
 /// Bytes of records held on the device between readbacks (all replicas together).
 const RECORD_BYTES: u64 = 1 << 25;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct HydroParams {
-    n: u32,
-    n_pad: u32,
-    wg_per_seg: u32,
-    record_every: u32,
-    replicas: u32,
-    quads: u32,
-    _pad4: [u32; 3],
-    table_stride: u32,
-    record_capacity: u32,
-    _pad0: u32,
-    dt: f32,
-    decay: [f32; 2],
-    drive: [f32; 2],
-    jump: [f32; 4],
-    nu_max: [f32; 2],
-    beta: [f32; 2],
-    theta: [f32; 2],
-    shift: [f32; 2],
-    x0_mean: [f32; 2],
-    x0_sd: [f32; 2],
-    _pad: [u32; 3],
+/// `COUPLING` of the kernels: `independent` (the GPU runs no other scheme than these two).
+pub const COUPLING_INDEPENDENT: u32 = 0;
+/// `COUPLING` of the kernels: `shared`.
+pub const COUPLING_SHARED: u32 = 1;
+
+crate::gpu_struct! {
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct HydroParams {
+        n: u32,
+        n_pad: u32,
+        wg_per_seg: u32,
+        record_every: u32,
+        replicas: u32,
+        quads: u32,
+        _pad4: [u32; 3] => [_pad4, _pad5, _pad6],
+        table_stride: u32,
+        record_capacity: u32,
+        _pad0: u32,
+        dt: f32,
+        decay: [f32; 2] => [decay_e, decay_i],
+        drive: [f32; 2] => [drive_e, drive_i],
+        jump: [f32; 4] => [jump_ee, jump_ei, jump_ie, jump_ii],
+        nu_max: [f32; 2] => [nu_max_e, nu_max_i],
+        beta: [f32; 2] => [beta_e, beta_i],
+        theta: [f32; 2] => [theta_e, theta_i],
+        shift: [f32; 2] => [shift_e, shift_i],
+        x0_mean: [f32; 2] => [x0_mean_e, x0_mean_i],
+        x0_sd: [f32; 2] => [x0_sd_e, x0_sd_i],
+        _pad: [u32; 3] => [_pad1, _pad2, _pad3],
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ReplicaState {
-    step: u32,
-    spikes: [u32; 2],
-    record_index: u32,
-    /// (hi, lo) of Lambda_E, then of Lambda_I.
-    lambda: [f32; 4],
-    split: [f32; 2],
-    key: [u32; 2],
-    replica: u32,
-    _pad: [u32; 3],
-    table_lo: [u32; 4],
-    table_bits: [u32; 4],
+crate::gpu_struct! {
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct ReplicaState {
+        step: u32,
+        spikes: [u32; 2] => [spikes_e, spikes_i],
+        record_index: u32,
+        /// (hi, lo) of Lambda_E, then of Lambda_I.
+        lambda: [f32; 4] => [lambda_e, lambda_e_lo, lambda_i, lambda_i_lo],
+        split: [f32; 2] => [split_e, split_i],
+        key: [u32; 2] => [key_lo, key_hi],
+        replica: u32,
+        _pad: [u32; 3] => [_pad0, _pad1, _pad2],
+        table_lo: [u32; 4],
+        table_bits: [u32; 4],
+    }
+}
+
+/// The host twins of the kernels' structs (device::layout).
+pub(crate) fn host_layouts() -> Vec<HostLayout> {
+    vec![
+        HostLayout::of::<HydroParams>("HydroParams"),
+        HostLayout::of::<ReplicaState>("ReplicaState"),
+    ]
+}
+
+/// What specialises the model H kernels: the constants of the prelude
+/// (see the head of shaders/hydro/step.wgsl) and how the step reads its alias tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HydroKernel {
+    pub wg: u32,
+    pub fwg: u32,
+    pub quads: u32,
+    /// COUPLING_INDEPENDENT or COUPLING_SHARED.
+    pub coupling: u32,
+    pub own_extra_terms: u32,
+    pub expm1_series_only: bool,
+    pub invocation_partials: bool,
+    /// Some(vec4s of all replicas' tables) where they are read from a uniform buffer, None for
+    /// a storage buffer.
+    pub uniform_tables: Option<u64>,
+}
+
+impl HydroKernel {
+    /// The pipelines, in the order `HydroGpu::new` takes them.
+    pub const ENTRIES: [&'static str; 5] = [
+        "init",
+        "finalize_init",
+        "update",
+        "update_record",
+        "finalize",
+    ];
+
+    /// Largest `uniform_tables`: 64 KiB of vec4s (`HydroLayout::uniform_table_bytes`).
+    pub const UNIFORM_TABLE_VEC4S_MAX: u64 = 65536 / 16;
+
+    /// Every specialisation `HydroLayout::kernel` can produce: each workgroup shape of both
+    /// device kinds (with that kind's FWG and partials), both couplings, the expm1 shortcut on
+    /// and off, tables in storage or in uniform buffers; the numeric values that only set a
+    /// trip count or an array length at their ends (OWN_EXTRA_TERMS 1, 3 = the default
+    /// dt nu_max, 64; uniform tables of 2 and `UNIFORM_TABLE_VEC4S_MAX` vec4s).
+    pub fn all() -> Vec<HydroKernel> {
+        let mut v = Vec::new();
+        for cpu_device in [false, true] {
+            for &(wg, quads) in HydroLayout::shapes(cpu_device) {
+                for coupling in [COUPLING_INDEPENDENT, COUPLING_SHARED] {
+                    for own_extra_terms in [1, 3, crate::hydro::step::OWN_EXTRA_TERMS_MAX] {
+                        for expm1_series_only in [false, true] {
+                            for uniform_tables in
+                                [None, Some(2), Some(Self::UNIFORM_TABLE_VEC4S_MAX)]
+                            {
+                                v.push(HydroKernel {
+                                    wg: wg as u32,
+                                    fwg: HydroLayout::finalize_wg(cpu_device),
+                                    quads: quads as u32,
+                                    coupling,
+                                    own_extra_terms,
+                                    expm1_series_only,
+                                    invocation_partials: cpu_device,
+                                    uniform_tables,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// The WGSL the kernel file is compiled after (see the head of shaders/hydro/step.wgsl).
+    pub fn prelude(&self) -> String {
+        let tables = match self.uniform_tables {
+            Some(vec4s) => format!(
+                "@group(2) @binding(0) var<uniform> tables_r: array<vec4<u32>, {vec4s}>;\n\
+                 fn table_entry(i: u32) -> u32 {{ return tables_r[i >> 2u][i & 3u]; }}\n"
+            ),
+            None => "@group(2) @binding(0) var<storage, read> tables_r: array<u32>;\n\
+                     fn table_entry(i: u32) -> u32 { return tables_r[i]; }\n"
+                .to_string(),
+        };
+        format!(
+            "const WG: u32 = {}u;\nconst FWG: u32 = {}u;\nconst QUADS: u32 = {}u;\n\
+             const COUPLING: u32 = {}u;\nconst OWN_EXTRA_TERMS: u32 = {}u;\n\
+             const EXPM1_SERIES_ONLY: bool = {};\nconst INVOCATION_PARTIALS: bool = {};\n{tables}",
+            self.wg,
+            self.fwg,
+            self.quads,
+            self.coupling,
+            self.own_extra_terms,
+            self.expm1_series_only,
+            self.invocation_partials
+        )
+    }
+
+    /// The constants generated from Rust that the kernel file uses besides the common ones.
+    fn wgsl_constants() -> Vec<WgslConst> {
+        vec![
+            WgslConst::u32("PART", HYDRO_PART as u32),
+            WgslConst::u32("REC_STRIDE", HYDRO_REC_STRIDE as u32),
+            WgslConst::u32("COUPLING_INDEPENDENT", COUPLING_INDEPENDENT),
+            WgslConst::u32("COUPLING_SHARED", COUPLING_SHARED),
+        ]
+    }
+
+    /// The module and its pipelines (`ENTRIES`).
+    pub fn source(&self) -> KernelSource {
+        KernelSource::compose(
+            format!("hydro {self:?}"),
+            Self::wgsl_constants(),
+            &self.prelude(),
+            crate::device::shaders::HYDRO,
+            true,
+            Self::ENTRIES
+                .iter()
+                .map(|&e| PipelineSpec::new(e))
+                .collect(),
+        )
+    }
 }
 
 /// How a network is laid out on the device: workgroup size, padding, table sizes.
@@ -89,20 +225,7 @@ impl HydroLayout {
     /// rarely. Depends on n and the device kind only, so replica r of a batch computes what the
     /// single run does.
     pub fn new(n: u64, replicas: u64, c: &HydroConsts, cpu_device: bool, max_uniform: u64) -> Self {
-        const GPU_SHAPES: [(u64, u64); 5] = [(256, 16), (256, 4), (128, 4), (64, 4), (64, 1)];
-        const CPU_SHAPES: [(u64, u64); 10] = [
-            (64, 64),
-            (32, 64),
-            (16, 64),
-            (8, 64),
-            (8, 32),
-            (8, 16),
-            (8, 8),
-            (8, 4),
-            (8, 2),
-            (8, 1),
-        ];
-        let shapes: &[(u64, u64)] = if cpu_device { &CPU_SHAPES } else { &GPU_SHAPES };
+        let shapes = Self::shapes(cpu_device);
         let pad = |(wg, quads): (u64, u64)| n.div_ceil(wg * 4 * quads) * wg * 4 * quads;
         let (wg, quads) = shapes
             .iter()
@@ -119,7 +242,7 @@ impl HydroLayout {
             (RECORD_BYTES / (replicas * HYDRO_REC_STRIDE as u64 * 4)).clamp(1, 4096);
         HydroLayout {
             wg: wg as u32,
-            fwg: if cpu_device { 8 } else { 64 },
+            fwg: Self::finalize_wg(cpu_device),
             invocation_partials: cpu_device,
             quads,
             n_pad,
@@ -130,6 +253,29 @@ impl HydroLayout {
             tables_uniform: replicas * 4 * table_stride * 4
                 <= Self::uniform_table_bytes(max_uniform),
         }
+    }
+
+    /// The workgroup shapes (invocations, vec4s per invocation) `new` chooses from, in order.
+    pub fn shapes(cpu_device: bool) -> &'static [(u64, u64)] {
+        const GPU_SHAPES: [(u64, u64); 5] = [(256, 16), (256, 4), (128, 4), (64, 4), (64, 1)];
+        const CPU_SHAPES: [(u64, u64); 10] = [
+            (64, 64),
+            (32, 64),
+            (16, 64),
+            (8, 64),
+            (8, 32),
+            (8, 16),
+            (8, 8),
+            (8, 4),
+            (8, 2),
+            (8, 1),
+        ];
+        if cpu_device { &CPU_SHAPES } else { &GPU_SHAPES }
+    }
+
+    /// Invocations of the `finalize` workgroup.
+    pub fn finalize_wg(cpu_device: bool) -> u32 {
+        if cpu_device { 8 } else { 64 }
     }
 
     /// The most bytes of tables read through a uniform buffer (64 KiB, the binding size every
@@ -176,34 +322,23 @@ impl HydroLayout {
             + self.replicas * 4 * self.table_stride * 4 * 3
     }
 
-    /// The WGSL the kernels are compiled after (see the head of shaders/hydro.wgsl).
-    fn prelude(&self, c: &HydroConsts) -> String {
-        let coupling = match c.coupling {
-            Coupling::Shared => 1,
-            _ => 0,
-        };
-        let tables = if self.tables_uniform {
-            format!(
-                "@group(2) @binding(0) var<uniform> tables_r: array<vec4<u32>, {}>;\n\
-                 fn table_entry(i: u32) -> u32 {{ return tables_r[i >> 2u][i & 3u]; }}\n",
-                self.replicas * self.table_stride
-            )
-        } else {
-            "@group(2) @binding(0) var<storage, read> tables_r: array<u32>;\n\
-             fn table_entry(i: u32) -> u32 { return tables_r[i]; }\n"
-                .to_string()
-        };
-        format!(
-            "const WG: u32 = {}u;\nconst FWG: u32 = {}u;\nconst QUADS: u32 = {}u;\n\
-             const COUPLING: u32 = {coupling}u;\nconst OWN_EXTRA_TERMS: u32 = {}u;\n\
-             const EXPM1_SERIES_ONLY: bool = {};\nconst INVOCATION_PARTIALS: bool = {};\n{tables}",
-            self.wg,
-            self.fwg,
-            self.quads,
-            c.own_extra_terms,
-            c.dt as f64 * (c.nu_max[0].max(c.nu_max[1]) as f64) <= 0.2,
-            self.invocation_partials
-        )
+    /// The kernels' specialisation for this layout and network.
+    pub fn kernel(&self, c: &HydroConsts) -> HydroKernel {
+        HydroKernel {
+            wg: self.wg,
+            fwg: self.fwg,
+            quads: self.quads as u32,
+            coupling: match c.coupling {
+                Coupling::Shared => COUPLING_SHARED,
+                _ => COUPLING_INDEPENDENT,
+            },
+            own_extra_terms: c.own_extra_terms,
+            expm1_series_only: c.dt as f64 * (c.nu_max[0].max(c.nu_max[1]) as f64) <= 0.2,
+            invocation_partials: self.invocation_partials,
+            uniform_tables: self
+                .tables_uniform
+                .then_some(self.replicas * self.table_stride),
+        }
     }
 }
 
@@ -332,7 +467,6 @@ impl HydroGpu {
                 ..bytemuck::Zeroable::zeroed()
             })
             .collect();
-        debug_assert_eq!(std::mem::size_of::<ReplicaState>() as u64, STATE_BYTES);
         let state = buffers::storage_from(&ctx, "hydro state", &initial_state);
         let records = buffers::storage_zeroed(
             &ctx,
@@ -385,15 +519,18 @@ impl HydroGpu {
         let pl_init = pl(&[Some(&main_layout)]);
         let pl_update = pl(&[Some(&main_layout), None, Some(&tables_r_layout)]);
         let pl_finalize = pl(&[Some(&main_layout), Some(&tables_w_layout)]);
-        let source = format!("{}\n{}", layout.prelude(&c), crate::device::shaders::HYDRO);
-        let mk = |entry: &str, pl: &wgpu::PipelineLayout| {
-            ctx.pipeline_with_layout("hydro", &source, entry, pl)
+        let pipelines = ctx.kernel_pipelines(&layout.kernel(&c).source(), |entry| {
+            Some(match entry {
+                "init" => &pl_init,
+                "update" | "update_record" => &pl_update,
+                _ => &pl_finalize,
+            })
+        })?;
+        let Ok([init, finalize_init, update, update_record, finalize]) =
+            <[wgpu::ComputePipeline; 5]>::try_from(pipelines)
+        else {
+            anyhow::bail!("model H: expected one pipeline per HydroKernel::ENTRIES");
         };
-        let init = mk("init", &pl_init)?;
-        let finalize_init = mk("finalize_init", &pl_finalize)?;
-        let update = mk("update", &pl_update)?;
-        let update_record = mk("update_record", &pl_update)?;
-        let finalize = mk("finalize", &pl_finalize)?;
         let bind = buffers::bind_buffers(
             &ctx,
             Some("hydro"),

@@ -4,7 +4,7 @@
 //! tests below check it); the per-neuron functions stay the definition.
 
 use super::step::{self as mh, HydroConsts, StepTables};
-use crate::rng::{LANES, PhiloxLanes, purpose};
+use crate::rng::{LANES, PhiloxLanes, Purpose};
 
 /// Neurons per block: LANES quads of 4 (a block starts at a multiple of 4 within its
 /// population, so that its quads are whole).
@@ -42,7 +42,12 @@ pub fn step_independent_block(
     let q0 = mh::quad_index(c.n, a, k0);
     let w: [[[u32; LANES]; 4]; 3] = std::array::from_fn(|b| {
         p.philox(
-            counters(q0, t, purpose::HYDRO_STEP | ((b as u32) << 24), replica),
+            counters(
+                q0,
+                t,
+                Purpose::HydroStep.as_u32() | ((b as u32) << 24),
+                replica,
+            ),
             c.key,
         )
     });
@@ -114,7 +119,10 @@ pub fn step_shared_block(
         c.jump[a][0] * own[0] as f32 - c.jump[a][1] * own[1] as f32,
     ];
     let q0 = mh::quad_index(c.n, a, k0);
-    let w = p.philox(counters(q0, t + 1, purpose::HYDRO_STEP, replica), c.key);
+    let w = p.philox(
+        counters(q0, t + 1, Purpose::HydroStep.as_u32(), replica),
+        c.key,
+    );
     // Neuron j draws word j % 4 of its quad's call, j / 4.
     let mut u = [0u32; BLOCK];
     for j in 0..BLOCK {
@@ -147,7 +155,7 @@ pub fn step_shared_block(
             }
         }
         for l in 0..LANES {
-            let f = (u[o + l] < mh::to_threshold32(prob[l])) as u8;
+            let f = (u[o + l] < crate::math::to_threshold32(prob[l])) as u8;
             spikes[o + l] = f;
             fired += f as u32;
         }

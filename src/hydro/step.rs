@@ -1,20 +1,20 @@
 //! Model H: the balanced all-to-all stochastic hybrid network (MODEL.md). Derived constants
-//! and the per-neuron step, written once here and mirrored in `shaders/hydro.wgsl`.
+//! and the per-neuron step, written once here and mirrored in `shaders/hydro/step.wgsl`.
 //!
 //! Neuron k of population a has global index `k + a * n`; its initial state comes from counter
 //! (global index, 0, HYDRO_INIT, replica) and its draws at step t from the counter of its quad
 //! (`quad_index`: four neighbours of one population share a counter) under the run's key.
 
 use crate::hydro::config::{Coupling, HydroSetup};
-use crate::math::{exp_f32, expm1_f32};
+use crate::math::{exp_f32, expm1_f32, to_threshold32};
 use crate::rng::alias::AliasTable;
-use crate::rng::{self, Stream, purpose};
+use crate::rng::{self, Purpose, Stream};
 
 /// The own-population remainder B is drawn up to the count at which its tail falls below
 /// this probability (far below the tables' 2^-32 resolution).
 pub const OWN_EXTRA_TAIL: f64 = 1e-13;
-/// Purposes of `pairwise` mode: PAIR_PURPOSE_BASE + source / 4 (four sources per Philox call).
-pub const PAIR_PURPOSE_BASE: u32 = 1 << 20;
+/// The most terms `own_extra_terms` gives (B is cut there if the tail is still above).
+pub const OWN_EXTRA_TERMS_MAX: u32 = 64;
 
 /// Per-run constants of the step, in the f32 the kernels use. Index 0 = E, 1 = I.
 #[derive(Clone, Copy, Debug)]
@@ -80,7 +80,10 @@ impl HydroConsts {
 
     /// x(0) of global neuron `g` in population a.
     pub fn initial_x(&self, a: usize, g: u32, replica: u32) -> f32 {
-        let mut s = Stream::new(rng::counter(g, 0, purpose::HYDRO_INIT, replica), self.key);
+        let mut s = Stream::new(
+            rng::counter(g, 0, Purpose::HydroInit.as_u32(), replica),
+            self.key,
+        );
         self.x0_mean[a] + self.x0_sd[a] * rng::normal(&mut s)
     }
 
@@ -168,25 +171,14 @@ impl StepTables {
     }
 }
 
-/// The 2^32-resolution threshold of probability p: a word w < threshold has probability
-/// floor(p 2^32) / 2^32.
-#[inline(always)]
-pub fn to_threshold32(p: f32) -> u32 {
-    let v = (p * 4_294_967_296.0).clamp(0.0, 4_294_967_040.0);
-    // A NaN probability (a corrupted state) gives 0, as `as u32` would; written out so that
-    // the conversion vectorises (LLVM scalarises the saturating `as` here).
-    let v = if v.is_nan() { 0.0 } else { v };
-    // SAFETY: v is finite and in [0, 2^32), so the truncation is defined.
-    unsafe { v.to_int_unchecked::<u32>() }
-}
-
 /// Mean of neuron k's own-population remainder B: dt (s_a - f_a(x_k)), never negative.
 #[inline(always)]
 pub fn own_extra_mean(c: &HydroConsts, a: usize, x: f32, split: f32) -> f32 {
     (c.dt * (split - c.rate_fn(a, x))).max(0.0)
 }
 
-/// The smallest J >= 1 with P(Poisson(mu_max) > J) < OWN_EXTRA_TAIL.
+/// The smallest J >= 1 with P(Poisson(mu_max) > J) < OWN_EXTRA_TAIL, at most
+/// OWN_EXTRA_TERMS_MAX.
 pub fn own_extra_terms(mu_max: f64) -> u32 {
     // P(X > j), summed from its own terms (no cancellation).
     let tail = |j: u32| -> f64 {
@@ -195,7 +187,7 @@ pub fn own_extra_terms(mu_max: f64) -> u32 {
             .sum()
     };
     let mut j = 1u32;
-    while mu_max > 0.0 && tail(j) >= OWN_EXTRA_TAIL && j < 64 {
+    while mu_max > 0.0 && tail(j) >= OWN_EXTRA_TAIL && j < OWN_EXTRA_TERMS_MAX {
         j += 1;
     }
     j
@@ -235,7 +227,7 @@ pub fn step_words(c: &HydroConsts, a: usize, k: u32, t: u32, replica: u32) -> [u
     let q = quad_index(c.n, a, k);
     let mut w = [0u32; 12];
     for b in 0..STEP_BLOCKS {
-        let ctr = rng::counter(q, t, purpose::HYDRO_STEP | (b << 24), replica);
+        let ctr = rng::counter(q, t, Purpose::HydroStep.as_u32() | (b << 24), replica);
         w[4 * b as usize..4 * b as usize + 4].copy_from_slice(&rng::philox4x32_10(ctr, c.key));
     }
     let i = 3 * (k % 4) as usize;
@@ -268,7 +260,12 @@ pub fn step_independent(
 /// Philox call, below the threshold of 1 - exp(-f dt).
 #[inline(always)]
 pub fn spikes_shared(c: &HydroConsts, a: usize, k: u32, x: f32, t: u32, replica: u32) -> bool {
-    let ctr = rng::counter(quad_index(c.n, a, k), t, purpose::HYDRO_STEP, replica);
+    let ctr = rng::counter(
+        quad_index(c.n, a, k),
+        t,
+        Purpose::HydroStep.as_u32(),
+        replica,
+    );
     let w = rng::philox4x32_10(ctr, c.key);
     w[(k % 4) as usize] < to_threshold32(c.spike_prob(a, x))
 }
@@ -296,7 +293,7 @@ pub fn pairwise_counts(
     let mut w = [0u32; 4];
     for j in 0..lambda.len() {
         if j % 4 == 0 {
-            let ctr = rng::counter(g, t, PAIR_PURPOSE_BASE + (j / 4) as u32, replica);
+            let ctr = rng::counter(g, t, Purpose::hydro_pair_chunk((j / 4) as u32), replica);
             w = rng::philox4x32_10(ctr, c.key);
         }
         if j == g as usize {

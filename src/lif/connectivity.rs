@@ -4,8 +4,7 @@
 //! 24 bits, delay in steps in the high 8.
 
 use crate::lif::config::{DelayConfig, LifSetup};
-use crate::lif::step::purpose;
-use crate::rng::{self, Stream};
+use crate::rng::{self, Purpose, Stream};
 use rayon::prelude::*;
 
 pub const TARGET_BITS: u32 = 24;
@@ -57,7 +56,7 @@ impl ConnStream {
     #[inline]
     pub fn next_u32(&mut self) -> u32 {
         if self.used >= 4 {
-            let ctr = rng::counter(self.i, self.block, purpose::LIF_CONN, self.replica);
+            let ctr = rng::counter(self.i, self.block, Purpose::LifConn.as_u32(), self.replica);
             self.buf = rng::philox4x32_10(ctr, self.key);
             self.block += 1;
             self.used = 0;
@@ -108,7 +107,10 @@ pub fn in_degrees(s: &LifSetup, i: u32, st: &mut Stream) -> [u32; 2] {
 /// (i, 0, LIF_DEGREE, replica)).
 pub fn neuron_degrees(s: &LifSetup, i: u32, replica: u32) -> [u32; 2] {
     let key = rng::seed_key(s.config.seed);
-    let mut degree = Stream::new(rng::counter(i, 0, purpose::LIF_DEGREE, replica), key);
+    let mut degree = Stream::new(
+        rng::counter(i, 0, Purpose::LifDegree.as_u32(), replica),
+        key,
+    );
     in_degrees(s, i, &mut degree)
 }
 

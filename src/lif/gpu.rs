@@ -1,12 +1,15 @@
-//! Host side of the model L kernel (shaders/lif.wgsl): the network built on the device
-//! (`lif_connectivity`), one dispatch per step (delivery into the block's counters, then the
+//! Host side of the model L kernel (shaders/lif/step.wgsl): the network built on the device
+//! (`gpu_connectivity`), one dispatch per step (delivery into the block's counters, then the
 //! neuron update and the recording), many steps per submission, and the records (rate bins,
 //! V histogram, raster) read back once per chunk of steps; per-neuron spike counts and ISI
 //! sums stay on the device until `recording` is asked for. No per-step readback.
 
 use super::gpu_connectivity::{self as gconn, DeviceCsr};
 use crate::device::buffers;
+use crate::device::constants::WgslConst;
 use crate::device::gpu::GpuContext;
+use crate::device::kernels::{KernelSource, PipelineSpec};
+use crate::device::layout::HostLayout;
 use crate::lif::backend::LifBackend;
 use crate::lif::config::{Connectivity, Integrator, LifSetup};
 use crate::lif::connectivity::Csr;
@@ -15,62 +18,226 @@ use crate::lif::step::{self as ml, LifConsts, LifSyn};
 use rayon::prelude::*;
 use std::sync::Arc;
 
-/// Must match shaders/lif.wgsl.
+/// Neurons of one workgroup's block, at most (WG * items).
 const BLOCK_MAX: u32 = 1024;
+/// Where the raster length and the rate bins start in the counters buffer (the kernel's
+/// spike-list lengths and population counts come before: C_LIST, C_POP in shaders/lif/step.wgsl).
 const C_RASTER: usize = 9;
 const C_BINS: usize = 16;
+/// Invocations per workgroup at most (the subgroup size on CPU devices, clamped).
+const WG_MAX: u32 = 64;
+
+/// The codes of the kernel's override constants.
+pub const INTEGRATOR_LUMPED: u32 = 0;
+pub const INTEGRATOR_PRECISE: u32 = 1;
+pub const SYN_CONDUCTANCE: u32 = 0;
+pub const SYN_CURRENT: u32 = 1;
+pub const CONN_FIXED_INDEGREE: u32 = 0;
+pub const CONN_ANNEALED: u32 = 1;
+pub const CONN_ALL_TO_ALL: u32 = 2;
 /// Steps encoded in one command buffer.
 const STEPS_PER_SUBMIT: u32 = 256;
 /// Steps between record readbacks (sizes the rate-bin ring and the raster buffer).
 const CHUNK_STEPS: u32 = 4096;
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct GpuPop {
-    tau_l: f32,
-    e_l: f32,
-    e_e: f32,
-    e_i: f32,
-    theta: f32,
-    v_r: f32,
-    tau_rp: f32,
-    decay: f32,
-    inv_tau_l: f32,
-    _pad: [f32; 3],
+crate::gpu_struct! {
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct GpuPop {
+        tau_l: f32,
+        e_l: f32,
+        e_e: f32,
+        e_i: f32,
+        theta: f32,
+        v_r: f32,
+        tau_rp: f32,
+        decay: f32,
+        inv_tau_l: f32,
+        _pad: [f32; 3] => [_pad0, _pad1, _pad2],
+    }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct LifParams {
-    pop: [GpuPop; 2],
-    n_e: u32,
-    n_i: u32,
-    n: u32,
-    items: u32,
-    dt: f32,
-    ext_lambda: f32,
-    ext_p0: f32,
-    ext_mean_gap: f32,
-    syn_e: f32,
-    syn_i: f32,
-    exp_neg_a: f32,
-    key_lo: u32,
-    key_hi: u32,
-    replica: u32,
-    k_e: u32,
-    k_i: u32,
-    slots: u32,
-    warmup: u32,
-    bin_steps: u32,
-    bins_cap: u32,
-    vhist_every: u32,
-    vhist_bins: u32,
-    vhist_lo: f32,
-    vhist_scale: f32,
-    raster_neurons: u32,
-    raster_cap: u32,
-    base_step: u32,
-    _pad: [u32; 5],
+crate::gpu_struct! {
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct LifParams {
+        pop: [GpuPop; 2],
+        n_e: u32,
+        n_i: u32,
+        n: u32,
+        items: u32,
+        dt: f32,
+        ext_lambda: f32,
+        ext_p0: f32,
+        ext_mean_gap: f32,
+        syn_e: f32,
+        syn_i: f32,
+        exp_neg_a: f32,
+        key_lo: u32,
+        key_hi: u32,
+        replica: u32,
+        k_e: u32,
+        k_i: u32,
+        slots: u32,
+        warmup: u32,
+        bin_steps: u32,
+        bins_cap: u32,
+        vhist_every: u32,
+        vhist_bins: u32,
+        vhist_lo: f32,
+        vhist_scale: f32,
+        raster_neurons: u32,
+        raster_cap: u32,
+        base_step: u32,
+        _pad: [u32; 5] => [_pad0, _pad1, _pad2, _pad3, _pad4],
+    }
+}
+
+crate::gpu_struct! {
+    /// The step of a submission (one per dynamic offset of the steps buffer).
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct StepInfo {
+        k: u32,
+        _pad: [u32; 3] => [_pad0, _pad1, _pad2],
+    }
+}
+
+/// The host twins of the kernel's structs (device::layout).
+pub(crate) fn host_layouts() -> Vec<HostLayout> {
+    vec![
+        HostLayout::of::<GpuPop>("LifPop"),
+        HostLayout::of::<LifParams>("LifParams"),
+        HostLayout::of::<StepInfo>("StepInfo"),
+    ]
+}
+
+/// What specialises the model L step kernel: its override constants (SAMPLE_V aside, which
+/// each step picks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LifKernel {
+    /// INTEGRATOR_LUMPED or INTEGRATOR_PRECISE.
+    pub integrator: u32,
+    /// SYN_CONDUCTANCE or SYN_CURRENT.
+    pub syn_kind: u32,
+    /// CONN_FIXED_INDEGREE, CONN_ANNEALED or CONN_ALL_TO_ALL.
+    pub connectivity: u32,
+    /// Some delays are longer than one step (fixed_indegree only).
+    pub ring: bool,
+    pub short_leaks: bool,
+    pub ext_input: bool,
+    /// Invocations per workgroup.
+    pub wg: u32,
+}
+
+impl LifKernel {
+    /// Every WG `shape_for` can choose: a power-of-two subgroup size clamped to [1, WG_MAX] on
+    /// CPU devices, 64 on GPUs.
+    pub const WG_VALUES: [u32; 7] = [1, 2, 4, 8, 16, 32, WG_MAX];
+
+    /// The kernel of a run.
+    fn of(c: &LifConsts, s: &LifSetup, wg: u32) -> Self {
+        let fixed = s.config.connectivity == Connectivity::FixedIndegree;
+        LifKernel {
+            integrator: match c.integrator {
+                Integrator::Lumped => INTEGRATOR_LUMPED,
+                Integrator::Precise => INTEGRATOR_PRECISE,
+            },
+            syn_kind: match c.syn {
+                LifSyn::Conductance { .. } => SYN_CONDUCTANCE,
+                LifSyn::Current { .. } => SYN_CURRENT,
+            },
+            connectivity: match s.config.connectivity {
+                Connectivity::FixedIndegree => CONN_FIXED_INDEGREE,
+                Connectivity::Annealed => CONN_ANNEALED,
+                Connectivity::AllToAll => CONN_ALL_TO_ALL,
+            },
+            ring: fixed && s.delay_slots > 2,
+            short_leaks: c.short_leaks(0) && c.short_leaks(1),
+            ext_input: c.ext_lambda > 0.0,
+            wg,
+        }
+    }
+
+    /// Every combination of the override constants a run can produce.
+    pub fn all() -> Vec<LifKernel> {
+        let mut v = Vec::new();
+        for integrator in [INTEGRATOR_LUMPED, INTEGRATOR_PRECISE] {
+            for syn_kind in [SYN_CONDUCTANCE, SYN_CURRENT] {
+                for connectivity in [CONN_FIXED_INDEGREE, CONN_ANNEALED, CONN_ALL_TO_ALL] {
+                    for ring in [false, true] {
+                        if ring && connectivity != CONN_FIXED_INDEGREE {
+                            continue;
+                        }
+                        for short_leaks in [false, true] {
+                            for ext_input in [false, true] {
+                                for wg in Self::WG_VALUES {
+                                    v.push(LifKernel {
+                                        integrator,
+                                        syn_kind,
+                                        connectivity,
+                                        ring,
+                                        short_leaks,
+                                        ext_input,
+                                        wg,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    fn constants(&self, sample_v: bool) -> Vec<(&'static str, f64)> {
+        vec![
+            ("INTEGRATOR", self.integrator as f64),
+            ("SYN_KIND", self.syn_kind as f64),
+            ("CONNECTIVITY", self.connectivity as f64),
+            ("RING", self.ring as u32 as f64),
+            ("SHORT_LEAKS", self.short_leaks as u32 as f64),
+            ("EXT_INPUT", self.ext_input as u32 as f64),
+            ("SAMPLE_V", sample_v as u32 as f64),
+            ("WG", self.wg as f64),
+        ]
+    }
+
+    /// The kernel's three pipelines: the step, the step that samples the V histogram, and
+    /// the flush of the records.
+    pub fn pipelines(&self) -> [PipelineSpec; 3] {
+        [
+            PipelineSpec::with_constants("step_network", self.constants(false)),
+            PipelineSpec::with_constants("step_network", self.constants(true)),
+            PipelineSpec::with_constants("flush_records", self.constants(false)),
+        ]
+    }
+
+    /// The module with the pipelines of each of `kernels`, in order.
+    pub fn source(kernels: &[LifKernel]) -> KernelSource {
+        KernelSource::compose(
+            "lif",
+            vec![
+                WgslConst::u32("BLOCK_MAX", BLOCK_MAX),
+                WgslConst::u32("C_RASTER", C_RASTER as u32),
+                WgslConst::u32("C_BINS", C_BINS as u32),
+                WgslConst::u32("TARGET_BITS", crate::lif::connectivity::TARGET_BITS),
+                WgslConst::u32("TARGET_MASK", crate::lif::connectivity::TARGET_MASK),
+                WgslConst::u32("INTEGRATOR_LUMPED", INTEGRATOR_LUMPED),
+                WgslConst::u32("INTEGRATOR_PRECISE", INTEGRATOR_PRECISE),
+                WgslConst::u32("SYN_CONDUCTANCE", SYN_CONDUCTANCE),
+                WgslConst::u32("SYN_CURRENT", SYN_CURRENT),
+                WgslConst::u32("CONN_FIXED_INDEGREE", CONN_FIXED_INDEGREE),
+                WgslConst::u32("CONN_ANNEALED", CONN_ANNEALED),
+                WgslConst::u32("CONN_ALL_TO_ALL", CONN_ALL_TO_ALL),
+            ],
+            "",
+            crate::device::shaders::LIF,
+            false,
+            kernels.iter().flat_map(|k| k.pipelines()).collect(),
+        )
+    }
 }
 
 /// (invocations per workgroup, neurons per invocation). A CPU device such as lavapipe runs
@@ -79,7 +246,7 @@ struct LifParams {
 /// blocks of BLOCK_MAX neurons keep that overhead small. A GPU gets 64 x 4.
 fn shape_for(ctx: &GpuContext) -> (u32, u32) {
     if ctx.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu) {
-        let wg = ctx.report.subgroup_max_size.clamp(1, 64);
+        let wg = ctx.report.subgroup_max_size.clamp(1, WG_MAX);
         (wg, BLOCK_MAX / wg)
     } else {
         (64, 4)
@@ -187,9 +354,9 @@ impl LifGpu {
             inv_tau_l: p.inv_tau_l,
             _pad: [0.0; 3],
         });
-        let (syn_kind, syn_e, syn_i, exp_neg_a) = match c.syn {
-            LifSyn::Conductance { a, ga, exp_neg_a } => (0.0, a, ga, exp_neg_a),
-            LifSyn::Current { j_e, j_i } => (1.0, j_e, j_i, 0.0),
+        let (syn_e, syn_i, exp_neg_a) = match c.syn {
+            LifSyn::Conductance { a, ga, exp_neg_a } => (a, ga, exp_neg_a),
+            LifSyn::Current { j_e, j_i } => (j_e, j_i, 0.0),
         };
         let params = LifParams {
             pop,
@@ -227,7 +394,9 @@ impl LifGpu {
         let mut table = vec![0u8; ((STEPS_PER_SUBMIT + 1) * step_stride) as usize];
         for k in 0..=STEPS_PER_SUBMIT {
             let o = (k * step_stride) as usize;
-            table[o..o + 4].copy_from_slice(&k.to_le_bytes());
+            let info = StepInfo { k, _pad: [0; 3] };
+            table[o..o + std::mem::size_of::<StepInfo>()]
+                .copy_from_slice(bytemuck::bytes_of(&info));
         }
         let steps_buf = wgpu::util::DeviceExt::create_buffer_init(
             &ctx.device,
@@ -288,42 +457,12 @@ impl LifGpu {
                 bind_group_layouts: &[Some(&layout0), Some(&layout1)],
                 immediate_size: 0,
             });
-        let integrator = match c.integrator {
-            Integrator::Lumped => 0.0,
-            Integrator::Precise => 1.0,
+        let kernel = LifKernel::source(&[LifKernel::of(&c, s, wg)]);
+        let Ok([pipeline, step_v, flush]) =
+            <[wgpu::ComputePipeline; 3]>::try_from(ctx.kernel_pipelines(&kernel, |_| Some(&pl))?)
+        else {
+            anyhow::bail!("model L: expected the three pipelines of LifKernel::pipelines");
         };
-        let connectivity = match s.config.connectivity {
-            Connectivity::FixedIndegree => 0.0,
-            Connectivity::Annealed => 1.0,
-            Connectivity::AllToAll => 2.0,
-        };
-        let constants = |sample_v: bool| -> Vec<(&'static str, f64)> {
-            vec![
-                ("INTEGRATOR", integrator),
-                ("SYN_KIND", syn_kind),
-                ("CONNECTIVITY", connectivity),
-                ("RING", (fixed && slots > 2) as u32 as f64),
-                (
-                    "SHORT_LEAKS",
-                    (c.short_leaks(0) && c.short_leaks(1)) as u32 as f64,
-                ),
-                ("EXT_INPUT", (c.ext_lambda > 0.0) as u32 as f64),
-                ("SAMPLE_V", sample_v as u32 as f64),
-                ("WG", wg as f64),
-            ]
-        };
-        let mk = |entry: &str, sample_v: bool| {
-            ctx.specialised_pipeline(
-                "lif",
-                crate::device::shaders::LIF,
-                entry,
-                &pl,
-                &constants(sample_v),
-            )
-        };
-        let pipeline = mk("step_network", false)?;
-        let step_v = mk("step_network", true)?;
-        let flush = mk("flush_records", false)?;
         let bind = buffers::bind_buffers(
             &ctx,
             Some("lif"),
@@ -347,7 +486,7 @@ impl LifGpu {
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: &steps_buf,
                     offset: 0,
-                    size: wgpu::BufferSize::new(16),
+                    size: wgpu::BufferSize::new(std::mem::size_of::<StepInfo>() as u64),
                 }),
             }],
         });

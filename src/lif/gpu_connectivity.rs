@@ -1,18 +1,26 @@
-//! Host side of the device-built `fixed_indegree` connectivity (shaders/lif_connectivity.wgsl).
-//! The in-degrees come from the host (`lif_connectivity::neuron_degrees`, O(N) and the same
+//! Host side of the device-built `fixed_indegree` connectivity (shaders/lif/connectivity.wgsl).
+//! The in-degrees come from the host (`connectivity::neuron_degrees`, O(N) and the same
 //! code as the CPU backend, so Gaussian in-degrees agree bit for bit); the O(N K) partner
 //! draws, the counts, the prefix sum, the fill and the per-row sort run on the device. The
-//! result is `lif_connectivity::build_csr`'s CSR word for word, with u32 offsets.
+//! result is `connectivity::build_csr`'s CSR word for word, with u32 offsets.
 
 use crate::device::buffers;
+use crate::device::constants::WgslConst;
 use crate::device::gpu::GpuContext;
+use crate::device::kernels::{KernelSource, PipelineSpec};
+use crate::device::layout::HostLayout;
 use crate::lif::config::{DelayConfig, LifSetup};
 use crate::lif::connectivity::{self as conn, Csr};
 use crate::rng;
 use rayon::prelude::*;
 
-/// Must match shaders/lif_connectivity.wgsl.
+/// Invocations per workgroup of conn_count and conn_fill.
 const CONN_WG: u32 = 64;
+/// Invocations per row of conn_sort on a GPU; a CPU device uses its subgroup size, clamped to
+/// at most this.
+const SORT_WG_GPU: u32 = 256;
+/// Every SORT_WG `build` can choose (subgroup sizes are powers of two).
+pub const SORT_WG_VALUES: &[u32] = &[1, 2, 4, 8, 16, 32, 64, 128, SORT_WG_GPU];
 /// Device memory for the batch slots (hash sets and picks) of one build pass.
 const SCRATCH_BUDGET: u64 = 64 << 20;
 
@@ -44,24 +52,55 @@ impl DeviceCsr {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct ConnParams {
-    n_e: u32,
-    n_i: u32,
-    n: u32,
-    replica: u32,
-    key_lo: u32,
-    key_hi: u32,
-    batch_start: u32,
-    batch_len: u32,
-    hash_words: u32,
-    slot_words: u32,
-    delay_lo_e: u32,
-    delay_hi_e: u32,
-    delay_lo_i: u32,
-    delay_hi_i: u32,
-    _pad: [u32; 2],
+crate::gpu_struct! {
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct ConnParams {
+        n_e: u32,
+        n_i: u32,
+        n: u32,
+        replica: u32,
+        key_lo: u32,
+        key_hi: u32,
+        batch_start: u32,
+        batch_len: u32,
+        hash_words: u32,
+        slot_words: u32,
+        delay_lo_e: u32,
+        delay_hi_e: u32,
+        delay_lo_i: u32,
+        delay_hi_i: u32,
+        _pad: [u32; 2] => [_pad0, _pad1],
+    }
+}
+
+/// The host twins of the kernels' structs (device::layout).
+pub(crate) fn host_layouts() -> Vec<HostLayout> {
+    vec![HostLayout::of::<ConnParams>("ConnParams")]
+}
+
+/// The entry points of the build, in the order `build` takes their pipelines.
+const ENTRIES: [&str; 4] = ["conn_count", "conn_scan", "conn_fill", "conn_sort"];
+
+/// The connectivity module with the build's pipelines for each SORT_WG of `sort_wgs`.
+pub fn kernel_source(sort_wgs: &[u32]) -> KernelSource {
+    KernelSource::compose(
+        "lif_connectivity",
+        vec![
+            WgslConst::u32("CONN_WG", CONN_WG),
+            WgslConst::u32("TARGET_BITS", conn::TARGET_BITS),
+            WgslConst::u32("TARGET_MASK", conn::TARGET_MASK),
+        ],
+        "",
+        crate::device::shaders::LIF_CONN,
+        false,
+        sort_wgs
+            .iter()
+            .flat_map(|&w| {
+                ENTRIES.map(|e| PipelineSpec::with_constants(e, vec![("SORT_WG", w as f64)]))
+            })
+            .collect(),
+    )
 }
 
 /// Builds the network of `s` (replica `replica`) on the device.
@@ -151,26 +190,17 @@ pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<Dev
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-    // One SIMD group per row on a CPU device (see gpu::lif::shape_for).
+    // One SIMD group per row on a CPU device (see lif::gpu::shape_for).
     let sort_wg = if ctx.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu) {
-        ctx.report.subgroup_max_size.clamp(1, 256)
+        ctx.report.subgroup_max_size.clamp(1, SORT_WG_GPU)
     } else {
-        256
+        SORT_WG_GPU
     };
-    let constants = [("SORT_WG", sort_wg as f64)];
-    let mk = |entry: &str| {
-        ctx.specialised_pipeline(
-            "lif_connectivity",
-            crate::device::shaders::LIF_CONN,
-            entry,
-            &pl,
-            &constants,
-        )
+    let Ok([count_p, scan_p, fill_p, sort_p]) = <[wgpu::ComputePipeline; 4]>::try_from(
+        ctx.kernel_pipelines(&kernel_source(&[sort_wg]), |_| Some(&pl))?,
+    ) else {
+        anyhow::bail!("model L connectivity: expected one pipeline per entry point");
     };
-    let count_p = mk("conn_count")?;
-    let scan_p = mk("conn_scan")?;
-    let fill_p = mk("conn_fill")?;
-    let sort_p = mk("conn_sort")?;
     let bind = buffers::bind_buffers(
         ctx,
         Some("lif conn"),

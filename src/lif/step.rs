@@ -8,17 +8,8 @@
 //! in-degrees (CV_K > 0) from (i, 0, LIF_DEGREE, replica).
 
 use crate::lif::config::{Integrator, LifSetup, SynapseConfig};
-use crate::math::exp_f32;
-use crate::rng::{self, Stream};
-
-/// RNG purposes of model L.
-pub mod purpose {
-    pub const LIF_INIT: u32 = 32;
-    pub const LIF_EXT: u32 = 33;
-    pub const LIF_ANNEALED: u32 = 34;
-    pub const LIF_CONN: u32 = 35;
-    pub const LIF_DEGREE: u32 = 36;
-}
+use crate::math::{EXP_NEG_SERIES_MAX, exp_neg, exp_neg_series, ln_f32};
+use crate::rng::{self, Purpose, Stream};
 
 /// Per-population constants of the step (f32, as the kernels use them).
 #[derive(Clone, Copy, Debug)]
@@ -133,27 +124,6 @@ pub fn leak_short(p: &LifPop, v: f32, t: f32) -> f32 {
     p.e_l + (v - p.e_l) * exp_neg_series(t * p.inv_tau_l)
 }
 
-/// The series branch of `exp_neg` (x < 2^-6).
-#[inline(always)]
-pub fn exp_neg_series(x: f32) -> f32 {
-    1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0))))
-}
-
-/// Below this x, `exp_neg` uses its series.
-pub const EXP_NEG_SERIES_MAX: f32 = 0.015625;
-
-/// e^{-x} for x >= 0: below 2^-6 the Taylor polynomial to x^4 (truncation < x^5/120 < 1e-11,
-/// far below f32 rounding), a short dependency chain for the common short leaks; else
-/// `exp_f32`.
-#[inline(always)]
-pub fn exp_neg(x: f32) -> f32 {
-    if x < EXP_NEG_SERIES_MAX {
-        exp_neg_series(x)
-    } else {
-        exp_f32(-x)
-    }
-}
-
 /// The simultaneous update with `n_e` excitatory and `n_i` inhibitory arrivals.
 #[inline(always)]
 pub fn apply_inputs(p: &LifPop, syn: &LifSyn, v: f32, n_e: u32, n_i: u32) -> f32 {
@@ -182,7 +152,7 @@ fn apply_one_excitatory(p: &LifPop, syn: &LifSyn, v: f32) -> f32 {
 /// The counter of neuron i's external input at step t.
 #[inline(always)]
 pub fn ext_counter(i: u32, t: u32, replica: u32) -> [u32; 4] {
-    rng::counter(i, t, purpose::LIF_EXT, replica)
+    rng::counter(i, t, Purpose::LifExt.as_u32(), replica)
 }
 
 /// The `lumped` integrator's external count of a step: Poisson(K_X nu_X dt) (the same draw
@@ -382,36 +352,6 @@ pub fn precise_continue(
     )
 }
 
-/// ln x for x in (0, 1] and beyond (finite, > 0) in f32 within 2 ulp (Cephes logf), spelled
-/// out so that it vectorises and a WGSL twin can compute the same function.
-#[inline(always)]
-pub fn ln_f32(x: f32) -> f32 {
-    let bits = x.to_bits();
-    let e0 = ((bits >> 23) & 0xff) as i32 - 126;
-    let m0 = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
-    let small = m0 < std::f32::consts::FRAC_1_SQRT_2;
-    let e = (e0 - small as i32) as f32;
-    let m = if small { m0 + m0 - 1.0 } else { m0 - 1.0 };
-    let z = m * m;
-    let mut y = ((((((((7.037_683_6e-2 * m - 1.151_461e-1) * m + 1.167_699_9e-1) * m
-        - 1.242_014_1e-1)
-        * m
-        + 1.424_932_3e-1)
-        * m
-        - 1.666_805_8e-1)
-        * m
-        + 2.000_071_5e-1)
-        * m
-        - 2.499_999_4e-1)
-        * m
-        + 3.333_333e-1)
-        * m
-        * z;
-    y += -2.121_944_4e-4 * e;
-    y += -0.5 * z;
-    m + y + 0.693_359_4 * e
-}
-
 /// Initial state of neuron i.
 pub fn initial_state(
     c: &LifConsts,
@@ -419,7 +359,10 @@ pub fn initial_state(
     i: u32,
     replica: u32,
 ) -> NeuronState {
-    let mut s = Stream::new(rng::counter(i, 0, purpose::LIF_INIT, replica), c.key);
+    let mut s = Stream::new(
+        rng::counter(i, 0, Purpose::LifInit.as_u32(), replica),
+        c.key,
+    );
     let v = match *v0 {
         crate::lif::config::InitialV::Uniform { lo, hi } => {
             lo as f32 + (hi - lo) as f32 * rng::uniform01(&mut s)
@@ -447,7 +390,10 @@ pub fn annealed_inputs(
     own_spike: bool,
 ) -> (u32, u32) {
     let a = c.population(i);
-    let mut s = Stream::new(rng::counter(i, t, purpose::LIF_ANNEALED, replica), c.key);
+    let mut s = Stream::new(
+        rng::counter(i, t, Purpose::LifAnnealed.as_u32(), replica),
+        c.key,
+    );
     let mut draw = |b: usize| {
         let n_b = if b == 0 { c.n_e } else { c.n_i };
         let others = n_b - (a == b) as u32;
@@ -460,42 +406,4 @@ pub fn annealed_inputs(
     let e = draw(0);
     let i_ = draw(1);
     (e, i_)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ln_f32_is_accurate() {
-        let mut worst = 0f64;
-        // Every 24-bit uniform the gaps use, and a spread of larger values.
-        for k in 1..=(1u32 << 24) {
-            let x = k as f32 * (1.0 / 16_777_216.0);
-            let got = ln_f32(x) as f64;
-            let want = (x as f64).ln();
-            let err = (got - want).abs() / want.abs().max(f32::EPSILON as f64);
-            worst = worst.max(err);
-        }
-        for k in 0..10_000 {
-            let x = 1.0 + k as f32 * 0.37;
-            let want = (x as f64).ln();
-            worst = worst.max((ln_f32(x) as f64 - want).abs() / want.abs().max(1e-7));
-        }
-        assert!(
-            worst < 4.0 * f32::EPSILON as f64,
-            "worst relative error {worst:e}"
-        );
-        assert_eq!(ln_f32(1.0), 0.0);
-    }
-
-    #[test]
-    fn exp_neg_is_accurate() {
-        for k in 0..100_000 {
-            let x = k as f32 * 1e-5;
-            let want = (-(x as f64)).exp();
-            let got = exp_neg(x) as f64;
-            assert!((got - want).abs() / want < 2.5e-7, "{x}: {got} vs {want}");
-        }
-    }
 }

@@ -2,6 +2,9 @@
 //! two can be compared bit for bit and checked against their distributions. Used by
 //! `balnet selftest`, the tests and the benchmarks.
 
+use crate::device::constants::WgslConst;
+use crate::device::kernels::{KernelSource, PipelineSpec};
+use crate::device::layout::HostLayout;
 use crate::device::{buffers, gpu::GpuContext};
 use crate::rng::{self, Stream};
 use rayon::prelude::*;
@@ -78,7 +81,7 @@ pub fn cpu_draws(sampler: Sampler, site: DrawSite, count: usize) -> Vec<u32> {
             let ctr = rng::counter(
                 site.first_neuron.wrapping_add(i),
                 site.step,
-                rng::purpose::SAMPLER_TEST,
+                rng::Purpose::SamplerTest.as_u32(),
                 site.replica,
             );
             let mut s = Stream::new(ctr, site.key);
@@ -95,23 +98,43 @@ pub fn cpu_philox(items: &[([u32; 4], [u32; 2])]) -> Vec<[u32; 4]> {
         .collect()
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct SamplerParams {
-    mode: u32,
-    count: u32,
-    first_neuron: u32,
-    step: u32,
-    purpose: u32,
-    replica: u32,
-    key_lo: u32,
-    key_hi: u32,
-    m: u32,
-    p: f32,
-    _pad: [u32; 2],
+crate::gpu_struct! {
+    #[repr(C)]
+    #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+    struct SamplerParams {
+        mode: u32,
+        count: u32,
+        first_neuron: u32,
+        step: u32,
+        purpose: u32,
+        replica: u32,
+        key_lo: u32,
+        key_hi: u32,
+        m: u32,
+        p: f32,
+        _pad: [u32; 2] => [_pad0, _pad1],
+    }
 }
 
+/// Invocations per workgroup of the sampler kernel.
 const SAMPLER_WG: u32 = 64;
+
+/// The sampler kernel module (shaders/rng/check.wgsl).
+pub fn kernel_source() -> KernelSource {
+    KernelSource::compose(
+        "sampler_test",
+        vec![WgslConst::u32("SAMPLER_WG", SAMPLER_WG)],
+        "",
+        crate::device::shaders::SAMPLER_TEST,
+        true,
+        vec![PipelineSpec::new("sample")],
+    )
+}
+
+/// The host twins of the kernel's structs (device::layout).
+pub(crate) fn host_layouts() -> Vec<HostLayout> {
+    vec![HostLayout::of::<SamplerParams>("SamplerParams")]
+}
 
 /// The compiled sampler kernel; reuse it across calls.
 pub struct GpuSamplerKernel {
@@ -120,13 +143,8 @@ pub struct GpuSamplerKernel {
 
 impl GpuSamplerKernel {
     pub fn new(ctx: &GpuContext) -> anyhow::Result<Self> {
-        Ok(GpuSamplerKernel {
-            pipeline: ctx.pipeline(
-                "sampler_test",
-                crate::device::shaders::SAMPLER_TEST,
-                "sample",
-            )?,
-        })
+        let pipeline = ctx.kernel_pipelines(&kernel_source(), |_| None)?.remove(0);
+        Ok(GpuSamplerKernel { pipeline })
     }
 
     fn run(
@@ -175,7 +193,7 @@ impl GpuSamplerKernel {
             count: count as u32,
             first_neuron: site.first_neuron,
             step: site.step,
-            purpose: rng::purpose::SAMPLER_TEST,
+            purpose: rng::Purpose::SamplerTest.as_u32(),
             replica: site.replica,
             key_lo: site.key[0],
             key_hi: site.key[1],

@@ -1,5 +1,5 @@
 //! Counter-based random numbers: Philox4x32-10 (Salmon et al. 2011, Random123) and the
-//! samplers balnet draws from it. This file is the Rust twin of `shaders/rng.wgsl`: the same
+//! samplers balnet draws from it. This file is the Rust twin of `shaders/common/rng.wgsl`: the same
 //! functions, in the same order, with the same f32 arithmetic, so that the same
 //! (counter, key) gives the same bits on every backend.
 //!
@@ -17,7 +17,7 @@ pub const PHILOX_W1: u32 = 0xBB67_AE85;
 /// Number of 4-word blocks one `Stream` may draw (block index lives in the top 8 bits of
 /// the purpose word). A sampler that would need more returns its sentinel.
 pub const STREAM_MAX_BLOCKS: u32 = 256;
-/// Purposes must fit below the block field.
+/// Purposes (`Purpose`) must fit below the block field.
 pub const PURPOSE_LIMIT: u32 = 1 << 24;
 
 /// Returned by `poisson` and `binomial` for invalid parameters (NaN, negative, infinite,
@@ -32,27 +32,18 @@ pub const BINOMIAL_INVERSION_MAX: f32 = 10.0;
 /// Largest number of Binomial trials accepted.
 pub const BINOMIAL_M_MAX: u32 = 1 << 24;
 
-/// Stream purposes: the third counter word. One per distinct use of randomness.
 pub mod alias;
 pub mod check;
+pub mod purpose;
 mod rand_impl;
 
 /// The `rand` version balnet's generator implements (its `Rng`, `SeedableRng`, distributions).
 pub use rand;
 pub use rand_impl::PhiloxRng;
 
-pub mod purpose {
-    /// Test and self-test draws.
-    pub const SAMPLER_TEST: u32 = 1;
-    /// Model H: initial condition.
-    pub const HYDRO_INIT: u32 = 16;
-    /// Model H: the per-step draws of the `independent` and `shared` schemes.
-    pub const HYDRO_STEP: u32 = 17;
-    /// Model H: rare tail draws and thinning of the `independent` scheme.
-    pub const HYDRO_TAIL: u32 = 18;
-    /// Model H: `pairwise` per-pair counts (neuron word = target, block = source chunk).
-    pub const HYDRO_PAIR: u32 = 19;
-}
+pub use purpose::Purpose;
+
+use crate::math::log1p_f32;
 
 /// The three Random123 known-answer vectors of MODEL.md: (counter, key, expected output).
 pub const PHILOX_KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
@@ -316,19 +307,8 @@ pub fn bernoulli(s: &mut Stream, p: f32) -> u32 {
     if u < p { 1 } else { 0 }
 }
 
-/// ln(1 + x), accurate for small x (Kahan's trick; WGSL has no log1p).
-#[inline]
-pub fn log1p_f32(x: f32) -> f32 {
-    let u = 1.0 + x;
-    if u == 1.0 {
-        x
-    } else {
-        u.ln() * (x / (u - 1.0))
-    }
-}
-
 /// stirlerr(k) = ln(k!) - (k + 1/2) ln k + k - ln(2 pi)/2, exact table below 16, series above.
-#[allow(clippy::excessive_precision)] // the same literals as shaders/rng.wgsl
+#[allow(clippy::excessive_precision)] // the same literals as shaders/common/rng.wgsl
 pub fn stirlerr(k: f32) -> f32 {
     const TABLE: [f32; 16] = [
         0.0, // k = 0 is never used (callers special-case it)
