@@ -1345,6 +1345,7 @@ mod tests {
         let cases = [
             (
                 "beta = 1e6",
+                1.0,
                 HydroTheoryParams {
                     beta: [1e6; 2],
                     ..d
@@ -1352,6 +1353,7 @@ mod tests {
             ),
             (
                 "x0_sd = 1e4",
+                1.0,
                 HydroTheoryParams {
                     x0_sd: [1e4; 2],
                     ..d
@@ -1359,6 +1361,7 @@ mod tests {
             ),
             (
                 "tau = [1, 1e6]",
+                3.0,
                 HydroTheoryParams {
                     tau: [1.0, 1e6],
                     ..d
@@ -1366,6 +1369,7 @@ mod tests {
             ),
             (
                 "tau = [1e-6, 1] and x0_sd = 1e4",
+                3.0,
                 HydroTheoryParams {
                     tau: [1e-6, 1.0],
                     x0_sd: [1e4; 2],
@@ -1373,7 +1377,9 @@ mod tests {
                 },
             ),
         ];
-        for (name, p) in cases {
+        // Bounds with a margin of 3-10 over an unloaded 2-core machine (0.01 s, 0.3 s, 0.2 s
+        // and 0.5 s there); the long runs take 0.04-1.3 s.
+        for (name, bound, p) in cases {
             let t0 = std::time::Instant::now();
             let ss = steady_state(&p);
             // `balnet theory --out` of a 4-time-unit config recorded every 0.05.
@@ -1385,7 +1391,7 @@ mod tests {
             let late = trajectory(&p, &[1e3, 1e9]);
             let el_late = t1.elapsed().as_secs_f64();
             eprintln!("{name}: to t = 1e9 in {el_late:.3} s");
-            assert!(el_late < 5.0, "{name}: {el_late} s");
+            assert!(el_late < 10.0, "{name}: {el_late} s");
             if let (Ok(l), Ok(s)) = (&late, &ss) {
                 for a in 0..2 {
                     assert!(
@@ -1398,7 +1404,7 @@ mod tests {
                 "{name}: {el:.3} s, steady state {:?}",
                 ss.as_ref().map(|s| (s.mu, s.var, s.m1))
             );
-            assert!(el < 1.0, "{name}: {el} s");
+            assert!(el < bound, "{name}: {el} s");
             // A balanced state that the theory can describe: finite, the rates as asked, the
             // balance constraint met.
             if let Ok(s) = ss {

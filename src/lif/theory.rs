@@ -308,6 +308,9 @@ pub fn siegert_rate(
     if noiseless(sigma, y_r, y_th) {
         return Ok(deterministic_rate(tau_rp, tau, mu, theta, v_r));
     }
+    if silent(y_th) {
+        return Ok(0.0);
+    }
     let mfpt = scaled_mfpt_integral(y_r, y_th)?;
     Ok(rate_from_scaled(tau_rp, tau, &mfpt))
 }
@@ -317,7 +320,8 @@ pub fn siegert_rate(
 /// `CV² = 2 pi (nu tau)² ∫_{y_r}^{y_θ} e^{x²} ∫_{−∞}^{x} e^{y²}(1 + erf y)² dy dx`.
 ///
 /// Same arguments as [`siegert_rate`]. `sigma = 0` gives 0 for `mu > theta` and NaN
-/// (undefined: no spikes) for `mu ≤ theta`. Accurate to ~1e-10 relative.
+/// (undefined: no spikes) for `mu ≤ theta`; 1 where the rate underflows to 0 (`y_θ > 27.3`,
+/// rare Kramers escapes). Accurate to ~1e-10 relative.
 pub fn siegert_cv(
     tau_rp: f64,
     tau: f64,
@@ -343,6 +347,9 @@ fn siegert_rate_and_cv(
     if noiseless(sigma, y_r, y_th) {
         let cv = if mu > theta { 0.0 } else { f64::NAN };
         return Ok((deterministic_rate(tau_rp, tau, mu, theta, v_r), cv));
+    }
+    if silent(y_th) {
+        return Ok((0.0, 1.0));
     }
     let mfpt = scaled_mfpt_integral(y_r, y_th)?;
     let rate = rate_from_scaled(tau_rp, tau, &mfpt);
@@ -379,6 +386,17 @@ fn validate_siegert(
 fn noiseless(sigma: f64, y_r: f64, y_th: f64) -> bool {
     const Y_MAX: f64 = 1e300;
     sigma == 0.0 || !(y_r.abs() <= Y_MAX && y_th.abs() <= Y_MAX)
+}
+
+/// Whether the threshold is so far above the mean (`y_θ > 27.3`) that `e^{−y_θ²}`, the factor
+/// of the rate, underflows to 0: the rate is then exactly 0 in f64 and the spikes, were there
+/// any, would be Kramers escapes, an exponential ISI distribution (CV = 1; the full integrals
+/// give 1 to 2e-16 for y_θ from 28 to 1e10). Short-cutting it keeps the cost bounded: the
+/// integrals' break points grow like ln y_θ (the CV's double integral like (ln y_θ)², 1.2 s at
+/// y_θ = 1e141, where it also lost all accuracy and returned CV = 2).
+fn silent(y_th: f64) -> bool {
+    let b = y_th.max(0.0);
+    (-b * b).exp() == 0.0
 }
 
 /// Noiseless LIF rate: `1/(tau_rp + tau ln((mu − v_r)/(mu − theta)))` if `mu > theta`, else 0.
@@ -1291,6 +1309,47 @@ mod tests {
                 .unwrap()
                 .is_nan()
         );
+    }
+
+    #[test]
+    fn far_subthreshold_neurons_are_silent_at_bounded_cost() {
+        // Where e^{-y_θ²} underflows the rate is exactly 0 and the CV that of Kramers escapes
+        // (1); the full integrals agree just below the switch, and far beyond it (y_θ = 1e141
+        // used to take 1.2 s per call and return CV = 2) the answer comes at once.
+        let (tau, theta, v_r, sigma) = (0.02, -55.0, -65.0, 1.0);
+        let (r27, cv27) = siegert_rate_and_cv(2e-3, tau, theta - 27.0, sigma, theta, v_r).unwrap();
+        assert!(
+            r27 > 0.0 && r27 < 1e-300 && (cv27 - 1.0).abs() < 1e-12,
+            "{r27} {cv27}"
+        );
+        for y in [28.0, 1e3, 1e141, 1e299] {
+            let t0 = std::time::Instant::now();
+            let (r, cv) =
+                siegert_rate_and_cv(2e-3, tau, theta - y * sigma, sigma, theta, v_r).unwrap();
+            assert!(
+                t0.elapsed().as_secs_f64() < 1e-3,
+                "y = {y}: {:?}",
+                t0.elapsed()
+            );
+            assert_eq!((r, cv), (0.0, 1.0), "y = {y}");
+            assert_eq!(
+                siegert_rate(2e-3, tau, theta - y * sigma, sigma, theta, v_r).unwrap(),
+                0.0
+            );
+        }
+        // A network whose synapses are 1e-140 strong: silent, in well under a second.
+        let (neuron, _, k, gamma) = paper_network();
+        let t0 = std::time::Instant::now();
+        let p = self_consistent_rate(
+            &neuron,
+            &Synapse::Conductance { a: 1e-140, g: 20.0 },
+            k,
+            gamma,
+            25.0,
+        )
+        .unwrap();
+        assert!(t0.elapsed().as_secs_f64() < 0.2, "{:?}", t0.elapsed());
+        assert_eq!((p.rate, p.cv), (0.0, 1.0));
     }
 
     // --- Monte Carlo --------------------------------------------------------------------
