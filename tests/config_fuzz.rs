@@ -386,7 +386,7 @@ fn check_lif(text: &str) -> Result<(), TestCaseError> {
                 prop_assert!(s.steps >= 1 && s.steps + s.warmup_steps < u32::MAX as u64);
                 prop_assert!(s.delay_slots >= 2);
                 // The theory that `run` computes for every setup.
-                let _ = balnet::lif::output::self_consistent(&s);
+                let _ = balnet::lif::theory::self_consistent(&s);
             }
         },
     }
