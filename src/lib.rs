@@ -39,6 +39,7 @@ pub mod device;
 pub mod error;
 pub mod hydro;
 pub mod io;
+pub mod kernels;
 pub mod lif;
 pub mod math;
 pub mod progress;

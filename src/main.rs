@@ -233,6 +233,12 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
         }
         Command::Theory { config, n, out } => {
             if read_model(&config)?.1 == "lif" {
+                if n.is_some() {
+                    return Err(ConfigError(
+                        "--n applies to model H; set n_e and n_i in a model L config".into(),
+                    )
+                    .into());
+                }
                 let cfg: balnet::lif::config::LifConfig = parse_config(&config)?;
                 let t = balnet::lif::output::theory_lif(cfg, out.as_deref())?;
                 println!(
@@ -410,8 +416,13 @@ fn resumed_config(dir: &std::path::Path) -> anyhow::Result<HydroConfig> {
     let p = dir.join("run.json");
     let text = std::fs::read_to_string(&p)
         .map_err(|e| ConfigError(format!("{}: cannot read: {e}", p.display())))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", p.display())))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        ConfigError(format!(
+            "{}: {}",
+            p.display(),
+            config::json_error_message(&e)
+        ))
+    })?;
     if v["model"] != "hydro" {
         return Err(
             ConfigError(format!("{}: --resume applies to model H runs", p.display())).into(),
@@ -424,8 +435,13 @@ fn resumed_config(dir: &std::path::Path) -> anyhow::Result<HydroConfig> {
         ))
         .into());
     }
-    Ok(serde_json::from_value(v["config"].clone())
-        .map_err(|e| ConfigError(format!("{}: config: {e}", p.display())))?)
+    Ok(serde_json::from_value(v["config"].clone()).map_err(|e| {
+        ConfigError(format!(
+            "{}: config: {}",
+            p.display(),
+            config::json_error_message(&e)
+        ))
+    })?)
 }
 
 fn load_hydro(path: &std::path::Path) -> anyhow::Result<HydroConfig> {

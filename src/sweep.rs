@@ -165,8 +165,13 @@ pub fn load(path: &Path) -> Result<(SweepSpec, Value), ConfigError> {
             let bp = path.parent().unwrap_or(Path::new(".")).join(p);
             let t = std::fs::read_to_string(&bp)
                 .map_err(|e| ConfigError(format!("base {}: cannot read: {e}", bp.display())))?;
-            serde_json::from_str(&t)
-                .map_err(|e| ConfigError(format!("base {}: {e}", bp.display())))?
+            serde_json::from_str(&t).map_err(|e| {
+                ConfigError(format!(
+                    "base {}: {}",
+                    bp.display(),
+                    crate::config::json_error_message(&e)
+                ))
+            })?
         }
         Value::Object(_) => spec.base.clone(),
         other => {
@@ -328,12 +333,25 @@ impl SweepDevices {
     }
 }
 
-/// Runs one point into `dir` unless its run.json already says complete. Returns Ok(true) if
-/// it ran, Ok(false) if skipped; a failed run is Err with its message (run.json records it).
+/// Whether `dir` holds a complete run of exactly `p`'s config: its run.json says complete and
+/// its config.json (written when the point started) equals the point's config. A changed base
+/// or grid gives other configs, so those points run again instead of keeping stale results.
+pub fn is_done(p: &Point, dir: &Path) -> bool {
+    let same_config = std::fs::read_to_string(dir.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .is_some_and(|c| c == p.config);
+    same_config && status_of(dir).as_deref() == Some("complete")
+}
+
+/// Runs one point into `dir` unless it already holds a complete run of this config (then
+/// Ok(false)). Returns Ok(true) if it ran; a failed run is Err with its message (run.json
+/// records it). A directory that holds another config's run is emptied first.
 pub fn run_point(p: &Point, dir: &Path, dev: &SweepDevices) -> anyhow::Result<bool> {
-    if status_of(dir).as_deref() == Some("complete") {
+    if is_done(p, dir) {
         return Ok(false);
     }
+    clear_stale(p, dir)?;
     std::fs::create_dir_all(dir)?;
     record::write_json(&dir.join("config.json"), &p.config)?;
     let text = serde_json::to_string(&p.config)?;
@@ -369,6 +387,19 @@ pub fn run_point(p: &Point, dir: &Path, dev: &SweepDevices) -> anyhow::Result<bo
         return Err(e);
     }
     Ok(true)
+}
+
+/// Removes the files of a run of another config from `dir` (a changed sweep in the same
+/// output directory), so that no file of the old run stays beside the new one.
+fn clear_stale(p: &Point, dir: &Path) -> anyhow::Result<()> {
+    let Ok(text) = std::fs::read_to_string(dir.join("config.json")) else {
+        return Ok(());
+    };
+    if serde_json::from_str::<Value>(&text).ok().as_ref() == Some(&p.config) {
+        return Ok(());
+    }
+    std::fs::remove_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot clear the stale run in {}: {e}", dir.display()))
 }
 
 /// The `status` field of dir/run.json, if readable.
@@ -507,7 +538,7 @@ fn work_items<'a>(mine: &[&'a Point], dir: &Path, batch_seeds: bool) -> Vec<Work
     // Unfinished batchable points by grid point (their params), in first-seen order.
     let mut groups: Vec<Vec<&Point>> = Vec::new();
     for &p in mine {
-        let done = status_of(&run_dir(dir, p)).as_deref() == Some("complete");
+        let done = is_done(p, &run_dir(dir, p));
         if batch_seeds && !done && batchable(p).is_some() {
             match groups.iter_mut().find(|g| g[0].params == p.params) {
                 Some(g) => g.push(p),
@@ -532,6 +563,12 @@ fn run_seeds(points: &[&Point], dir: &Path, dev: &SweepDevices) -> Vec<anyhow::R
     let mut runs = Vec::new();
     for p in points {
         let d = run_dir(dir, p);
+        if let Err(e) = clear_stale(p, &d) {
+            return points
+                .iter()
+                .map(|_| Err(anyhow::anyhow!("{e:#}")))
+                .collect();
+        }
         let prepared = std::fs::create_dir_all(&d)
             .map_err(anyhow::Error::from)
             .and_then(|_| record::write_json(&d.join("config.json"), &p.config));

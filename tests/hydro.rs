@@ -15,8 +15,8 @@ use balnet::hydro::sim::Simulation;
 use balnet::hydro::theory as hl;
 use balnet::progress::Quiet;
 
-/// Validated, accepting stiff configs (the convergence table runs n = 1e6 at dt = 1e-3,
-/// stiffness 0.5, a warning).
+/// Validated, accepting stiff configs (the convergence table may run n = 1e6 at dt = 1e-3,
+/// stiffness 0.5).
 fn setup(cfg: HydroConfig) -> HydroSetup {
     cfg.validate(true).expect("valid config")
 }

@@ -1,5 +1,5 @@
 //! Portability of the kernels: every module the library can compile, in every specialisation
-//! its code can produce (device::kernels::kernel_sources, the list the runtime builds its
+//! its code can produce (kernels::kernel_sources, the list the runtime builds its
 //! pipelines from), parsed and validated by naga as wgpu does, its override constants
 //! processed for each pipeline, then written for every wgpu backend: SPIR-V 1.0 (Vulkan),
 //! MSL 2.0 (Metal), HLSL shader model 6.0 (DX12) and GLSL ES 3.10 compute (GLES), one entry
@@ -8,7 +8,8 @@
 //! needed. (The written code is not compiled further: naga validates its own IR, not the
 //! backends' output.)
 
-use balnet::device::kernels::{KernelSource, PipelineSpec, kernel_sources};
+use balnet::device::kernels::{KernelSource, PipelineSpec};
+use balnet::kernels::kernel_sources;
 use naga::back::{glsl, hlsl, msl, spv};
 use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
 use naga::valid::{Capabilities, ValidationFlags, Validator};

@@ -210,3 +210,58 @@ fn gpu_sweep_batches_seeds_with_single_run_results() {
         );
     }
 }
+
+/// A sweep rerun into the same directory after its base config changed reruns every point
+/// (their configs differ) and keeps nothing of the old results; rerun unchanged, it skips them.
+#[test]
+fn changed_base_reruns_the_points() {
+    let d = tmp("changed");
+    let out = d.join("out");
+    let spec = write_sweep(&d, &[1000], 2);
+    let spec_s = spec.to_str().unwrap();
+    let run_out = |args: &[&str]| {
+        let o = balnet().args(args).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let first = run_out(&["sweep", spec_s, "--out", out.to_str().unwrap()]);
+    assert!(first.contains("2 ran, 0 skipped"), "{first}");
+    let again = run_out(&["sweep", spec_s, "--out", out.to_str().unwrap()]);
+    assert!(again.contains("0 ran, 2 skipped"), "{again}");
+    // The base's duration changes from 2.2 to 2.4: both points are stale.
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("2.2", "2.4");
+    std::fs::write(&spec, text).unwrap();
+    let changed = run_out(&["sweep", spec_s, "--out", out.to_str().unwrap()]);
+    assert!(changed.contains("2 ran, 0 skipped"), "{changed}");
+    for i in 0..2 {
+        let rj = std::fs::read_to_string(out.join(format!("runs/{i:05}/run.json"))).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&rj).unwrap();
+        assert_eq!(v["config"]["duration"], 2.4, "point {i}");
+        let rows = std::fs::read_to_string(out.join(format!("runs/{i:05}/moments.csv"))).unwrap();
+        // Records every 100 steps of dt 1e-3 up to t = 2.4: 25 record points x 2 populations.
+        assert_eq!(rows.lines().count(), 1 + 2 * 25, "point {i}");
+    }
+}
+
+/// A grid path that names no config field is refused before anything runs.
+#[test]
+fn unknown_grid_path_is_refused_up_front() {
+    let d = tmp("badpath");
+    let p = d.join("sweep.json");
+    std::fs::write(
+        &p,
+        r#"{"base": {"model": "hydro", "duration": 0.3}, "grid": {"nn": [1000, 2000]}, "seeds": 1, "backend": "cpu"}"#,
+    )
+    .unwrap();
+    let out = d.join("out");
+    let o = balnet()
+        .args(["sweep", p.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("grid path nn: no such config field"), "{err}");
+    assert!(!out.join("runs").exists(), "nothing ran");
+}

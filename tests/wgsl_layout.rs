@@ -4,8 +4,10 @@
 //! (device::constants) against the value naga reads from the module, bit for bit. No GPU needed.
 
 use balnet::device::constants::WgslValue;
-use balnet::device::kernels::{KernelSource, kernel_sources};
-use balnet::device::layout::{HostLayout, host_layouts};
+use balnet::device::kernels::KernelSource;
+use balnet::device::layout::HostLayout;
+use balnet::kernels::host_layouts;
+use balnet::kernels::kernel_sources;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn parse(k: &KernelSource) -> naga::Module {
@@ -121,7 +123,7 @@ fn host_structs_match_wgsl_layouts() {
             let name = module.types[ty].name.clone().unwrap_or_default();
             let Some(host) = by_name.get(name.as_str()) else {
                 errs.entry(format!(
-                    "WGSL struct {name} is read through a uniform or storage binding but has no host twin (declare it with balnet::gpu_struct! and list it in device::layout::host_layouts)"
+                    "WGSL struct {name} is read through a uniform or storage binding but has no host twin (declare it with balnet::gpu_struct! and list it in kernels::host_layouts)"
                 ))
                 .or_insert(k.label.clone());
                 continue;

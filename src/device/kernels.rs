@@ -1,6 +1,6 @@
 //! Every WGSL module the library compiles, composed in one place: the runtime builds its
 //! pipelines from these `KernelSource`s (`GpuContext::kernel_pipelines`), and
-//! `kernel_sources` lists every specialisation the code can produce, so that the
+//! `crate::kernels::kernel_sources` lists every specialisation the code can produce, so that the
 //! portability test (tests/naga_translate.rs) translates what the runtime compiles.
 //!
 //! A module is: the generated constants (`device::constants::common` and the kernel's own),
@@ -72,24 +72,4 @@ impl KernelSource {
             pipelines,
         }
     }
-}
-
-/// Every module the library can compile, in every specialisation its code can produce:
-/// the sampler check kernel; model H with every prelude `HydroKernel::all` lists; model L's
-/// step kernel with every combination of its override constants (`LifKernel::all`); the
-/// connectivity kernels with every SORT_WG.
-pub fn kernel_sources() -> Vec<KernelSource> {
-    let mut v = vec![crate::rng::check::kernel_source()];
-    v.extend(
-        crate::hydro::gpu::HydroKernel::all()
-            .iter()
-            .map(|k| k.source()),
-    );
-    v.push(crate::lif::gpu::LifKernel::source(
-        &crate::lif::gpu::LifKernel::all(),
-    ));
-    v.push(crate::lif::gpu_connectivity::kernel_source(
-        crate::lif::gpu_connectivity::SORT_WG_VALUES,
-    ));
-    v
 }

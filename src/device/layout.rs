@@ -40,16 +40,6 @@ impl HostLayout {
     }
 }
 
-/// Every host struct with a WGSL twin.
-pub fn host_layouts() -> Vec<HostLayout> {
-    let mut v = Vec::new();
-    v.extend(crate::hydro::gpu::host_layouts());
-    v.extend(crate::lif::gpu::host_layouts());
-    v.extend(crate::lif::gpu_connectivity::host_layouts());
-    v.extend(crate::rng::check::host_layouts());
-    v
-}
-
 /// The WGSL member names of one field (its own name unless listed).
 #[doc(hidden)]
 #[macro_export]

@@ -225,7 +225,8 @@ pub fn write_outputs(
 /// as theory.json and pv.csv.
 pub fn theory_lif(config: LifConfig, out: Option<&Path>) -> anyhow::Result<LifTheory> {
     let s = config.validate()?;
-    let p = self_consistent(&s).map_err(|e| anyhow::anyhow!("no self-consistent state: {e}"))?;
+    let p =
+        self_consistent(&s).map_err(|e| ConfigError(format!("no self-consistent state: {e}")))?;
     let t = theory_of(&p);
     if let Some(dir) = out {
         std::fs::create_dir_all(dir)?;
