@@ -881,7 +881,7 @@ fn point(t: f64, r: [f64; 2], s: &SlowState, v1: [f64; 2], k1: [f64; 2]) -> Theo
 /// O(n^{-1/2}) that brings x0_mean onto it is not resolved, and the one-off kick it gives v1
 /// (MODEL.md, `v1(0+) = ∫_layer Σ_b J_ab² (R_b − r_b) ds`) is ignored: v1(0) = k1(0) = 0.
 /// The kick decays like e^{−2t/tau} and is forgotten at steady state. The v1 and k1 ODEs
-/// are stepped by exponential quadrature ([`exp_quadrature_step`]) with step ≈ 2e-3·min(tau)
+/// are stepped by exponential quadrature (`exp_quadrature_step`) with step ≈ 2e-3·min(tau)
 /// up to t = 20·min(tau) and ≈ 2e-3·max(tau) after it; beyond t = 20·max(tau) the slow state
 /// is stationary (to ~e^{−40}) and they are solved exactly with constant forcing. The work is
 /// at most ~2e4 steps plus one per requested time, whatever the tau ratio.
