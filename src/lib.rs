@@ -42,6 +42,7 @@ pub mod io;
 pub mod kernels;
 pub mod lif;
 pub mod math;
+pub mod numerics;
 pub mod progress;
 pub mod report;
 pub mod rng;

@@ -30,7 +30,7 @@
 //! whatever tau_E / tau_I is (an RK4 step of 2e-3·min(tau) up to 20·max(tau) took
 //! 1e4·max(tau)/min(tau) steps).
 
-use crate::lif::theory::erfcx;
+use crate::numerics::erfcx;
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
