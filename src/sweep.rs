@@ -82,6 +82,25 @@ fn axis_values(path: &str, a: &Axis) -> Result<Vec<Value>, ConfigError> {
             Value::from(x)
         }
     };
+    let count = |k: usize| -> Result<(), ConfigError> {
+        if k as u64 > MAX_POINTS {
+            return Err(ConfigError(format!(
+                "grid.{path}: {k} values: at most {MAX_POINTS} points per sweep"
+            )));
+        }
+        Ok(())
+    };
+    if let Axis::Range(RangeSpec {
+        linspace: Some((_, _, k)),
+        ..
+    })
+    | Axis::Range(RangeSpec {
+        logspace: Some((_, _, k)),
+        ..
+    }) = a
+    {
+        count(*k)?;
+    }
     let v = match a {
         Axis::Values(v) => v.clone(),
         Axis::Range(RangeSpec {
@@ -221,6 +240,10 @@ fn merge(under: &mut Value, top: &Value) {
     }
 }
 
+/// Most points one sweep may have (grid points x seeds): a sweep file is a plan a person
+/// reads, and each point is a run directory.
+pub const MAX_POINTS: u64 = 1_000_000;
+
 /// Every point of the sweep, in a fixed order (axes in path order, seeds innermost).
 pub fn points(spec: &SweepSpec, base: &Value) -> Result<Vec<Point>, ConfigError> {
     let base = &with_defaults(base)?;
@@ -229,6 +252,22 @@ pub fn points(spec: &SweepSpec, base: &Value) -> Result<Vec<Point>, ConfigError>
         .iter()
         .map(|(p, a)| axis_values(p, a).map(|v| (p.clone(), v)))
         .collect::<Result<_, _>>()?;
+    let total = axes
+        .iter()
+        .try_fold(spec.seeds, |acc, (_, v)| acc.checked_mul(v.len() as u64))
+        .filter(|&t| t <= MAX_POINTS)
+        .ok_or_else(|| {
+            let sizes: Vec<String> = axes
+                .iter()
+                .map(|(p, v)| format!("{p}: {}", v.len()))
+                .collect();
+            ConfigError(format!(
+                "the sweep has more than {MAX_POINTS} points (seeds: {}, {}): split it",
+                spec.seeds,
+                sizes.join(", ")
+            ))
+        })?;
+    let _ = total;
     let mut combos: Vec<Vec<(String, Value)>> = vec![Vec::new()];
     for (path, values) in &axes {
         combos = combos

@@ -265,3 +265,33 @@ fn unknown_grid_path_is_refused_up_front() {
     assert!(err.contains("grid path nn: no such config field"), "{err}");
     assert!(!out.join("runs").exists(), "nothing ran");
 }
+
+/// Sweeps too large to list (1e10 seeds, a 1e10-value logspace) are refused in bounded time
+/// and memory with one line, before any allocation of that size.
+#[test]
+fn oversized_sweeps_are_refused() {
+    let d = tmp("huge");
+    for (name, body) in [
+        (
+            "seeds",
+            r#"{"base": {"model": "hydro"}, "grid": {"n": [1000]}, "seeds": 10000000000}"#,
+        ),
+        (
+            "axis",
+            r#"{"base": {"model": "hydro"}, "grid": {"n": {"logspace": [1000, 100000, 10000000000]}}, "seeds": 1}"#,
+        ),
+    ] {
+        let p = d.join(format!("{name}.json"));
+        std::fs::write(&p, body).unwrap();
+        let t0 = Instant::now();
+        let o = balnet()
+            .args(["sweep", p.to_str().unwrap(), "--dry-run"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("1000000"), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: {err}");
+        assert!(t0.elapsed() < Duration::from_secs(10), "{name}");
+    }
+}
