@@ -167,10 +167,40 @@ pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<(), Config
             Ok(())
         }
         None => Err(ConfigError(format!(
-            "grid path {}: no such config field (a field of the model's config, or an element such as J.0.1)",
-            crate::io::shorten(path, 60)
+            "grid path {}: {}",
+            crate::io::shorten(path, 60),
+            why_no_field(root, path)
         ))),
     }
+}
+
+/// Why `path` names no field of `root`: the first step that fails.
+fn why_no_field(root: &Value, path: &str) -> String {
+    let mut cur = root;
+    for part in path.split('.') {
+        let part_s = crate::io::shorten(part, 40);
+        cur = match cur {
+            Value::Object(m) => match m.get(part) {
+                Some(v) => v,
+                None => {
+                    return format!(
+                        "no such config field `{part_s}` (a field of the model's config, or an element such as J.0.1)"
+                    );
+                }
+            },
+            Value::Array(a) => match part.parse::<usize>() {
+                Ok(i) if i < a.len() => &a[i],
+                Ok(i) => return format!("index {i} out of range (length {})", a.len()),
+                Err(_) => return format!("`{part_s}` is not an array index"),
+            },
+            _ => {
+                return format!(
+                    "`{part_s}` is inside a value that is neither an object nor an array"
+                );
+            }
+        };
+    }
+    "no such config field".into()
 }
 
 /// The sweep file parsed, with its base config loaded.

@@ -262,7 +262,10 @@ fn unknown_grid_path_is_refused_up_front() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("grid path nn: no such config field"), "{err}");
+    assert!(
+        err.contains("grid path nn: no such config field `nn`"),
+        "{err}"
+    );
     assert!(!out.join("runs").exists(), "nothing ran");
 }
 
