@@ -2,6 +2,12 @@
 //! config, backend, timings, late-time comparison, warnings), moments.csv, theory.csv,
 //! moments.png, state.npy; `replica_<r>/moments.csv` for batched replicas; checkpoint.bin.
 //! Also `balnet theory` for model H.
+//!
+//! run.json says `running` while the run goes, then `complete`, `interrupted` or `failed`.
+//! moments.csv grows as the run goes (the records of every chunk of steps appended and
+//! flushed), so a killed run keeps its records up to its last chunk; theory.csv, moments.png
+//! and state.npy are written at the end of the run (also of an interrupted or failed one), so
+//! a killed run (`kill -9`, run.json still `running`) has none of them.
 
 use crate::config::ConfigError;
 use crate::device::Device;
