@@ -69,11 +69,12 @@ enum Command {
         /// Run even when the stiffness number is above 1.
         #[arg(long)]
         force: bool,
-        /// Model H: write DIR/checkpoint.bin every this many steps.
+        /// Write DIR/checkpoint.bin every this many steps (model L: warm-up included).
         #[arg(long)]
         checkpoint_every: Option<u64>,
-        /// Model H: continue the run in DIR from its checkpoint (same backend kind); its
-        /// outputs equal the uninterrupted run's.
+        /// Continue the run in DIR from its checkpoint (the config of DIR/run.json, the
+        /// checkpoint's backend kind unless --backend says otherwise); its outputs equal the
+        /// uninterrupted run's. A corrupt checkpoint, or one of another config, is refused.
         #[arg(long, conflicts_with_all = ["config", "n", "steps", "seed", "out"])]
         resume: Option<PathBuf>,
     },
@@ -117,6 +118,9 @@ enum Command {
     },
 }
 
+/// run.json of the run in progress, for the second-signal exit to mark `interrupted`.
+static RUN_JSON: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+
 fn main() -> ExitCode {
     // Mesa's Vulkan window-system layer prints an error when XDG_RUNTIME_DIR is unset, which
     // headless batch machines often leave unset; balnet never presents to a window.
@@ -131,6 +135,14 @@ fn main() -> ExitCode {
     let flag = stop.clone();
     let _ = ctrlc::set_handler(move || {
         if flag.is_cancelled() {
+            // The run has not written its directory yet: run.json must not stay `running`.
+            if let Some(p) = RUN_JSON.lock().ok().and_then(|g| g.clone()) {
+                let _ = balnet::io::mark_interrupted(
+                    &p,
+                    "stopped by a second signal before the run directory was written: the appended records (moments.csv, or rates.csv and raster.csv) hold every chunk before it; the other files may be missing or older",
+                );
+            }
+            eprintln!("\nstopped by a second signal");
             std::process::exit(130);
         }
         flag.cancel();
@@ -167,42 +179,68 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
             checkpoint_every,
             resume,
         } => {
-            let (cfg, out) = match (resume.clone(), config) {
-                (Some(dir), _) => (resumed_config(&dir)?, dir),
+            if checkpoint_every == Some(0) {
+                return Err(ConfigError("--checkpoint-every 0: must be >= 1".into()).into());
+            }
+            let (cfg, out, backend) = match (resume.clone(), config) {
+                (Some(dir), _) => {
+                    let backend = resumed_backend(&dir, backend);
+                    match resumed_config(&dir)? {
+                        Resumed::Hydro(c) => (*c, dir, backend),
+                        Resumed::Lif(c) => {
+                            let run = LifRun {
+                                backend,
+                                out: dir,
+                                checkpoint_every,
+                                resume: true,
+                            };
+                            return run_lif(*c, &run, stop);
+                        }
+                    }
+                }
                 (None, Some(config)) => {
                     let out = out.unwrap_or_else(|| {
                         let stem = config.file_stem().map(|s| s.to_string_lossy().to_string());
                         PathBuf::from("runs").join(stem.unwrap_or_else(|| "run".into()))
                     });
                     if read_model(&config)?.1 == "lif" {
-                        if checkpoint_every.is_some() {
+                        if n.is_some() {
                             return Err(ConfigError(
-                                "--checkpoint-every applies to model H runs only".into(),
+                                "--n applies to model H; set n_e and n_i in a model L config"
+                                    .into(),
                             )
                             .into());
                         }
-                        return run_lif(&config, backend.into(), n, steps, seed, out, stop);
+                        let cfg: balnet::lif::config::LifConfig = parse_config(&config)?;
+                        let cfg = lif_overrides(cfg, seed, steps);
+                        let run = LifRun {
+                            backend: backend.into(),
+                            out,
+                            checkpoint_every,
+                            resume: false,
+                        };
+                        return run_lif(cfg, &run, stop);
                     }
-                    (load_hydro(&config)?, out)
+                    (load_hydro(&config)?, out, backend.into())
                 }
                 (None, None) => unreachable!("clap requires CONFIG or --resume"),
             };
-            if checkpoint_every == Some(0) {
-                return Err(ConfigError("--checkpoint-every 0: must be >= 1".into()).into());
-            }
             let overrides = balnet::hydro::output::Overrides { n, steps, seed };
             let setup = balnet::hydro::output::setup(cfg, &overrides, force)?;
             for w in &setup.warnings {
                 eprintln!("warning: {w}");
             }
-            let device = open_device(backend.into(), setup.config.coupling == Coupling::Pairwise)?;
+            let device = open_device(backend, setup.config.coupling == Coupling::Pairwise)?;
             let opts = balnet::hydro::output::RunOptions {
                 out: out.clone(),
                 checkpoint_every,
                 resume: resume.is_some(),
             };
             let mut bar = cli::progress::Bar::new(stop.clone());
-            let s = balnet::hydro::output::run(setup, &device, &opts, &mut bar)?;
+            set_run_json(Some(out.join("run.json")));
+            let s = balnet::hydro::output::run(setup, &device, &opts, &mut bar);
+            set_run_json(None);
+            let s = s?;
             drop(bar);
             if s.status == "interrupted" {
                 println!("interrupted: the run directory holds the records up to there");
@@ -411,8 +449,14 @@ fn sweep_cmd(
     })
 }
 
-/// The resolved config of the model H run in `dir` (its run.json), for --resume.
-fn resumed_config(dir: &std::path::Path) -> anyhow::Result<HydroConfig> {
+/// The resolved config of a run directory, for --resume.
+enum Resumed {
+    Hydro(Box<HydroConfig>),
+    Lif(Box<balnet::lif::config::LifConfig>),
+}
+
+/// The resolved config of the run in `dir` (its run.json), for --resume.
+fn resumed_config(dir: &std::path::Path) -> anyhow::Result<Resumed> {
     let p = dir.join("run.json");
     let text = std::fs::read_to_string(&p)
         .map_err(|e| ConfigError(format!("{}: cannot read: {e}", p.display())))?;
@@ -423,11 +467,6 @@ fn resumed_config(dir: &std::path::Path) -> anyhow::Result<HydroConfig> {
             config::json_error_message(&e)
         ))
     })?;
-    if v["model"] != "hydro" {
-        return Err(
-            ConfigError(format!("{}: --resume applies to model H runs", p.display())).into(),
-        );
-    }
     if !dir.join("checkpoint.bin").exists() {
         return Err(ConfigError(format!(
             "{}: no checkpoint.bin (run with --checkpoint-every)",
@@ -435,42 +474,96 @@ fn resumed_config(dir: &std::path::Path) -> anyhow::Result<HydroConfig> {
         ))
         .into());
     }
-    Ok(serde_json::from_value(v["config"].clone()).map_err(|e| {
+    let bad = |e: serde_json::Error| {
         ConfigError(format!(
             "{}: config: {}",
             p.display(),
             config::json_error_message(&e)
         ))
-    })?)
+    };
+    match v["model"].as_str() {
+        Some("hydro") => Ok(Resumed::Hydro(Box::new(
+            serde_json::from_value(v["config"].clone()).map_err(bad)?,
+        ))),
+        Some("lif") => Ok(Resumed::Lif(Box::new(
+            serde_json::from_value(v["config"].clone()).map_err(bad)?,
+        ))),
+        _ => Err(ConfigError(format!(
+            "{}: model = {}: --resume applies to model H and model L runs",
+            p.display(),
+            balnet::io::shorten(&v["model"].to_string(), 40)
+        ))
+        .into()),
+    }
+}
+
+/// `--backend` for a resumed run: `auto` takes the checkpoint's backend kind.
+fn resumed_backend(dir: &std::path::Path, backend: BackendArg) -> BackendChoice {
+    match (
+        backend,
+        balnet::io::checkpoint::peek_backend_kind(&dir.join("checkpoint.bin")),
+    ) {
+        (BackendArg::Auto, Some(balnet::device::DeviceKind::Cpu)) => BackendChoice::Cpu,
+        (BackendArg::Auto, Some(balnet::device::DeviceKind::Gpu)) => BackendChoice::Gpu,
+        (b, _) => b.into(),
+    }
+}
+
+fn set_run_json(p: Option<PathBuf>) {
+    if let Ok(mut g) = RUN_JSON.lock() {
+        *g = p;
+    }
 }
 
 fn load_hydro(path: &std::path::Path) -> anyhow::Result<HydroConfig> {
     parse_config(path)
 }
 
-fn run_lif(
-    config: &std::path::Path,
-    backend: BackendChoice,
-    n: Option<u64>,
-    steps: Option<u64>,
+/// The CLI's overrides of a model L config: the seed, and the recorded duration from a
+/// step count.
+fn lif_overrides(
+    mut cfg: balnet::lif::config::LifConfig,
     seed: Option<u64>,
+    steps: Option<u64>,
+) -> balnet::lif::config::LifConfig {
+    if let Some(s) = seed {
+        cfg.seed = s;
+    }
+    if let Some(k) = steps {
+        cfg.duration = k as f64 * cfg.dt;
+    }
+    cfg
+}
+
+/// Where and how a model L run goes.
+struct LifRun {
+    backend: BackendChoice,
     out: PathBuf,
+    checkpoint_every: Option<u64>,
+    resume: bool,
+}
+
+fn run_lif(
+    cfg: balnet::lif::config::LifConfig,
+    run: &LifRun,
     stop: &CancelToken,
 ) -> anyhow::Result<ExitCode> {
-    if n.is_some() {
-        return Err(ConfigError(
-            "--n applies to model H; set n_e and n_i in a model L config".into(),
-        )
-        .into());
-    }
-    let cfg: balnet::lif::config::LifConfig = parse_config(config)?;
-    let setup = balnet::lif::output::setup(cfg, seed, steps)?;
+    let setup = balnet::lif::output::setup(cfg, None, None)?;
     for w in &setup.warnings {
         eprintln!("warning: {w}");
     }
-    let device = open_device(backend, false)?;
+    let device = open_device(run.backend, false)?;
+    let opts = balnet::lif::output::LifRunOptions {
+        out: run.out.clone(),
+        checkpoint_every: run.checkpoint_every,
+        resume: run.resume,
+    };
+    let out = &run.out;
     let mut bar = cli::progress::Bar::new(stop.clone());
-    let s = balnet::lif::output::run_lif(setup, &device, &out, &mut bar)?;
+    set_run_json(Some(out.join("run.json")));
+    let s = balnet::lif::output::run_lif_with(setup, &device, &opts, &mut bar);
+    set_run_json(None);
+    let s = s?;
     drop(bar);
     if s.status == "interrupted" {
         println!("interrupted: the run directory holds what was recorded until then");

@@ -8,13 +8,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Called by `Simulation::run` between chunks of steps (at most a few thousand steps apart).
 pub trait Observer {
+    /// What the run has recorded so far, after every chunk of steps (the run directory's
+    /// writers append the new rows and flush them, so that a killed run keeps them). An error
+    /// (a full disk) stops the run with that error.
+    fn on_records(&mut self, _records: &Records<'_>) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// `done` of `total` steps are complete.
     fn progress(&mut self, _done: u64, _total: u64) {}
     /// True stops the run at the next chunk boundary (the result says it was cancelled).
     fn cancelled(&self) -> bool {
         false
     }
-    /// Take a checkpoint whenever the step count is a multiple of this (model H).
+    /// Take a checkpoint whenever the step count is a multiple of this.
     fn checkpoint_every(&self) -> Option<u64> {
         None
     }
@@ -22,6 +28,24 @@ pub trait Observer {
     fn on_checkpoint(&mut self, _ck: &crate::io::checkpoint::Checkpoint) -> anyhow::Result<()> {
         Ok(())
     }
+}
+
+/// Everything a simulation has recorded so far (observers keep track of what they have
+/// already written).
+#[derive(Clone, Copy, Debug)]
+pub enum Records<'a> {
+    /// Model H: member `member`'s record samples, the initial state first.
+    Hydro {
+        member: usize,
+        samples: &'a [crate::hydro::record::RecordSample],
+    },
+    /// Model L: the population rate bins (the first `complete_bins` of them are final; the
+    /// rest, at most one, is still filling) and the raster, in time order.
+    Lif {
+        bins: &'a [[u32; 2]],
+        complete_bins: usize,
+        raster: &'a [(f64, u32)],
+    },
 }
 
 /// An observer that does nothing: a quiet run to the end.

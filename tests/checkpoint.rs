@@ -1,5 +1,6 @@
-//! Checkpoint and resume (model H): a run killed after a checkpoint and resumed writes the
-//! same moments.csv and final state, bit for bit, as the uninterrupted run, on each backend.
+//! Checkpoint and resume: a run killed after a checkpoint and resumed writes the same records
+//! and final state, bit for bit, as the uninterrupted run, on each backend (model H:
+//! moments.csv and state.npy; model L: rates.csv, neurons.npy, vhist.csv and raster.csv).
 
 mod common;
 
@@ -21,8 +22,12 @@ fn ok(c: &mut std::process::Command) {
     );
 }
 
-fn kill_and_resume(backend: &str, config: &str, every: &str) {
-    let d = tmp(backend);
+fn kill_and_resume(name: &str, backend: &str, config: &str, every: &str) {
+    kill_and_resume_files(name, backend, config, every, &["moments.csv", "state.npy"]);
+}
+
+fn kill_and_resume_files(name: &str, backend: &str, config: &str, every: &str, files: &[&str]) {
+    let d = tmp(name);
     let cfg = d.join("c.json");
     std::fs::write(&cfg, config).unwrap();
     let cfg = cfg.to_str().unwrap();
@@ -56,9 +61,15 @@ fn kill_and_resume(backend: &str, config: &str, every: &str) {
     while !out.join("checkpoint.bin").exists() && t0.elapsed() < Duration::from_secs(300) {
         std::thread::sleep(Duration::from_millis(2));
     }
+    let finished = child.try_wait().unwrap().is_some();
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(out.join("checkpoint.bin").exists(), "no checkpoint written");
+    if finished {
+        eprintln!(
+            "{backend}: the run ended before it was killed (resuming from its last checkpoint)"
+        );
+    }
     ok(balnet().args([
         "run",
         "--resume",
@@ -66,7 +77,7 @@ fn kill_and_resume(backend: &str, config: &str, every: &str) {
         "--backend",
         backend,
     ]));
-    for f in ["moments.csv", "state.npy"] {
+    for &f in files {
         let (a, b) = (read(&reference, f), read(&out, f));
         assert!(a == b, "{backend}: {f} differs after resume");
     }
@@ -83,6 +94,7 @@ fn read(dir: &Path, f: &str) -> Vec<u8> {
 fn resumed_cpu_run_equals_the_uninterrupted_one() {
     for coupling in ["independent", "shared"] {
         kill_and_resume(
+            &format!("hydro-cpu-{coupling}"),
             "cpu",
             &format!(
                 r#"{{"model":"hydro","n":50000,"duration":3.0,"record_every":50,"coupling":"{coupling}","save_state":true}}"#
@@ -98,8 +110,38 @@ fn resumed_gpu_run_equals_the_uninterrupted_one() {
         return;
     }
     kill_and_resume(
+        "hydro-gpu",
         "gpu",
         r#"{"model":"hydro","n":20000,"duration":1.0,"record_every":50,"save_state":true}"#,
         "250",
     );
+}
+
+/// Model L: 2.5 K neurons with stored connectivity and delays (the ring), 3200 steps,
+/// checkpoints every 700 steps (the first in the warm-up, the later ones mid-bin).
+const LIF: &str = r#"{"model":"lif","K":100,"synapse":{"kind":"conductance","a":0.009,"g":20},"nu_x":25,"n_e":2000,"n_i":500,"warmup":20,"duration":300,"delay":{"kind":"uniform","e_ms":[0.5,2.0],"i_ms":[0.1,1.0]},"record":{"rate_bin_ms":0.3}}"#;
+const LIF_FILES: [&str; 4] = ["rates.csv", "neurons.npy", "vhist.csv", "raster.csv"];
+
+#[test]
+fn resumed_lif_cpu_run_equals_the_uninterrupted_one() {
+    kill_and_resume_files("lif-cpu", "cpu", LIF, "700", &LIF_FILES);
+    // Annealed connectivity (no stored synapses), the precise integrator.
+    kill_and_resume_files(
+        "lif-cpu-annealed",
+        "cpu",
+        &LIF.replace(
+            r#""delay":{"kind":"uniform","e_ms":[0.5,2.0],"i_ms":[0.1,1.0]}"#,
+            r#""connectivity":"annealed","integrator":"precise""#,
+        ),
+        "900",
+        &LIF_FILES,
+    );
+}
+
+#[test]
+fn resumed_lif_gpu_run_equals_the_uninterrupted_one() {
+    if common::gpu().is_none() {
+        return;
+    }
+    kill_and_resume_files("lif-gpu", "gpu", LIF, "700", &LIF_FILES);
 }

@@ -2,6 +2,12 @@
 //! config, backend, timings, late-time comparison, warnings), moments.csv, theory.csv,
 //! moments.png, state.npy; `replica_<r>/moments.csv` for batched replicas; checkpoint.bin.
 //! Also `balnet theory` for model H.
+//!
+//! run.json says `running` while the run goes, then `complete`, `interrupted` or `failed`.
+//! moments.csv grows as the run goes (the records of every chunk of steps appended and
+//! flushed), so a killed run keeps its records up to its last chunk; theory.csv, moments.png
+//! and state.npy are written at the end of the run (also of an interrupted or failed one), so
+//! a killed run (`kill -9`, run.json still `running`) has none of them.
 
 use crate::config::ConfigError;
 use crate::device::Device;
@@ -10,8 +16,8 @@ use crate::hydro::record::{self as hrec, LatePopulation, MomentRow, POP_NAMES, R
 use crate::hydro::sim::{Member, Simulation};
 use crate::hydro::theory::{self as hl, TheoryPoint};
 use crate::io::checkpoint::{self, Checkpoint};
-use crate::io::{self as record, Csv, num};
-use crate::progress::{Observer, Outcome, Quiet};
+use crate::io::{self as record, Csv, CsvAppender, RunJson, RunStatus, num};
+use crate::progress::{Observer, Outcome, Quiet, Records};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -108,14 +114,85 @@ pub fn setup(
     config.validate(force)
 }
 
-/// Forwards to the caller's observer and writes the checkpoints it is asked for.
-struct CheckpointWriter<'a> {
-    inner: &'a mut dyn Observer,
-    every: Option<u64>,
-    path: PathBuf,
+impl RunStatus for RunSummary {
+    fn set_failed(&mut self, error: String) {
+        self.status = "failed";
+        self.error = Some(error);
+    }
 }
 
-impl Observer for CheckpointWriter<'_> {
+impl RunStatus for ReplicasRunSummary {
+    fn set_failed(&mut self, error: String) {
+        self.status = "failed";
+        self.error = Some(error);
+    }
+}
+
+/// moments.csv written as the run goes: the header and the records so far when created,
+/// then the new records' rows appended and flushed after every chunk of steps.
+pub struct MomentsWriter {
+    setup: HydroSetup,
+    shift: [f64; 2],
+    csv: CsvAppender,
+    written: usize,
+}
+
+impl MomentsWriter {
+    /// Creates `path` (truncating it) with the header and the rows of `samples`.
+    pub fn create(
+        path: &Path,
+        setup: &HydroSetup,
+        shift: [f64; 2],
+        samples: &[RecordSample],
+    ) -> anyhow::Result<Self> {
+        let csv = CsvAppender::create(path, &moments_header(&setup.config.record))?;
+        let mut w = MomentsWriter {
+            setup: setup.clone(),
+            shift,
+            csv,
+            written: 0,
+        };
+        w.append(samples)?;
+        Ok(w)
+    }
+
+    /// Appends the rows of `samples[written..]` (all the records so far) and flushes.
+    pub fn append(&mut self, samples: &[RecordSample]) -> anyhow::Result<()> {
+        let new = samples.get(self.written..).unwrap_or_default();
+        if new.is_empty() {
+            return Ok(());
+        }
+        for r in hrec::rows_from_samples(&self.setup, self.shift, new) {
+            self.csv.row(&moment_cells(&r, &self.setup.config.record))?;
+        }
+        self.written = samples.len();
+        self.csv.flush()
+    }
+
+    /// Flushes and syncs the finished file.
+    pub fn finish(self) -> anyhow::Result<()> {
+        self.csv.finish()
+    }
+}
+
+/// Forwards to the caller's observer, appends each member's new records to its
+/// moments.csv and writes the checkpoints it is asked for.
+struct RunWriter<'a> {
+    inner: &'a mut dyn Observer,
+    every: Option<u64>,
+    ck_path: PathBuf,
+    moments: Vec<MomentsWriter>,
+}
+
+impl Observer for RunWriter<'_> {
+    fn on_records(&mut self, records: &Records<'_>) -> anyhow::Result<()> {
+        if let Records::Hydro { member, samples } = *records
+            && let Some(w) = self.moments.get_mut(member)
+        {
+            w.append(samples)?;
+        }
+        self.inner.on_records(records)
+    }
     fn progress(&mut self, done: u64, total: u64) {
         self.inner.progress(done, total)
     }
@@ -126,7 +203,7 @@ impl Observer for CheckpointWriter<'_> {
         self.every
     }
     fn on_checkpoint(&mut self, ck: &Checkpoint) -> anyhow::Result<()> {
-        checkpoint::write(&self.path, ck)
+        checkpoint::write(&self.ck_path, ck)
     }
 }
 
@@ -135,8 +212,11 @@ fn create_dir(out: &Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))
 }
 
-/// Runs a model H simulation on `device` and writes its directory. Errors after the directory
-/// exists still leave run.json (status "failed", with the error) and whatever was recorded.
+/// Runs a model H simulation on `device` and writes its directory. moments.csv (and each
+/// replica's) grows as the run goes, flushed after every chunk of steps, so that a killed
+/// run keeps its records up to the last chunk; run.json says `running` meanwhile. Errors after
+/// run.json exists (a full disk, a device error) leave it `failed`, with the error, when it
+/// can still be written, and whatever was recorded; a refused --resume touches nothing.
 pub fn run(
     s: HydroSetup,
     device: &Device,
@@ -167,33 +247,47 @@ pub fn run(
             .warnings
             .push(format!("resumed from a checkpoint at step {}", ck.step));
     }
-    record::write_json(&opts.out.join("run.json"), &summary)?;
-    summary.setup_seconds = t_setup.elapsed().as_secs_f64();
-    let mut ck = CheckpointWriter {
-        inner: obs,
-        every: opts.checkpoint_every,
-        path: ck_path,
-    };
-    let outcome = sim.run_to_end(&mut ck)?;
-    summary.stepping_seconds = sim.stepping_seconds();
-    summary.neuron_steps_per_second = sim.neuron_steps_per_second();
-    let failure = sim.failure(0).map(String::from);
-    let state = if sim.setup().config.save_state && failure.is_none() {
-        Some(sim.state(0)?)
-    } else {
-        None
-    };
-    finish_run(
-        sim.setup(),
-        sim.shift(),
-        sim.theory().as_deref(),
-        sim.records(0),
-        state,
-        failure,
-        outcome,
-        summary,
-        &opts.out,
-    )
+    let mut json = RunJson::new(opts.out.join("run.json"));
+    let r = (|| {
+        json.write(&summary)?;
+        let moments = MomentsWriter::create(
+            &opts.out.join("moments.csv"),
+            sim.setup(),
+            sim.shift(),
+            sim.records(0),
+        )?;
+        summary.setup_seconds = t_setup.elapsed().as_secs_f64();
+        let mut w = RunWriter {
+            inner: obs,
+            every: opts.checkpoint_every,
+            ck_path,
+            moments: vec![moments],
+        };
+        let outcome = sim.run_to_end(&mut w)?;
+        for m in w.moments {
+            m.finish()?;
+        }
+        summary.stepping_seconds = sim.stepping_seconds();
+        summary.neuron_steps_per_second = sim.neuron_steps_per_second();
+        let failure = sim.failure(0).map(String::from);
+        let state = if sim.setup().config.save_state && failure.is_none() {
+            Some(sim.state(0)?)
+        } else {
+            None
+        };
+        finish_run(
+            sim.setup(),
+            sim.theory().as_deref(),
+            &hrec::rows_from_samples(sim.setup(), sim.shift(), sim.records(0)),
+            state,
+            failure,
+            outcome,
+            summary,
+            &opts.out,
+            &mut json,
+        )
+    })();
+    r.inspect_err(|e| json.fail(e))
 }
 
 fn run_replicas(
@@ -206,50 +300,73 @@ fn run_replicas(
     let first = s.config.replica;
     let r_count = s.config.replicas;
     let mut sim = Simulation::new(s, device)?;
-    let setup_seconds = t_setup.elapsed().as_secs_f64();
-    let outcome = sim.run_to_end(obs)?;
     let s = sim.setup().clone();
-    let theory = sim.theory();
-    if let Some(pts) = &theory {
-        write_theory_csv(&opts.out.join("theory.csv"), pts, Some(s.config.n as f64))?;
-    }
-    let mut per_replica = Vec::new();
-    for r in 0..r_count as usize {
-        let dir = opts.out.join(format!("replica_{}", first + r as u32));
-        create_dir(&dir)?;
-        let rows = sim.moments(r);
-        write_moments_csv(&dir.join("moments.csv"), &rows, &s.config.record)?;
-        per_replica.push(ReplicaSummary {
-            replica: first + r as u32,
-            late_time: sim.late_time(r),
-        });
-    }
-    let status = status_of(
-        sim.failure(0).is_some() && (0..r_count as usize).all(|r| sim.failure(r).is_some()),
-        outcome,
-    );
-    let summary = ReplicasRunSummary {
-        status,
+    let mut summary = ReplicasRunSummary {
+        status: "running",
         balnet_version: env!("CARGO_PKG_VERSION"),
         model: "hydro",
         backend: sim.backend_name().to_string(),
         config: s.config.clone(),
         steps: s.steps,
         replicas: r_count,
-        setup_seconds,
-        stepping_seconds: sim.stepping_seconds(),
-        neuron_steps_per_second: sim.neuron_steps_per_second(),
-        per_replica,
+        setup_seconds: 0.0,
+        stepping_seconds: 0.0,
+        neuron_steps_per_second: 0.0,
+        per_replica: Vec::new(),
         warnings: s.warnings.clone(),
+        error: None,
     };
-    record::write_json(&opts.out.join("run.json"), &summary)?;
-    Ok(RunSummary {
-        status,
-        setup_seconds,
-        stepping_seconds: summary.stepping_seconds,
-        neuron_steps_per_second: summary.neuron_steps_per_second,
-        ..RunSummary::running(&s, summary.backend, sim.adapter().map(String::from))
-    })
+    let mut json = RunJson::new(opts.out.join("run.json"));
+    let r = (|| {
+        json.write(&summary)?;
+        let mut moments = Vec::new();
+        for r in 0..r_count as usize {
+            let dir = opts.out.join(format!("replica_{}", first + r as u32));
+            create_dir(&dir)?;
+            moments.push(MomentsWriter::create(
+                &dir.join("moments.csv"),
+                &s,
+                sim.shift(),
+                sim.records(r),
+            )?);
+        }
+        summary.setup_seconds = t_setup.elapsed().as_secs_f64();
+        let mut w = RunWriter {
+            inner: obs,
+            every: None,
+            ck_path: PathBuf::new(),
+            moments,
+        };
+        let outcome = sim.run_to_end(&mut w)?;
+        for m in w.moments {
+            m.finish()?;
+        }
+        let theory = sim.theory();
+        if let Some(pts) = &theory {
+            write_theory_csv(&opts.out.join("theory.csv"), pts, Some(s.config.n as f64))?;
+        }
+        for r in 0..r_count as usize {
+            summary.per_replica.push(ReplicaSummary {
+                replica: first + r as u32,
+                late_time: sim.late_time(r),
+            });
+        }
+        summary.status = status_of(
+            (0..r_count as usize).all(|r| sim.failure(r).is_some()),
+            outcome,
+        );
+        summary.stepping_seconds = sim.stepping_seconds();
+        summary.neuron_steps_per_second = sim.neuron_steps_per_second();
+        json.finish(&summary)?;
+        Ok(RunSummary {
+            status: summary.status,
+            setup_seconds: summary.setup_seconds,
+            stepping_seconds: summary.stepping_seconds,
+            neuron_steps_per_second: summary.neuron_steps_per_second,
+            ..RunSummary::running(&s, summary.backend.clone(), sim.adapter().map(String::from))
+        })
+    })();
+    r.inspect_err(|e| json.fail(e))
 }
 
 /// run.json's status for a run that failed or ended with `outcome`.
@@ -292,41 +409,73 @@ pub fn run_seed_batch(
         "stepped in one batch of {} sweep points (seeds); timings are the batch's",
         runs.len()
     );
-    for (m, (_, dir)) in setups.iter().zip(runs) {
+    let mut jsons = Vec::new();
+    let mut moments = Vec::new();
+    for (i, (m, (_, dir))) in setups.iter().zip(runs).enumerate() {
         create_dir(dir)?;
         let mut summary = RunSummary::running(m, name.clone(), adapter.clone());
         summary.warnings.push(note.clone());
-        record::write_json(&dir.join("run.json"), &summary)?;
+        let mut json = RunJson::new(dir.join("run.json"));
+        json.write(&summary)?;
+        jsons.push(json);
+        moments.push(MomentsWriter::create(
+            &dir.join("moments.csv"),
+            m,
+            sim.shift(),
+            sim.records(i),
+        )?);
     }
-    let outcome = sim.run_to_end(&mut Quiet)?;
+    let mut w = RunWriter {
+        inner: &mut Quiet,
+        every: None,
+        ck_path: PathBuf::new(),
+        moments,
+    };
+    let outcome = match sim.run_to_end(&mut w) {
+        Ok(o) => o,
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            for j in &mut jsons {
+                j.fail(&e);
+            }
+            return Err(e);
+        }
+    };
     let theory = sim.theory();
     let mut out = Vec::new();
-    for (i, (m, (_, dir))) in setups.iter().zip(runs).enumerate() {
-        let mut summary = RunSummary::running(m, name.clone(), adapter.clone());
-        summary.warnings.push(note.clone());
-        summary.setup_seconds = sim.setup_seconds();
-        summary.stepping_seconds = sim.stepping_seconds();
-        summary.neuron_steps_per_second = sim.neuron_steps_per_second();
-        let failure = sim.failure(i).map(String::from);
-        let state = if m.config.save_state && failure.is_none() {
-            Some(sim.state(i)?)
-        } else {
-            None
-        };
-        out.push(
+    for (i, ((m, (_, dir)), (mut json, csv))) in setups
+        .iter()
+        .zip(runs)
+        .zip(jsons.into_iter().zip(w.moments))
+        .enumerate()
+    {
+        let r = (|| {
+            csv.finish()?;
+            let mut summary = RunSummary::running(m, name.clone(), adapter.clone());
+            summary.warnings.push(note.clone());
+            summary.setup_seconds = sim.setup_seconds();
+            summary.stepping_seconds = sim.stepping_seconds();
+            summary.neuron_steps_per_second = sim.neuron_steps_per_second();
+            let failure = sim.failure(i).map(String::from);
+            let state = if m.config.save_state && failure.is_none() {
+                Some(sim.state(i)?)
+            } else {
+                None
+            };
             finish_run(
                 m,
-                sim.shift(),
                 theory.as_deref(),
-                sim.records(i),
+                &hrec::rows_from_samples(m, sim.shift(), sim.records(i)),
                 state,
                 failure,
                 outcome,
                 summary,
                 dir,
+                &mut json,
             )
-            .map(|_| ()),
-        );
+            .map(|_| ())
+        })();
+        out.push(r.inspect_err(|e| json.fail(e)));
     }
     Ok(out)
 }
@@ -353,18 +502,27 @@ fn moment_name(m: Moment) -> &'static str {
     }
 }
 
-pub fn write_moments_csv(path: &Path, rows: &[MomentRow], which: &[Moment]) -> anyhow::Result<()> {
+fn moments_header(which: &[Moment]) -> Vec<&'static str> {
     let mut header = vec!["t", "step", "population"];
     header.extend(which.iter().map(|&m| moment_name(m)));
-    let mut csv = Csv::new(&header);
+    header
+}
+
+fn moment_cells(r: &MomentRow, which: &[Moment]) -> Vec<String> {
+    let mut cells = vec![
+        num(r.t),
+        r.step.to_string(),
+        POP_NAMES[r.population].to_string(),
+    ];
+    cells.extend(which.iter().map(|&m| num(moment_value(r, m))));
+    cells
+}
+
+/// moments.csv of `rows` in one atomic write (what [`MomentsWriter`] builds up as a run goes).
+pub fn write_moments_csv(path: &Path, rows: &[MomentRow], which: &[Moment]) -> anyhow::Result<()> {
+    let mut csv = Csv::new(&moments_header(which));
     for r in rows {
-        let mut cells = vec![
-            num(r.t),
-            r.step.to_string(),
-            POP_NAMES[r.population].to_string(),
-        ];
-        cells.extend(which.iter().map(|&m| num(moment_value(r, m))));
-        csv.row(&cells);
+        csv.row(&moment_cells(r, which));
     }
     csv.write(path)
 }
@@ -411,29 +569,28 @@ pub fn write_theory_csv(path: &Path, pts: &[TheoryPoint], n: Option<f64>) -> any
     csv.write(path)
 }
 
-/// What a run writes once its records are in: moments.csv, theory.csv and the late-time
-/// comparison, moments.png, state.npy (when the config asks and the run did not fail), and
-/// run.json with status `complete` or `failed` (then also an error naming where it stopped).
+/// What a run writes once its records are in (moments.csv is already written): theory.csv
+/// and the late-time comparison, moments.png, state.npy (when the config asks and the run did
+/// not fail), and run.json with status `complete`, `interrupted` or `failed` (then also an
+/// error naming where it stopped).
 #[allow(clippy::too_many_arguments)]
-pub fn finish_run(
+fn finish_run(
     s: &HydroSetup,
-    shift: [f64; 2],
     theory: Option<&[TheoryPoint]>,
-    samples: &[RecordSample],
+    rows: &[MomentRow],
     state: Option<Vec<f32>>,
     failure: Option<String>,
     outcome: Outcome,
     mut summary: RunSummary,
     out: &Path,
+    json: &mut RunJson<RunSummary>,
 ) -> anyhow::Result<RunSummary> {
-    let rows = hrec::rows_from_samples(s, shift, samples);
-    write_moments_csv(&out.join("moments.csv"), &rows, &s.config.record)?;
     if let Some(pts) = theory {
         write_theory_csv(&out.join("theory.csv"), pts, Some(s.config.n as f64))?;
         summary.late_time =
-            hrec::late_time_comparison(&rows, pts, s.config.n as f64, hrec::scheme_offsets(s));
+            hrec::late_time_comparison(rows, pts, s.config.n as f64, hrec::scheme_offsets(s));
     }
-    if let Err(e) = crate::hydro::plot::write(&out.join("moments.png"), s, &rows, theory) {
+    if let Err(e) = crate::hydro::plot::write(&out.join("moments.png"), s, rows, theory) {
         summary
             .warnings
             .push(format!("moments.png not written: {e:#}"));
@@ -443,7 +600,7 @@ pub fn finish_run(
     }
     summary.status = status_of(failure.is_some(), outcome);
     summary.error = failure.clone();
-    record::write_json(&out.join("run.json"), &summary)?;
+    json.finish(&summary)?;
     if let Some(f) = failure {
         anyhow::bail!(
             "run stopped: {f}; recorded moments up to there are in {}",
@@ -474,6 +631,7 @@ pub struct ReplicasRunSummary {
     pub neuron_steps_per_second: f64,
     pub per_replica: Vec<ReplicaSummary>,
     pub warnings: Vec<String>,
+    pub error: Option<String>,
 }
 
 /// `balnet theory`: the limit (and with `n`, the first-order prediction) on the run's grid.

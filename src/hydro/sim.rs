@@ -31,8 +31,8 @@ use crate::hydro::gpu::{HydroGpu, HydroLayout};
 use crate::hydro::record::{self, LatePopulation, MomentRow, RecordSample};
 use crate::hydro::step::HydroConsts;
 use crate::hydro::theory::{self as hl, TheoryPoint};
-use crate::io::checkpoint::Checkpoint;
-use crate::progress::{Observer, Outcome};
+use crate::io::checkpoint::{self, Checkpoint};
+use crate::progress::{Observer, Outcome, Records};
 use crate::{Error, Result};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -316,7 +316,7 @@ impl Simulation {
                 break;
             }
             let mut k = per_chunk.min(target - self.done);
-            if let Some(c) = obs.checkpoint_every() {
+            if let Some(c) = obs.checkpoint_every().filter(|&c| c > 0) {
                 k = k.min(c - self.done % c);
             }
             match self.advance(k as u32, every as u32) {
@@ -324,6 +324,15 @@ impl Simulation {
                     for (i, new) in chunk.into_iter().enumerate() {
                         if self.failures[i].is_none() {
                             self.records[i].extend(new);
+                        }
+                    }
+                    self.done += k;
+                    self.stepped += k;
+                    for (i, samples) in self.records.iter().enumerate() {
+                        let r = obs.on_records(&Records::Hydro { member: i, samples });
+                        if let Err(e) = r {
+                            self.stepping_seconds += t0.elapsed().as_secs_f64();
+                            return Err(e.into());
                         }
                     }
                 }
@@ -336,15 +345,16 @@ impl Simulation {
                     break;
                 }
             }
-            self.done += k;
-            self.stepped += k;
             obs.progress(self.done, total);
-            if let Some(c) = obs.checkpoint_every()
+            if let Some(c) = obs.checkpoint_every().filter(|&c| c > 0)
                 && self.done.is_multiple_of(c)
                 && self.done < self.setup.steps
             {
-                let ck = self.checkpoint()?;
-                obs.on_checkpoint(&ck)?;
+                let written = self.checkpoint().and_then(|ck| Ok(obs.on_checkpoint(&ck)?));
+                if let Err(e) = written {
+                    self.stepping_seconds += t0.elapsed().as_secs_f64();
+                    return Err(e);
+                }
             }
             for i in 0..self.members.len() {
                 if self.failures[i].is_none() {
@@ -412,19 +422,50 @@ impl Simulation {
             }
         };
         Ok(Checkpoint {
+            model: "hydro".into(),
             backend_kind: kind,
+            config: checkpoint::config_value(&self.setup.config)?,
+            replica: self.members[0].replica,
             step: self.done,
             samples: self.records[0].clone(),
             blobs,
         })
     }
 
-    /// Continues from a checkpoint of the same network on the same kind of device.
+    /// Continues from a checkpoint of the same network (model, resolved config, replica) on
+    /// the same kind of device; anything else is refused with one line.
     pub fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
-        if ck.backend_kind != self.device_kind() {
+        let config = checkpoint::config_value(&self.setup.config)?;
+        ck.check_matches(
+            "hydro",
+            self.device_kind(),
+            &config,
+            self.members[0].replica,
+            self.setup.steps,
+        )?;
+        if self.members.len() != 1 {
+            return Err(Error::Config(
+                "checkpoints are not available with replicas > 1".into(),
+            ));
+        }
+        if self.members[0].key != crate::rng::seed_key(self.setup.config.seed) {
+            return Err(Error::Config(
+                "checkpoint refused: this network is not of its config's seed".into(),
+            ));
+        }
+        // Records are taken at every multiple of record_every, the initial state first.
+        let every = self.setup.config.record_every;
+        let consistent = ck.samples.len() as u64 == ck.step / every + 1
+            && ck
+                .samples
+                .iter()
+                .enumerate()
+                .all(|(k, smp)| smp.step == k as u64 * every);
+        if !consistent {
             return Err(Error::Config(format!(
-                "checkpoint was written by the {0} backend; resume with --backend {0}",
-                ck.backend_kind.name()
+                "checkpoint refused: its {} records do not match step {} at record_every = {every}",
+                ck.samples.len(),
+                ck.step
             )));
         }
         match &mut self.engine {

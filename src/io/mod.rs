@@ -5,7 +5,7 @@ pub mod run_json;
 
 use serde::Serialize;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `text` cut to at most `max` characters (with an ellipsis), for messages that echo input.
 pub fn shorten(text: &str, max: usize) -> String {
@@ -18,26 +18,157 @@ pub fn shorten(text: &str, max: usize) -> String {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a
-/// half-written file under the final name.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// `path` with `.tmp` appended: where [`write_atomic`] writes before the rename.
+pub fn tmp_path(path: &Path) -> PathBuf {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    {
-        let mut f = std::fs::File::create(&tmp)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", tmp.display()))?;
+    PathBuf::from(tmp)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a crash never leaves a
+/// half-written file under the final name. On an error (a full disk, an unwritable directory)
+/// the temporary file is removed and the message names the path.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = tmp_path(path);
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::bail!("cannot write {}: {e}", tmp.display());
     }
-    std::fs::rename(&tmp, path)
-        .map_err(|e| anyhow::anyhow!("cannot rename {} to {}: {e}", tmp.display(), path.display()))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("cannot rename {} to {}: {e}", tmp.display(), path.display())
+    })
+}
+
+/// As [`write_atomic`]; when the disk is full, rewrites `path` in place instead (in the
+/// blocks it already holds: run.json's final form is about the size of its first), so that a
+/// run that filled the disk can still say so. Only for small files that are rewritten whole.
+pub fn write_atomic_or_in_place(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    match write_atomic(path, bytes) {
+        Ok(()) => Ok(()),
+        Err(first) if path.exists() => {
+            let in_place = (|| -> std::io::Result<()> {
+                let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+                f.write_all(bytes)?;
+                f.set_len(bytes.len() as u64)?;
+                f.sync_all()
+            })();
+            in_place.map_err(|e| {
+                anyhow::anyhow!("{first:#}; rewriting {} in place: {e}", path.display())
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 pub fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
+    write_atomic(path, &json_bytes(value)?)
+}
+
+/// Pretty JSON with a final newline, as run.json is written.
+pub fn json_bytes(value: &impl Serialize) -> anyhow::Result<Vec<u8>> {
     let mut s = serde_json::to_string_pretty(value)?;
     s.push('\n');
-    write_atomic(path, s.as_bytes())
+    Ok(s.into_bytes())
+}
+
+/// Marks the run.json at `path` `interrupted` (with `why` as its error) if it still says
+/// `running`: for a process that must end before its run could write its directory (a second
+/// Ctrl-C). Returns whether it changed the file.
+pub fn mark_interrupted(path: &Path, why: &str) -> anyhow::Result<bool> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    if v["status"] != "running" {
+        return Ok(false);
+    }
+    // The summaries are structs written by `json_bytes`: top-level fields at two spaces,
+    // `status` first, `error` last; edit the text to keep their order.
+    let why = serde_json::to_string(why)?;
+    let mut out = text.replacen(
+        "\n  \"status\": \"running\"",
+        "\n  \"status\": \"interrupted\"",
+        1,
+    );
+    if out.contains("\n  \"error\": null") {
+        out = out.replacen("\n  \"error\": null", &format!("\n  \"error\": {why}"), 1);
+    }
+    anyhow::ensure!(out != text, "{}: no top-level status field", path.display());
+    write_atomic_or_in_place(path, out.as_bytes())?;
+    Ok(true)
+}
+
+/// 64-bit FNV-1a of `bytes`, continuing from `h` (start with [`FNV_OFFSET`]).
+pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The FNV-1a offset basis.
+pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// A run summary that can be marked failed (run.json's `status` and `error`).
+pub trait RunStatus: Serialize + Clone {
+    fn set_failed(&mut self, error: String);
+}
+
+/// A run's run.json while the run goes: written `running` at the start, rewritten at the
+/// end; when the run ends in an error before its final form is written, [`fail`](Self::fail)
+/// rewrites the last summary as `failed` with the error (in place if the disk is full).
+pub struct RunJson<T> {
+    path: PathBuf,
+    last: Option<T>,
+    finished: bool,
+}
+
+impl<T: RunStatus> RunJson<T> {
+    pub fn new(path: PathBuf) -> Self {
+        RunJson {
+            path,
+            last: None,
+            finished: false,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes an intermediate summary (`running`).
+    pub fn write(&mut self, summary: &T) -> anyhow::Result<()> {
+        self.last = Some(summary.clone());
+        write_atomic_or_in_place(&self.path, &json_bytes(summary)?)
+    }
+
+    /// Writes the final summary; `fail` leaves it alone afterwards.
+    pub fn finish(&mut self, summary: &T) -> anyhow::Result<()> {
+        self.write(summary)?;
+        self.finished = true;
+        Ok(())
+    }
+
+    /// Marks the run failed with `error` unless its final summary was written or none was
+    /// ever written; best effort (the error that got here is what the caller reports).
+    pub fn fail(&mut self, error: &anyhow::Error) {
+        if self.finished {
+            return;
+        }
+        if let Some(mut s) = self.last.take() {
+            s.set_failed(format!("{error:#}"));
+            if let Ok(bytes) = json_bytes(&s) {
+                let _ = write_atomic_or_in_place(&self.path, &bytes);
+            }
+        }
+    }
 }
 
 /// A CSV table: a header row and rows of numbers or labels, written with the `csv` crate
@@ -66,6 +197,60 @@ impl Csv {
             .into_inner()
             .map_err(|e| anyhow::anyhow!("CSV for {}: {e}", path.display()))?;
         write_atomic(path, &bytes)
+    }
+}
+
+/// A CSV file written as a run goes: the header when created, then rows appended and
+/// flushed to the operating system at every [`flush`](CsvAppender::flush) (after each chunk
+/// of steps), so that a killed process leaves every row up to its last flush readable (a
+/// `kill -9` during a flush can leave one partial last line: the rows that end in a newline
+/// are complete). The finished file is byte for byte the [`Csv`] of the same rows.
+pub struct CsvAppender {
+    path: PathBuf,
+    w: csv::Writer<std::fs::File>,
+}
+
+impl CsvAppender {
+    /// Creates (or truncates) `path` and writes the header.
+    pub fn create(path: &Path, header: &[&str]) -> anyhow::Result<Self> {
+        let f = std::fs::File::create(path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        let w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(f);
+        let mut a = CsvAppender {
+            path: path.to_path_buf(),
+            w,
+        };
+        a.row(header)?;
+        a.flush()?;
+        Ok(a)
+    }
+
+    pub fn row<S: AsRef<[u8]>>(&mut self, cells: &[S]) -> anyhow::Result<()> {
+        self.w
+            .write_record(cells)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.path.display()))
+    }
+
+    /// Hands the buffered rows to the operating system.
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        self.w
+            .flush()
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.path.display()))
+    }
+
+    /// Flushes and syncs the file to disk.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.flush()?;
+        self.w
+            .get_ref()
+            .sync_all()
+            .map_err(|e| anyhow::anyhow!("cannot sync {}: {e}", self.path.display()))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 

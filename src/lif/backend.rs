@@ -10,6 +10,16 @@ pub trait LifBackend: Send {
     fn steps_done(&self) -> u64;
     /// What was recorded so far.
     fn recording(&mut self) -> anyhow::Result<LifRecording>;
+    /// The host's side of the recording, without reading the device: rate bins, raster, V
+    /// histogram and recorded time are current; per-neuron statistics only on the CPU (use
+    /// `recording` for them).
+    fn host_recording(&self) -> &LifRecording;
+    /// Everything that carries from step to step (neuron state, delay ring or input
+    /// counters, spike lists, step counter, the recording so far) as named byte blobs, to
+    /// continue bit for bit on the same kind of backend.
+    fn snapshot(&mut self) -> anyhow::Result<Vec<(String, Vec<u8>)>>;
+    /// Restores a `snapshot` of a backend of the same kind and network.
+    fn restore(&mut self, blobs: &[(String, Vec<u8>)]) -> anyhow::Result<()>;
     /// (synapse count, bytes per synapse) of stored connectivity, if any.
     fn synapses(&self) -> Option<(u64, f64)>;
     /// Seconds spent building the network.

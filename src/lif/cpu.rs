@@ -417,6 +417,71 @@ impl LifBackend for LifCpu {
         Ok(self.rec.clone())
     }
 
+    fn host_recording(&self) -> &LifRecording {
+        &self.rec
+    }
+
+    fn snapshot(&mut self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        use crate::io::checkpoint::to_blob;
+        let scalars = [
+            self.t as u64,
+            self.spike_counts[0] as u64,
+            self.spike_counts[1] as u64,
+        ];
+        let state: Vec<u32> = self
+            .state
+            .iter()
+            .flat_map(|st| [st.v.to_bits(), st.refractory.to_bits()])
+            .collect();
+        let spikes: Vec<u32> = self
+            .spikes
+            .iter()
+            .flat_map(|&(i, off)| [i, off.to_bits()])
+            .collect();
+        let mut out = vec![
+            to_blob("cpu_scalars", &scalars),
+            to_blob("cpu_state", &state),
+            to_blob("cpu_acc", &self.acc),
+            to_blob("cpu_spikes", &spikes),
+            to_blob("cpu_spiked", &self.spiked),
+        ];
+        out.extend(self.rec.to_blobs());
+        Ok(out)
+    }
+
+    fn restore(&mut self, blobs: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+        use crate::io::checkpoint::blob_vec;
+        let n = self.state.len();
+        let scalars: Vec<u64> = blob_vec(blobs, "cpu_scalars", Some(3))?;
+        let state: Vec<u32> = blob_vec(blobs, "cpu_state", Some(2 * n))?;
+        let acc: Vec<u32> = blob_vec(blobs, "cpu_acc", Some(self.acc.len()))?;
+        let spikes: Vec<u32> = blob_vec(blobs, "cpu_spikes", None)?;
+        let spiked: Vec<u8> = blob_vec(blobs, "cpu_spiked", Some(n))?;
+        anyhow::ensure!(
+            spikes.len().is_multiple_of(2)
+                && spikes.len() <= 2 * n
+                && scalars[0] <= u32::MAX as u64,
+            "checkpoint does not fit this network"
+        );
+        self.rec.restore_blobs(blobs)?;
+        self.t = scalars[0] as u32;
+        self.spike_counts = [scalars[1] as u32, scalars[2] as u32];
+        self.state = state
+            .chunks_exact(2)
+            .map(|w| NeuronState {
+                v: f32::from_bits(w[0]),
+                refractory: f32::from_bits(w[1]),
+            })
+            .collect();
+        self.acc = acc;
+        self.spikes = spikes
+            .chunks_exact(2)
+            .map(|w| (w[0], f32::from_bits(w[1])))
+            .collect();
+        self.spiked = spiked;
+        Ok(())
+    }
+
     fn synapses(&self) -> Option<(u64, f64)> {
         self.csr
             .as_ref()

@@ -269,9 +269,18 @@ pub struct LifGpu {
     counters: wgpu::Buffer,
     counter_words: usize,
     records: wgpu::Buffer,
+    /// The state buffers that carry from step to step, kept for snapshots.
+    carried: Carried,
     t: u64,
     rec: LifRecording,
     build_seconds: f64,
+}
+
+/// Device buffers a snapshot saves besides `counters` and `records`.
+struct Carried {
+    state: wgpu::Buffer,
+    ring: wgpu::Buffer,
+    lists: wgpu::Buffer,
 }
 
 fn check_size(ctx: &GpuContext, what: &str, bytes: u64) -> anyhow::Result<()> {
@@ -508,6 +517,11 @@ impl LifGpu {
             counters,
             counter_words,
             records,
+            carried: Carried {
+                state: state_buf,
+                ring,
+                lists,
+            },
             t: 0,
             rec: LifRecording::new(s),
             build_seconds,
@@ -560,6 +574,17 @@ impl LifGpu {
             self.ctx.queue.submit([enc.finish()]);
             done += k;
         }
+    }
+
+    /// The buffers a snapshot saves, by blob name.
+    fn carried_buffers(&self) -> [(&'static str, &wgpu::Buffer); 5] {
+        [
+            ("gpu_state", &self.carried.state),
+            ("gpu_ring", &self.carried.ring),
+            ("gpu_lists", &self.carried.lists),
+            ("gpu_counters", &self.counters),
+            ("gpu_records", &self.records),
+        ]
     }
 
     /// Adds the rate bins, V histogram and raster of steps [t0, t1) to the host recording and
@@ -675,6 +700,44 @@ impl LifBackend for LifGpu {
             })
             .collect();
         Ok(rec)
+    }
+
+    fn host_recording(&self) -> &LifRecording {
+        &self.rec
+    }
+
+    fn snapshot(&mut self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        // Every device buffer that carries from step to step, raw (the connectivity is
+        // rebuilt from the seed; the parameters and the step table are constant but for
+        // `base_step`, which each submission sets), and the host's recording.
+        let mut out = vec![crate::io::checkpoint::to_blob("gpu_step", &[self.t])];
+        for (name, buf) in self.carried_buffers() {
+            let words: Vec<u32> = buffers::read_back(&self.ctx, buf, 0, (buf.size() / 4) as usize)?;
+            out.push(crate::io::checkpoint::to_blob(name, &words));
+        }
+        out.extend(self.rec.to_blobs());
+        Ok(out)
+    }
+
+    fn restore(&mut self, blobs: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+        let step: Vec<u64> = crate::io::checkpoint::blob_vec(blobs, "gpu_step", Some(1))?;
+        for (name, buf) in self.carried_buffers() {
+            let b = crate::io::checkpoint::blob(blobs, name)?;
+            anyhow::ensure!(
+                b.len() as u64 == buf.size(),
+                "checkpoint `{name}` has {} bytes, this network's buffer {}",
+                b.len(),
+                buf.size()
+            );
+        }
+        self.rec.restore_blobs(blobs)?;
+        for (name, buf) in self.carried_buffers() {
+            let b = crate::io::checkpoint::blob(blobs, name)?;
+            self.ctx.queue.write_buffer(buf, 0, b);
+        }
+        // The writes reach the buffers before the next submission's steps.
+        self.t = step[0];
+        Ok(())
     }
 
     fn synapses(&self) -> Option<(u64, f64)> {

@@ -1,16 +1,24 @@
 //! The model L run directory, written from a [`Simulation`]'s results: rates.csv,
-//! neurons.npy, vhist.csv, raster.csv, lif.png and run.json; and `balnet theory` for model L.
+//! neurons.npy, vhist.csv, raster.csv, lif.png and run.json; checkpoint.bin; and `balnet
+//! theory` for model L.
+//!
+//! run.json says `running` while the run goes, then `complete`, `interrupted` or `failed`.
+//! rates.csv and raster.csv grow as the run goes (every finished rate bin and raster spike,
+//! flushed after every chunk of steps), so a killed run keeps them up to its last chunk;
+//! neurons.npy, vhist.csv and lif.png are written at the end of the run (also of an
+//! interrupted or failed one), so a killed run (`kill -9`, run.json still `running`) has none.
 
 use crate::config::ConfigError;
 use crate::device::Device;
-use crate::io::{self as record, Csv, num};
+use crate::io::checkpoint::{self, Checkpoint};
+use crate::io::{self as record, Csv, CsvAppender, RunJson, RunStatus, num};
 use crate::lif::config::{LifConfig, LifSetup};
 use crate::lif::record::{LifRecording, LifSummary};
 use crate::lif::sim::Simulation;
 use crate::lif::theory::{self as mf, SingleNeuronPrediction, self_consistent};
-use crate::progress::{Observer, Outcome};
+use crate::progress::{Observer, Outcome, Records};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The mean-field prediction of MODEL.md for identical E and I neurons.
@@ -78,6 +86,129 @@ fn theory_of(p: &SingleNeuronPrediction) -> LifTheory {
     }
 }
 
+/// Where and how a model L run writes its directory.
+#[derive(Clone, Debug)]
+pub struct LifRunOptions {
+    pub out: PathBuf,
+    /// Write DIR/checkpoint.bin every this many steps (warm-up included).
+    pub checkpoint_every: Option<u64>,
+    /// Continue from DIR/checkpoint.bin (same backend kind and config).
+    pub resume: bool,
+}
+
+impl LifRunOptions {
+    /// A run into `out` without checkpoints.
+    pub fn new(out: PathBuf) -> Self {
+        LifRunOptions {
+            out,
+            checkpoint_every: None,
+            resume: false,
+        }
+    }
+}
+
+impl RunStatus for LifRunSummary {
+    fn set_failed(&mut self, error: String) {
+        self.status = "failed";
+        self.error = Some(error);
+    }
+}
+
+/// rates.csv and raster.csv written as the run goes: finished rate bins and raster spikes
+/// appended and flushed after every chunk of steps; the bin still filling at the end is
+/// written by `finish`.
+struct LifWriter {
+    bin_ms: f64,
+    n: [u32; 2],
+    n_e: u32,
+    rates: CsvAppender,
+    bins_written: usize,
+    raster: CsvAppender,
+    raster_written: usize,
+}
+
+impl LifWriter {
+    /// Creates both files with their header and what `rec` holds after `recorded` steps.
+    fn create(dir: &Path, s: &LifSetup, rec: &LifRecording, recorded: u64) -> anyhow::Result<Self> {
+        let mut w = LifWriter {
+            bin_ms: rec.bin_steps as f64 * s.config.dt,
+            n: [s.n_e, s.n_i],
+            n_e: s.n_e,
+            rates: CsvAppender::create(&dir.join("rates.csv"), &RATES_HEADER)?,
+            bins_written: 0,
+            raster: CsvAppender::create(&dir.join("raster.csv"), &RASTER_HEADER)?,
+            raster_written: 0,
+        };
+        let complete = (recorded / rec.bin_steps as u64) as usize;
+        w.append(&rec.bins, complete.min(rec.bins.len()), &rec.raster)?;
+        Ok(w)
+    }
+
+    fn append(
+        &mut self,
+        bins: &[[u32; 2]],
+        complete: usize,
+        raster: &[(f64, u32)],
+    ) -> anyhow::Result<()> {
+        for (b, c) in bins
+            .iter()
+            .enumerate()
+            .take(complete)
+            .skip(self.bins_written)
+        {
+            self.rates.row(&rate_cells(b, c, self.bin_ms, self.n))?;
+        }
+        self.bins_written = self.bins_written.max(complete);
+        for &(t, i) in raster.get(self.raster_written..).unwrap_or_default() {
+            self.raster.row(&raster_cells(t, i, self.n_e))?;
+        }
+        self.raster_written = raster.len();
+        self.rates.flush()?;
+        self.raster.flush()
+    }
+
+    fn finish(mut self, rec: &LifRecording) -> anyhow::Result<()> {
+        self.append(&rec.bins, rec.bins.len(), &rec.raster)?;
+        self.rates.finish()?;
+        self.raster.finish()
+    }
+}
+
+/// Forwards to the caller's observer, appends the new rate bins and raster spikes and writes
+/// the checkpoints it is asked for.
+struct LifRunWriter<'a> {
+    inner: &'a mut dyn Observer,
+    every: Option<u64>,
+    ck_path: PathBuf,
+    files: LifWriter,
+}
+
+impl Observer for LifRunWriter<'_> {
+    fn on_records(&mut self, records: &Records<'_>) -> anyhow::Result<()> {
+        if let Records::Lif {
+            bins,
+            complete_bins,
+            raster,
+        } = *records
+        {
+            self.files.append(bins, complete_bins, raster)?;
+        }
+        self.inner.on_records(records)
+    }
+    fn progress(&mut self, done: u64, total: u64) {
+        self.inner.progress(done, total)
+    }
+    fn cancelled(&self) -> bool {
+        self.inner.cancelled()
+    }
+    fn checkpoint_every(&self) -> Option<u64> {
+        self.every
+    }
+    fn on_checkpoint(&mut self, ck: &Checkpoint) -> anyhow::Result<()> {
+        checkpoint::write(&self.ck_path, ck)
+    }
+}
+
 /// Runs a model L simulation on `device` and writes its directory: rates.csv, neurons.npy,
 /// vhist.csv, raster.csv, lif.png and run.json (status `complete`, `failed` or
 /// `interrupted`).
@@ -87,12 +218,36 @@ pub fn run_lif(
     out: &Path,
     obs: &mut dyn Observer,
 ) -> anyhow::Result<LifRunSummary> {
+    run_lif_with(s, device, &LifRunOptions::new(out.to_path_buf()), obs)
+}
+
+/// As [`run_lif`], with checkpoints every `opts.checkpoint_every` steps or continuing from
+/// the directory's checkpoint (its outputs then equal the uninterrupted run's, bit for bit,
+/// on the same backend). Errors after run.json exists leave it `failed`, with the error, when
+/// it can still be written; a refused --resume touches nothing.
+pub fn run_lif_with(
+    s: LifSetup,
+    device: &Device,
+    opts: &LifRunOptions,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<LifRunSummary> {
     let t_setup = Instant::now();
+    let out = opts.out.as_path();
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    if opts.checkpoint_every == Some(0) {
+        return Err(ConfigError("--checkpoint-every 0: must be >= 1".into()).into());
+    }
     let theory = self_consistent(&s).ok();
     let mut sim = Simulation::new(s, device)?;
     let s = sim.setup().clone();
+    let ck_path = out.join("checkpoint.bin");
+    let mut warnings = s.warnings.clone();
+    if opts.resume {
+        let ck = checkpoint::read(&ck_path)?;
+        sim.restore(&ck)?;
+        warnings.push(format!("resumed from a checkpoint at step {}", ck.step));
+    }
     let (synapses, bps) = match sim.synapses() {
         Some((k, b)) => (Some(k), Some(b)),
         None => (None, None),
@@ -119,50 +274,85 @@ pub fn run_lif(
         neuron_steps_per_second: 0.0,
         summary: None,
         theory: theory.as_ref().map(theory_of),
-        warnings: s.warnings.clone(),
+        warnings,
         error: None,
     };
-    record::write_json(&out.join("run.json"), &summary)?;
-    let outcome = sim.run_to_end(obs)?;
-    let failure = sim.failure().map(String::from);
-    let done = sim.steps_done();
-    let wall = sim.stepping_seconds().max(1e-12);
-    let rec = sim.recording()?;
-    let sim_s = done as f64 * s.config.dt * 1e-3;
-    summary.stepping_seconds = wall;
-    summary.simulated_per_wall = sim_s / wall;
-    summary.wall_seconds_per_simulated_second = wall / sim_s.max(1e-12);
-    summary.neuron_steps_per_second = sim.neuron_steps_per_second();
-    let sm = rec.summary();
-    if let Some(k) = synapses {
-        // Events over the whole run from the recorded rate (warm-up included).
-        let mean_rate =
-            (sm.mean_rate_hz[0] * s.n_e as f64 + sm.mean_rate_hz[1] * s.n_i as f64) / s.n() as f64;
-        let per_neuron_out = k as f64 / s.n() as f64;
-        summary.synaptic_events_per_second =
-            Some(mean_rate * s.n() as f64 * per_neuron_out * sim_s / wall);
-    }
-    summary.summary = Some(sm);
-    write_outputs(out, &s, &rec, theory.as_ref())?;
-    if let Err(e) = crate::lif::plot::write(&out.join("lif.png"), &s, &rec, theory.as_ref()) {
-        summary.warnings.push(format!("lif.png not written: {e:#}"));
-    }
-    summary.status = if failure.is_some() {
-        "failed"
-    } else if outcome == Outcome::Cancelled {
-        "interrupted"
-    } else {
-        "complete"
-    };
-    summary.error = failure.clone();
-    record::write_json(&out.join("run.json"), &summary)?;
-    if let Some(f) = failure {
-        anyhow::bail!("{f} (recorded data kept in {})", out.display());
-    }
-    Ok(summary)
+    let mut json = RunJson::new(out.join("run.json"));
+    let r = (|| {
+        json.write(&summary)?;
+        let recorded = sim.steps_done().saturating_sub(s.warmup_steps);
+        let files = LifWriter::create(out, &s, sim.host_recording(), recorded)?;
+        let mut w = LifRunWriter {
+            inner: obs,
+            every: opts.checkpoint_every,
+            ck_path,
+            files,
+        };
+        let outcome = sim.run_to_end(&mut w)?;
+        let files = w.files;
+        let failure = sim.failure().map(String::from);
+        // Rates over the steps stepped here (a resumed run's after its checkpoint).
+        let stepped = sim.steps_stepped();
+        let wall = sim.stepping_seconds().max(1e-12);
+        let rec = sim.recording()?;
+        files.finish(&rec)?;
+        let sim_s = stepped as f64 * s.config.dt * 1e-3;
+        summary.stepping_seconds = wall;
+        summary.simulated_per_wall = sim_s / wall;
+        summary.wall_seconds_per_simulated_second = wall / sim_s.max(1e-12);
+        summary.neuron_steps_per_second = sim.neuron_steps_per_second();
+        let sm = rec.summary();
+        if let Some(k) = synapses {
+            // Events over the whole run from the recorded rate (warm-up included).
+            let mean_rate = (sm.mean_rate_hz[0] * s.n_e as f64 + sm.mean_rate_hz[1] * s.n_i as f64)
+                / s.n() as f64;
+            let per_neuron_out = k as f64 / s.n() as f64;
+            summary.synaptic_events_per_second =
+                Some(mean_rate * s.n() as f64 * per_neuron_out * sim_s / wall);
+        }
+        summary.summary = Some(sm);
+        write_end_outputs(out, &s, &rec, theory.as_ref())?;
+        if let Err(e) = crate::lif::plot::write(&out.join("lif.png"), &s, &rec, theory.as_ref()) {
+            summary.warnings.push(format!("lif.png not written: {e:#}"));
+        }
+        summary.status = if failure.is_some() {
+            "failed"
+        } else if outcome == Outcome::Cancelled {
+            "interrupted"
+        } else {
+            "complete"
+        };
+        summary.error = failure.clone();
+        json.finish(&summary)?;
+        if let Some(f) = failure {
+            anyhow::bail!("{f} (recorded data kept in {})", out.display());
+        }
+        Ok(summary)
+    })();
+    r.inspect_err(|e| json.fail(e))
 }
 
-/// rates.csv, neurons.npy, vhist.csv and raster.csv.
+const RATES_HEADER: [&str; 3] = ["t_ms", "rate_e_hz", "rate_i_hz"];
+const RASTER_HEADER: [&str; 3] = ["t_ms", "neuron", "population"];
+
+fn rate_cells(b: usize, c: &[u32; 2], bin_ms: f64, n: [u32; 2]) -> [String; 3] {
+    [
+        num(b as f64 * bin_ms),
+        num(c[0] as f64 / n[0] as f64 / (bin_ms * 1e-3)),
+        num(c[1] as f64 / n[1] as f64 / (bin_ms * 1e-3)),
+    ]
+}
+
+fn raster_cells(t: f64, i: u32, n_e: u32) -> [String; 3] {
+    [
+        num(t),
+        i.to_string(),
+        if i < n_e { "E" } else { "I" }.to_string(),
+    ]
+}
+
+/// rates.csv, neurons.npy, vhist.csv and raster.csv in one go (what a run builds up as it
+/// goes and finishes at its end).
 pub fn write_outputs(
     dir: &Path,
     s: &LifSetup,
@@ -170,15 +360,27 @@ pub fn write_outputs(
     theory: Option<&SingleNeuronPrediction>,
 ) -> anyhow::Result<()> {
     let bin_ms = rec.bin_steps as f64 * s.config.dt;
-    let mut rates = Csv::new(&["t_ms", "rate_e_hz", "rate_i_hz"]);
+    let mut rates = Csv::new(&RATES_HEADER);
     for (b, c) in rec.bins.iter().enumerate() {
-        rates.row(&[
-            num(b as f64 * bin_ms),
-            num(c[0] as f64 / s.n_e as f64 / (bin_ms * 1e-3)),
-            num(c[1] as f64 / s.n_i as f64 / (bin_ms * 1e-3)),
-        ]);
+        rates.row(&rate_cells(b, c, bin_ms, [s.n_e, s.n_i]));
     }
     rates.write(&dir.join("rates.csv"))?;
+    write_end_outputs(dir, s, rec, theory)?;
+    let mut raster = Csv::new(&RASTER_HEADER);
+    for &(t, i) in &rec.raster {
+        raster.row(&raster_cells(t, i, s.n_e));
+    }
+    raster.write(&dir.join("raster.csv"))?;
+    Ok(())
+}
+
+/// neurons.npy and vhist.csv: written once, at the end of a run.
+fn write_end_outputs(
+    dir: &Path,
+    s: &LifSetup,
+    rec: &LifRecording,
+    theory: Option<&SingleNeuronPrediction>,
+) -> anyhow::Result<()> {
     record::write_npy_f32_2d(
         &dir.join("neurons.npy"),
         s.n() as usize,
@@ -208,17 +410,7 @@ pub fn write_outputs(
         }
         vh.row(&cells);
     }
-    vh.write(&dir.join("vhist.csv"))?;
-    let mut raster = Csv::new(&["t_ms", "neuron", "population"]);
-    for &(t, i) in &rec.raster {
-        raster.row(&[
-            num(t),
-            i.to_string(),
-            if i < s.n_e { "E" } else { "I" }.to_string(),
-        ]);
-    }
-    raster.write(&dir.join("raster.csv"))?;
-    Ok(())
+    vh.write(&dir.join("vhist.csv"))
 }
 
 /// `balnet theory` for model L: the self-consistent state, printed and (with `out`) written

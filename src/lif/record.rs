@@ -144,6 +144,65 @@ impl LifRecording {
         out
     }
 
+    /// The recording as checkpoint blobs (`rec_*`), bit for bit.
+    pub fn to_blobs(&self) -> Vec<(String, Vec<u8>)> {
+        use crate::io::checkpoint::to_blob;
+        let bins: Vec<u32> = self.bins.iter().flatten().copied().collect();
+        let spikes: Vec<u32> = self.neurons.iter().map(|s| s.spikes).collect();
+        let times: Vec<u64> = self
+            .neurons
+            .iter()
+            .flat_map(|s| [s.last.to_bits(), s.sum.to_bits(), s.sum_sq.to_bits()])
+            .collect();
+        let vhist: Vec<u64> = self.vhist.iter().flatten().copied().collect();
+        let raster_t: Vec<u64> = self.raster.iter().map(|r| r.0.to_bits()).collect();
+        let raster_i: Vec<u32> = self.raster.iter().map(|r| r.1).collect();
+        vec![
+            to_blob("rec_recorded_ms", &[self.recorded_ms.to_bits()]),
+            to_blob("rec_bins", &bins),
+            to_blob("rec_spikes", &spikes),
+            to_blob("rec_isi", &times),
+            to_blob("rec_vhist", &vhist),
+            to_blob("rec_raster_t", &raster_t),
+            to_blob("rec_raster_i", &raster_i),
+        ]
+    }
+
+    /// Restores `to_blobs` into a recording of the same network (its sizes are checked).
+    pub fn restore_blobs(&mut self, blobs: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+        use crate::io::checkpoint::blob_vec;
+        let n = self.neurons.len();
+        let nb = self.vhist[0].len();
+        let recorded: Vec<u64> = blob_vec(blobs, "rec_recorded_ms", Some(1))?;
+        let bins: Vec<u32> = blob_vec(blobs, "rec_bins", None)?;
+        anyhow::ensure!(
+            bins.len().is_multiple_of(2),
+            "checkpoint `rec_bins`: odd length"
+        );
+        let spikes: Vec<u32> = blob_vec(blobs, "rec_spikes", Some(n))?;
+        let times: Vec<u64> = blob_vec(blobs, "rec_isi", Some(3 * n))?;
+        let vhist: Vec<u64> = blob_vec(blobs, "rec_vhist", Some(2 * nb))?;
+        let raster_t: Vec<u64> = blob_vec(blobs, "rec_raster_t", None)?;
+        let raster_i: Vec<u32> = blob_vec(blobs, "rec_raster_i", Some(raster_t.len()))?;
+        self.recorded_ms = f64::from_bits(recorded[0]);
+        self.bins = bins.chunks_exact(2).map(|c| [c[0], c[1]]).collect();
+        for (k, st) in self.neurons.iter_mut().enumerate() {
+            *st = IsiStats {
+                spikes: spikes[k],
+                last: f64::from_bits(times[3 * k]),
+                sum: f64::from_bits(times[3 * k + 1]),
+                sum_sq: f64::from_bits(times[3 * k + 2]),
+            };
+        }
+        self.vhist = [vhist[..nb].to_vec(), vhist[nb..].to_vec()];
+        self.raster = raster_t
+            .iter()
+            .zip(&raster_i)
+            .map(|(&t, &i)| (f64::from_bits(t), i))
+            .collect();
+        Ok(())
+    }
+
     /// Per neuron: rate (Hz) and CV (NaN with fewer than 3 spikes), row-major [n, 2].
     pub fn per_neuron(&self) -> Vec<f32> {
         let t = self.recorded_ms * 1e-3;

@@ -27,6 +27,7 @@
 //! ```
 
 use crate::device::{CpuDevice, Device, DeviceKind};
+use crate::io::checkpoint::{self, Checkpoint};
 use crate::lif::backend::LifBackend;
 use crate::lif::config::LifSetup;
 use crate::lif::connectivity::Csr;
@@ -34,7 +35,7 @@ use crate::lif::cpu::LifCpu;
 use crate::lif::gpu::LifGpu;
 use crate::lif::record::LifRecording;
 use crate::lif::theory::SingleNeuronPrediction;
-use crate::progress::{Observer, Outcome};
+use crate::progress::{Observer, Outcome, Records};
 use crate::{Error, Result};
 use std::time::Instant;
 
@@ -49,6 +50,7 @@ enum Engine {
 /// A model L network and what it has recorded.
 pub struct Simulation {
     setup: LifSetup,
+    replica: u32,
     engine: Engine,
     done: u64,
     failure: Option<String>,
@@ -77,6 +79,7 @@ impl Simulation {
         };
         Ok(Simulation {
             setup,
+            replica,
             engine,
             done: 0,
             failure: None,
@@ -115,6 +118,11 @@ impl Simulation {
     /// Steps completed (warm-up included).
     pub fn steps_done(&self) -> u64 {
         self.done
+    }
+
+    /// Steps this object stepped (those before a restored checkpoint excluded).
+    pub fn steps_stepped(&self) -> u64 {
+        self.stepped
     }
 
     /// Warm-up plus recorded steps of the config.
@@ -176,8 +184,19 @@ impl Simulation {
         self.run(self.total_steps().saturating_sub(self.done), obs)
     }
 
-    /// Advances `steps` steps in chunks of 1000, reporting progress and honouring
-    /// cancellation between chunks.
+    /// The host's side of the recording (rate bins, raster, V histogram; per-neuron
+    /// statistics only on the CPU), without reading the device.
+    pub fn host_recording(&self) -> &LifRecording {
+        self.backend().host_recording()
+    }
+
+    /// The replica word of the network's counters.
+    pub fn replica(&self) -> u32 {
+        self.replica
+    }
+
+    /// Advances `steps` steps in chunks of 1000, reporting progress and the records so far,
+    /// honouring cancellation and taking the observer's checkpoints between chunks.
     pub fn run(&mut self, steps: u64, obs: &mut dyn Observer) -> Result<Outcome> {
         let target = self
             .done
@@ -193,27 +212,91 @@ impl Simulation {
         let total = target.max(self.total_steps());
         let t0 = Instant::now();
         let mut outcome = Outcome::Complete;
-        while self.done < target {
-            if obs.cancelled() {
-                outcome = Outcome::Cancelled;
-                break;
+        let result = (|| -> Result<()> {
+            while self.done < target {
+                if obs.cancelled() {
+                    outcome = Outcome::Cancelled;
+                    break;
+                }
+                let mut k = CHUNK_STEPS.min(target - self.done);
+                if let Some(c) = obs.checkpoint_every().filter(|&c| c > 0) {
+                    k = k.min(c - self.done % c);
+                }
+                let r = match &mut self.engine {
+                    Engine::Cpu(dev, b) => dev.install(|| b.advance(k as u32)),
+                    Engine::Gpu(b) => b.advance(k as u32),
+                };
+                if let Err(e) = r {
+                    self.failure = Some(format!("{e:#}"));
+                    outcome = Outcome::Failed;
+                    break;
+                }
+                self.done += k;
+                self.stepped += k;
+                let rec = self.backend().host_recording();
+                let recorded = self.done.saturating_sub(self.setup.warmup_steps);
+                obs.on_records(&Records::Lif {
+                    bins: &rec.bins,
+                    complete_bins: ((recorded / rec.bin_steps as u64) as usize).min(rec.bins.len()),
+                    raster: &rec.raster,
+                })?;
+                obs.progress(self.done, total);
+                if let Some(c) = obs.checkpoint_every().filter(|&c| c > 0)
+                    && self.done.is_multiple_of(c)
+                    && self.done < self.total_steps()
+                {
+                    let ck = self.checkpoint()?;
+                    obs.on_checkpoint(&ck)?;
+                }
             }
-            let k = CHUNK_STEPS.min(target - self.done);
-            let r = match &mut self.engine {
-                Engine::Cpu(dev, b) => dev.install(|| b.advance(k as u32)),
-                Engine::Gpu(b) => b.advance(k as u32),
-            };
-            if let Err(e) = r {
-                self.failure = Some(format!("{e:#}"));
-                outcome = Outcome::Failed;
-                break;
-            }
-            self.done += k;
-            self.stepped += k;
-            obs.progress(self.done, total);
-        }
+            Ok(())
+        })();
         self.stepping_seconds += t0.elapsed().as_secs_f64();
-        Ok(outcome)
+        result.map(|()| outcome)
+    }
+
+    /// The network's state and its recording so far, to continue bit for bit on the same
+    /// kind of backend.
+    pub fn checkpoint(&mut self) -> Result<Checkpoint> {
+        let blobs = match &mut self.engine {
+            Engine::Cpu(_, b) => b.snapshot()?,
+            Engine::Gpu(b) => b.snapshot()?,
+        };
+        Ok(Checkpoint {
+            model: "lif".into(),
+            backend_kind: self.device_kind(),
+            config: checkpoint::config_value(&self.setup.config)?,
+            replica: self.replica,
+            step: self.done,
+            samples: Vec::new(),
+            blobs,
+        })
+    }
+
+    /// Continues from a checkpoint of the same network (model, resolved config, replica) on
+    /// the same kind of device; anything else is refused with one line.
+    pub fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
+        let config = checkpoint::config_value(&self.setup.config)?;
+        ck.check_matches(
+            "lif",
+            self.device_kind(),
+            &config,
+            self.replica,
+            self.total_steps(),
+        )?;
+        match &mut self.engine {
+            Engine::Cpu(_, b) => b.restore(&ck.blobs)?,
+            Engine::Gpu(b) => b.restore(&ck.blobs)?,
+        }
+        let at = self.backend().steps_done();
+        if at != ck.step {
+            return Err(Error::Config(format!(
+                "checkpoint refused: its header says step {} but its state is at step {at}",
+                ck.step
+            )));
+        }
+        self.done = ck.step;
+        Ok(())
     }
 }
 

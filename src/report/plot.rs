@@ -8,6 +8,9 @@
 //!   library and no font file is needed on the machine at run time.
 //! * Points that cannot be shown are skipped: NaN, ±inf, |v| > 1e300, and non-positive values on
 //!   a log axis. A line is broken where such a point falls, rather than bridged.
+//! * A line series of more than a few thousand points is drawn through the lowest and highest
+//!   point of each bucket of consecutive points (and the ends of each run), so spikes stay
+//!   visible and a figure of 10^5-10^6 records costs about what one of 10^4 does.
 //! * Empty series and empty panels are allowed (the panel then says "no data"); constant data
 //!   gets an axis of non-zero width around the constant.
 //! * Ticks and their labels are computed here (1-2-5 steps; decades on log axes), not by
@@ -211,6 +214,52 @@ fn draw_figure<DB: DrawingBackend>(
         draw_panel(area, panel).with_context(|| format!("drawing panel {:?}", panel.title))?;
     }
     Ok(())
+}
+
+/// Points a line series keeps at most (about; plus the ends of its runs): many per pixel
+/// column of a panel, so the drawn line is the same as through every point.
+const MAX_LINE_POINTS: usize = 4000;
+
+/// The runs of a line series with at most about `max` points in all: when there are more,
+/// consecutive points are grouped in buckets and each bucket keeps its lowest and highest
+/// point (in their order), and each run its first and last point, so that spikes, the
+/// series' range and its breaks stay as they were. Linear in the number of points.
+fn downsample(runs: Vec<Vec<(f64, f64)>>, max: usize) -> Vec<Vec<(f64, f64)>> {
+    let total: usize = runs.iter().map(Vec::len).sum();
+    if total <= max {
+        return runs;
+    }
+    let bucket = total.div_ceil((max / 2).max(1));
+    runs.into_iter()
+        .map(|run| {
+            let mut out: Vec<(f64, f64)> = Vec::with_capacity(2 * run.len() / bucket + 4);
+            let push = |p: (f64, f64), out: &mut Vec<(f64, f64)>| {
+                if out.last() != Some(&p) {
+                    out.push(p);
+                }
+            };
+            if let Some(&first) = run.first() {
+                push(first, &mut out);
+            }
+            for chunk in run.chunks(bucket) {
+                let (mut lo, mut hi) = (0, 0);
+                for (i, p) in chunk.iter().enumerate() {
+                    if p.1 < chunk[lo].1 {
+                        lo = i;
+                    }
+                    if p.1 > chunk[hi].1 {
+                        hi = i;
+                    }
+                }
+                push(chunk[lo.min(hi)], &mut out);
+                push(chunk[lo.max(hi)], &mut out);
+            }
+            if let Some(&last) = run.last() {
+                push(last, &mut out);
+            }
+            out
+        })
+        .collect()
 }
 
 /// Whether a value can be placed on an axis, and where (log axes work in log10 units).
@@ -732,10 +781,18 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         f64::from(h) - f64::from(margin_top + margin_bottom + x_label_area),
     );
 
+    // Lines are thinned to a few thousand points per series first (min and max per bucket):
+    // the legend placement and the drawing then cost the same whatever the record count.
     let segs: Vec<Vec<Vec<(f64, f64)>>> = panel
         .series
         .iter()
-        .map(|s| segments(s, panel.log_x, panel.log_y))
+        .map(|s| {
+            let runs = segments(s, panel.log_x, panel.log_y);
+            match s.style {
+                SeriesStyle::Points(_) => runs,
+                SeriesStyle::Solid(_) | SeriesStyle::Dashed(_) => downsample(runs, MAX_LINE_POINTS),
+            }
+        })
         .collect();
     let points = || segs.iter().flatten().flatten();
     let (xlo, xhi) = axis_range(points().map(|p| p.0), panel.log_x, 0.0);
@@ -794,6 +851,8 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
     let plot_area = chart.plotting_area().strip_coord_spec();
     let mut any_label = false;
     for (series, runs) in panel.series.iter().zip(&segs) {
+        // Pixels of this series that already have a marker (Points), over all its runs.
+        let mut marked: Vec<bool> = Vec::new();
         let label = series.label.as_str();
         any_label |= !label.is_empty();
         // An empty series still gets its legend entry, through one empty run.
@@ -836,7 +895,9 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
                     let (bx, by) = plot_area.get_base_pixel();
                     let (pw, ph) = plot_area.dim_in_pixel();
                     let (pw, ph) = (pw as i32 + 1, ph as i32 + 1);
-                    let mut marked = vec![false; (pw * ph).max(0) as usize];
+                    if marked.is_empty() {
+                        marked = vec![false; (pw * ph).max(0) as usize];
+                    }
                     for p in run {
                         let (x, y) = chart.backend_coord(p);
                         let (x, y) = (x - bx, y - by);
@@ -1116,6 +1177,25 @@ mod tests {
         };
         assert_eq!(segments(&s, false, false).len(), 2);
         assert_eq!(segments(&s, false, true).len(), 3);
+    }
+
+    #[test]
+    fn downsampling_keeps_extremes_ends_and_breaks() {
+        let run: Vec<(f64, f64)> = (0..100_000).map(|i| (i as f64, (i % 97) as f64)).collect();
+        let mut spiky = run.clone();
+        spiky[54_321].1 = 1e6;
+        let out = downsample(vec![spiky, vec![(1e6, 3.0)]], 4000);
+        assert_eq!(out.len(), 2);
+        let n: usize = out.iter().map(Vec::len).sum();
+        assert!(n <= 4000 + 4, "{n} points");
+        assert_eq!(out[0][0], (0.0, 0.0));
+        assert_eq!(*out[0].last().unwrap(), (99_999.0, (99_999 % 97) as f64));
+        assert!(out[0].contains(&(54_321.0, 1e6)));
+        assert!(out[0].windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(out[1], vec![(1e6, 3.0)]);
+        // Small series are kept as they are.
+        let small = vec![run[..3000].to_vec()];
+        assert_eq!(downsample(small.clone(), 4000), small);
     }
 
     #[test]
