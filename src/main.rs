@@ -323,7 +323,7 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
             dry_run,
             merge,
             jobs,
-        } => sweep_cmd(&sweep, out, shard, dry_run, merge, jobs),
+        } => sweep_cmd(&sweep, out, shard, dry_run, merge, jobs, stop),
     }
 }
 
@@ -356,6 +356,7 @@ fn sweep_cmd(
     dry_run: bool,
     merge: bool,
     jobs: usize,
+    stop: &CancelToken,
 ) -> anyhow::Result<ExitCode> {
     use balnet::sweep;
     let (spec, base) = sweep::load(path)?;
@@ -420,13 +421,19 @@ fn sweep_cmd(
     if jobs == 0 {
         return Err(ConfigError("--jobs 0: must be >= 1".into()).into());
     }
-    let devices = sweep::SweepDevices::open(spec.backend)?;
+    let mut devices = sweep::SweepDevices::open(spec.backend)?;
+    devices.stop = stop.clone();
     if let Some(n) = &devices.note {
         eprintln!("note: {n}");
     }
     let rep = sweep::run_sweep(&points, &out, shard, &devices, jobs, |p, r| {
         done += 1;
         match r {
+            Ok(true)
+                if sweep::status_of(&sweep::run_dir(&out, p)).as_deref() == Some("interrupted") =>
+            {
+                eprintln!("[{done}/{total}] {} interrupted", p.id)
+            }
             Ok(true) => eprintln!("[{done}/{total}] {} complete", p.id),
             Ok(false) => eprintln!("[{done}/{total}] {} already complete, skipped", p.id),
             Err(e) => eprintln!("[{done}/{total}] {} failed: {e:#}", p.id),
@@ -439,7 +446,9 @@ fn sweep_cmd(
         rep.failed,
         out.join("summary.csv").display()
     );
-    if shard.1 == 1 {
+    if stop.is_cancelled() {
+        println!("interrupted: rerun the same command to finish the remaining points");
+    } else if shard.1 == 1 {
         report(&out)?;
     }
     Ok(if rep.failed > 0 {

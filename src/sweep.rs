@@ -10,7 +10,7 @@ use crate::config::{self, ConfigError};
 use crate::device::{BackendChoice, Device};
 use crate::io::run_json::{RunJson, cell};
 use crate::io::{self as record, Csv};
-use crate::progress::Quiet;
+use crate::progress::CancelToken;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -378,6 +378,9 @@ pub struct SweepDevices {
     cpu: Device,
     /// The notice of an `auto` fallback to the CPU, for the caller to show.
     pub note: Option<String>,
+    /// Set (e.g. by Ctrl-C) to stop: the running points stop at their next chunk and are
+    /// marked `interrupted`, no further point starts.
+    pub stop: CancelToken,
 }
 
 impl SweepDevices {
@@ -388,6 +391,7 @@ impl SweepDevices {
             device,
             cpu: Device::cpu()?,
             note,
+            stop: CancelToken::new(),
         })
     }
 
@@ -432,13 +436,13 @@ pub fn run_point(p: &Point, dir: &Path, dev: &SweepDevices) -> anyhow::Result<bo
                 .map_err(anyhow::Error::from)
                 .and_then(|s| {
                     let opts = crate::hydro::output::RunOptions::new(dir.to_path_buf());
-                    crate::hydro::output::run(s, device, &opts, &mut Quiet).map(|_| ())
+                    crate::hydro::output::run(s, device, &opts, &mut dev.stop.clone()).map(|_| ())
                 })
         }
         Some("lif") => {
             let cfg: crate::lif::config::LifConfig = config::parse_json(&text)?;
             cfg.validate().map_err(anyhow::Error::from).and_then(|s| {
-                crate::lif::output::run_lif(s, &dev.device, dir, &mut Quiet).map(|_| ())
+                crate::lif::output::run_lif(s, &dev.device, dir, &mut dev.stop.clone()).map(|_| ())
             })
         }
         other => {
@@ -651,7 +655,7 @@ fn run_seeds(points: &[&Point], dir: &Path, dev: &SweepDevices) -> Vec<anyhow::R
             }
         }
     }
-    match crate::hydro::output::run_seed_batch(&runs, &dev.device) {
+    match crate::hydro::output::run_seed_batch(&runs, &dev.device, &mut dev.stop.clone()) {
         Ok(results) => results.into_iter().map(|r| r.map(|_| true)).collect(),
         Err(e) => {
             let msg = format!("{e:#}");
@@ -703,6 +707,9 @@ pub fn run_sweep(
             scope.spawn(|| {
                 loop {
                     let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if dev.stop.is_cancelled() {
+                        break;
+                    }
                     let Some(item) = items.get(k) else { break };
                     let done: Vec<(&Point, anyhow::Result<bool>)> = match item {
                         Work::One(p) => vec![(p, run_point(p, &run_dir(dir, p), dev))],

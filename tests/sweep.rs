@@ -298,3 +298,48 @@ fn oversized_sweeps_are_refused() {
         assert!(t0.elapsed() < Duration::from_secs(10), "{name}");
     }
 }
+
+/// SIGINT stops a sweep: the running point stops at its next chunk (run.json
+/// `interrupted`), no further point starts, and rerunning the command finishes the rest.
+#[test]
+fn sigint_stops_a_sweep_and_a_rerun_finishes_it() {
+    let d = tmp("sigint");
+    let p = d.join("sweep.json");
+    std::fs::write(
+        &p,
+        r#"{"base": {"model": "hydro", "duration": 3.0, "record_every": 100}, "grid": {"n": [20000, 30000, 40000]}, "seeds": 1, "backend": "cpu"}"#,
+    )
+    .unwrap();
+    let out = d.join("out");
+    let (ps, os) = (p.to_str().unwrap(), out.to_str().unwrap());
+    let mut child = balnet()
+        .args(["sweep", ps, "--out", os])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status = |i: u32| {
+        std::fs::read_to_string(out.join(format!("runs/{i:05}/run.json")))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["status"].as_str().map(String::from))
+    };
+    let t0 = Instant::now();
+    while status(1).as_deref() != Some("running") && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(status(0).as_deref(), Some("complete"));
+    assert_eq!(status(1).as_deref(), Some("interrupted"));
+    assert_eq!(status(2), None, "no point starts after the signal");
+    let o = balnet().args(["sweep", ps, "--out", os]).output().unwrap();
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("2 ran, 1 skipped"), "{text}");
+    assert!((0..3).all(|i| status(i).as_deref() == Some("complete")));
+}

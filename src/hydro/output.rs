@@ -17,7 +17,7 @@ use crate::hydro::sim::{Member, Simulation};
 use crate::hydro::theory::{self as hl, TheoryPoint};
 use crate::io::checkpoint::{self, Checkpoint};
 use crate::io::{self as record, Csv, CsvAppender, RunJson, RunStatus, num};
-use crate::progress::{Observer, Outcome, Quiet, Records};
+use crate::progress::{Observer, Outcome, Records};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -386,6 +386,7 @@ fn status_of(failed: bool, outcome: Outcome) -> &'static str {
 pub fn run_seed_batch(
     runs: &[(HydroConfig, PathBuf)],
     device: &Device,
+    obs: &mut dyn Observer,
 ) -> anyhow::Result<Vec<anyhow::Result<()>>> {
     let Some((first, _)) = runs.first() else {
         return Ok(Vec::new());
@@ -426,7 +427,7 @@ pub fn run_seed_batch(
         )?);
     }
     let mut w = RunWriter {
-        inner: &mut Quiet,
+        inner: obs,
         every: None,
         ck_path: PathBuf::new(),
         moments,
