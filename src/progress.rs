@@ -87,3 +87,17 @@ pub enum Outcome {
     /// The state became non-finite (see the simulation's failure message).
     Failed,
 }
+
+impl Outcome {
+    /// run.json's status for a run that ended with this outcome: `failed` when the run (every
+    /// member of it) failed, else `interrupted` when cancelled, else `complete`.
+    pub fn status(self, failed: bool) -> &'static str {
+        if failed {
+            "failed"
+        } else if self == Outcome::Cancelled {
+            "interrupted"
+        } else {
+            "complete"
+        }
+    }
+}

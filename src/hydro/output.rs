@@ -277,7 +277,7 @@ pub fn run(
         };
         finish_run(
             sim.setup(),
-            sim.theory().as_deref(),
+            sim.theory(),
             &hrec::rows_from_samples(sim.setup(), sim.shift(), sim.records(0)),
             state,
             failure,
@@ -341,8 +341,7 @@ fn run_replicas(
         for m in w.moments {
             m.finish()?;
         }
-        let theory = sim.theory();
-        if let Some(pts) = &theory {
+        if let Some(pts) = sim.theory() {
             write_theory_csv(&opts.out.join("theory.csv"), pts, Some(s.config.n as f64))?;
         }
         for r in 0..r_count as usize {
@@ -351,10 +350,7 @@ fn run_replicas(
                 late_time: sim.late_time(r),
             });
         }
-        summary.status = status_of(
-            (0..r_count as usize).all(|r| sim.failure(r).is_some()),
-            outcome,
-        );
+        summary.status = outcome.status((0..r_count as usize).all(|r| sim.failure(r).is_some()));
         summary.stepping_seconds = sim.stepping_seconds();
         summary.neuron_steps_per_second = sim.neuron_steps_per_second();
         json.finish(&summary)?;
@@ -367,17 +363,6 @@ fn run_replicas(
         })
     })();
     r.inspect_err(|e| json.fail(e))
-}
-
-/// run.json's status for a run that failed or ended with `outcome`.
-fn status_of(failed: bool, outcome: Outcome) -> &'static str {
-    if failed {
-        "failed"
-    } else if outcome == Outcome::Cancelled {
-        "interrupted"
-    } else {
-        "complete"
-    }
 }
 
 /// Runs model H configs that differ only in their seed as one batch (a sweep's seeds at small
@@ -442,7 +427,8 @@ pub fn run_seed_batch(
             return Err(e);
         }
     };
-    let theory = sim.theory();
+    // Owned: `sim.state` below needs the simulation mutably.
+    let theory = sim.theory().map(<[TheoryPoint]>::to_vec);
     let mut out = Vec::new();
     for (i, ((m, (_, dir)), (mut json, csv))) in setups
         .iter()
@@ -599,7 +585,7 @@ fn finish_run(
     if let Some(x) = state {
         record::write_npy_f32(&out.join("state.npy"), &x)?;
     }
-    summary.status = status_of(failure.is_some(), outcome);
+    summary.status = outcome.status(failure.is_some());
     summary.error = failure.clone();
     json.finish(&summary)?;
     if let Some(f) = failure {

@@ -60,6 +60,8 @@ pub struct Simulation {
     setup_seconds: f64,
     stepping_seconds: f64,
     stepped: u64,
+    /// `theory()`, once computed.
+    theory: std::sync::OnceLock<Option<Vec<TheoryPoint>>>,
 }
 
 /// The members of a run: replicas `replica .. replica + replicas` of the config's seed.
@@ -173,6 +175,7 @@ impl Simulation {
             setup_seconds: 0.0,
             stepping_seconds: 0.0,
             stepped: 0,
+            theory: std::sync::OnceLock::new(),
         };
         sim.name = match &sim.engine {
             Engine::Cpu(dev, b) => dev.install(|| b[0].name()),
@@ -265,9 +268,14 @@ impl Simulation {
     }
 
     /// The limit and its first-order prediction at the run's record times (None where the
-    /// theory has no balanced state).
-    pub fn theory(&self) -> Option<Vec<TheoryPoint>> {
-        hl::trajectory(&self.setup.theory_params(), &self.setup.record_times()).ok()
+    /// theory has no balanced state). Computed once, on first use (it depends only on the
+    /// setup), and shared by every member's late-time comparison.
+    pub fn theory(&self) -> Option<&[TheoryPoint]> {
+        self.theory
+            .get_or_init(|| {
+                hl::trajectory(&self.setup.theory_params(), &self.setup.record_times()).ok()
+            })
+            .as_deref()
     }
 
     /// Late-time averages of member `i` against the limit and the corrected prediction.
@@ -275,7 +283,7 @@ impl Simulation {
         match self.theory() {
             Some(pts) => record::late_time_comparison(
                 &self.moments(i),
-                &pts,
+                pts,
                 self.setup.config.n as f64,
                 record::scheme_offsets(&self.setup),
             ),

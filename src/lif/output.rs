@@ -16,7 +16,7 @@ use crate::lif::config::{LifConfig, LifSetup};
 use crate::lif::record::{LifRecording, LifSummary};
 use crate::lif::sim::Simulation;
 use crate::lif::theory::{self as mf, SingleNeuronPrediction, self_consistent};
-use crate::progress::{Observer, Outcome, Records};
+use crate::progress::{Observer, Records};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -315,13 +315,7 @@ pub fn run_lif_with(
         if let Err(e) = crate::lif::plot::write(&out.join("lif.png"), &s, &rec, theory.as_ref()) {
             summary.warnings.push(format!("lif.png not written: {e:#}"));
         }
-        summary.status = if failure.is_some() {
-            "failed"
-        } else if outcome == Outcome::Cancelled {
-            "interrupted"
-        } else {
-            "complete"
-        };
+        summary.status = outcome.status(failure.is_some());
         summary.error = failure.clone();
         json.finish(&summary)?;
         if let Some(f) = failure {
