@@ -399,18 +399,25 @@ impl Simulation {
 
     /// The state x of member `i` (E neurons then I neurons).
     pub fn state(&mut self, i: usize) -> Result<Vec<f32>> {
+        if i >= self.members.len() {
+            return Err(Error::Config(format!(
+                "no member {i} in this simulation of {} networks",
+                self.members.len()
+            )));
+        }
         Ok(match &mut self.engine {
             Engine::Cpu(_, b) => b[i].state()?,
             Engine::Gpu(b) => {
-                let mut i = i;
+                // The batch holding member i and its index there.
+                let mut k = i;
                 let mut found = None;
                 for g in b.iter() {
                     let r = g.replicas() as usize;
-                    if i < r {
-                        found = Some(g.replica_state(i as u32)?);
+                    if k < r {
+                        found = Some(g.replica_state(k as u32)?);
                         break;
                     }
-                    i -= r;
+                    k -= r;
                 }
                 found.ok_or_else(|| Error::Config(format!("no member {i} in this simulation")))?
             }
