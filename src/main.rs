@@ -267,7 +267,7 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
                 );
             }
             println!("wrote {}", out.display());
-            Ok(ExitCode::SUCCESS)
+            Ok(exit_of(s.status, s.error.as_deref()))
         }
         Command::Theory { config, n, out } => {
             if read_model(&config)?.1 == "lif" {
@@ -453,9 +453,28 @@ fn sweep_cmd(
     }
     Ok(if rep.failed > 0 {
         ExitCode::from(1)
+    } else if stop.is_cancelled() {
+        ExitCode::from(EXIT_INTERRUPTED)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Exit status of a run that was interrupted (by SIGINT or SIGTERM) after writing its run
+/// directory: 128 + SIGINT, as shells report a process stopped by Ctrl-C.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// The process's exit status for a run that ended with run.json's `status`: 0 when complete,
+/// 1 when failed (the error printed), 130 when interrupted.
+fn exit_of(status: &str, error: Option<&str>) -> ExitCode {
+    match status {
+        "interrupted" => ExitCode::from(EXIT_INTERRUPTED),
+        "failed" => {
+            eprintln!("error: the run failed: {}", error.unwrap_or("see run.json"));
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 /// The resolved config of a run directory, for --resume.
@@ -610,7 +629,7 @@ fn run_lif(
         println!("mean-field: rate {:.3} Hz, CV {:.3}", t.rate_hz, t.cv);
     }
     println!("wrote {}", out.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_of(s.status, s.error.as_deref()))
 }
 
 fn info(json: bool) -> anyhow::Result<ExitCode> {

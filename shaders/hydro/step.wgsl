@@ -19,7 +19,7 @@
 // rare branch: each neuron pays for all the code below.
 
 // PART: per-workgroup partials (lambda, spikes, s1, s2, s3, s4); REC_STRIDE: words per record
-// (step, then per population: count, (hi, lo) of lambda, s1..s4).
+// (step, then per population: count, (hi, lo) of lambda, s1..s4, the centre of the sums).
 const ITEMS: u32 = QUADS * 4u;
 
 struct HydroParams {
@@ -50,8 +50,8 @@ struct HydroParams {
     beta_i: f32,
     theta_e: f32,
     theta_i: f32,
-    shift_e: f32,
-    shift_i: f32,
+    _pad7: f32,
+    _pad8: f32,
     x0_mean_e: f32,
     x0_mean_i: f32,
     x0_sd_e: f32,
@@ -78,9 +78,9 @@ struct ReplicaState {
     key_lo: u32,
     key_hi: u32,
     replica: u32,
+    shift_e: f32,
+    shift_i: f32,
     _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
     table_lo: vec4<u32>,
     table_bits: vec4<u32>,
 }
@@ -255,13 +255,17 @@ fn write_partials(wg_index: u32, lid: u32, acc: array<f32, 6>, record: bool) {
     }
 }
 
-fn accumulate(acc: ptr<function, array<f32, 6>>, a: u32, x: f32, rate: f32, fired: bool, record: bool) {
+// `shift` is the replica's centre of the power sums (ReplicaState.shift_a: the mean of its
+// previous record, x0_mean at first), so that the sums do not cancel however far the state
+// moves from where it started.
+fn accumulate(acc: ptr<function, array<f32, 6>>, a: u32, x: f32, rate: f32, fired: bool, record: bool,
+              shift: f32) {
     (*acc)[0] = (*acc)[0] + rate;
     (*acc)[1] = (*acc)[1] + select(0.0, 1.0, fired);
     if (!record) {
         return;
     }
-    let d = x - pick(a, params.shift_e, params.shift_i);
+    let d = x - shift;
     let d2 = d * d;
     (*acc)[2] = (*acc)[2] + d;
     (*acc)[3] = (*acc)[3] + d2;
@@ -335,7 +339,7 @@ fn init(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
             }
             for (var j = 0u; j < 4u; j = j + 1u) {
                 if (4u * q + j < params.n) {
-                    accumulate(&acc, a, x[j], rates[j], fired[j], true);
+                    accumulate(&acc, a, x[j], rates[j], fired[j], true, pick(a, rs.shift_e, rs.shift_i));
                 }
             }
         }
@@ -402,7 +406,7 @@ fn update_body(lid: u32, wid: vec3<u32>, nwg: vec3<u32>, record: bool) {
             }
             for (var j = 0u; j < 4u; j = j + 1u) {
                 if (4u * q + j < params.n) {
-                    accumulate(&acc, a, xn[j], rates[j], fired[j], record);
+                    accumulate(&acc, a, xn[j], rates[j], fired[j], record, pick(a, rs.shift_e, rs.shift_i));
                 }
             }
         }
@@ -650,13 +654,23 @@ fn finalize_common(lid: u32, rl: u32, advance: bool) {
         if (record) {
             let r = (state[rl].record_index * params.replicas + rl) * REC_STRIDE;
             records[r] = bitcast<f32>(t);
+            let shift = vec2<f32>(state[rl].shift_e, state[rl].shift_i);
+            var next = shift;
             for (var a = 0u; a < 2u; a = a + 1u) {
-                let o = r + 1u + a * 11u;
+                let o = r + 1u + a * 12u;
                 records[o] = f32(params.n);
                 for (var j = 0u; j < 10u; j = j + 1u) {
                     records[o + 1u + j] = wg_fin[a * 12u + j];
                 }
+                records[o + 11u] = shift[a];
+                // The next record's centre: this record's mean (kept when not finite).
+                let m = shift[a] + (wg_fin[a * 12u + 2u] + wg_fin[a * 12u + 3u]) / f32(params.n);
+                if ((bitcast<u32>(m) & 0x7f800000u) != 0x7f800000u) {
+                    next[a] = m;
+                }
             }
+            state[rl].shift_e = next.x;
+            state[rl].shift_i = next.y;
             state[rl].record_index = state[rl].record_index + 1u;
         }
         // step_means of hydro/step.rs: split s_a = min(nu_max_a, Lambda_a); table (a, b) has mean

@@ -468,10 +468,19 @@ impl HydroConfig {
                 "det J_s = {:.4} <= 0: the balanced state is unstable",
                 p.det_j_s()
             ));
-        } else if let Ok(ss) = hl::steady_state(&p)
-            && let Err(e) = hl::check_stability(&p, ss.mu, ss.var)
-        {
-            warnings.push(format!("balanced state may be unstable: {e}"));
+        } else {
+            match hl::steady_state(&p) {
+                Ok(ss) => {
+                    if let Err(e) = hl::check_stability(&p, ss.mu, ss.var) {
+                        warnings.push(format!("balanced state may be unstable: {e}"));
+                    }
+                }
+                // The run goes on (it shows what the network does), but the limit theory
+                // has nothing to compare it with: say so rather than run silently.
+                Err(e) => warnings.push(format!(
+                    "{e}; the run has no limit to compare with (theory.csv and the late-time comparison are left out)"
+                )),
+            }
         }
         Ok(HydroSetup {
             config: c,

@@ -52,8 +52,8 @@ fn combine(parts: &[ChunkSums]) -> ChunkSums {
 }
 
 impl HydroCpu {
-    /// x(0) ~ N(x0_mean, x0_sd²) from the HYDRO_INIT stream; `shift` is where the power sums
-    /// are centred (the theory's mean).
+    /// x(0) ~ N(x0_mean, x0_sd²) from the HYDRO_INIT stream; `shift` is where the first
+    /// record's power sums are centred (each later record's on its predecessor's mean).
     pub fn new(c: HydroConsts, replica: u32, shift: [f64; 2]) -> Self {
         Self::with_isa(c, replica, shift, Isa::detect())
     }
@@ -84,6 +84,23 @@ impl HydroCpu {
         let s = e.reduce_current(true);
         e.lambda = [s[0].lambda, s[1].lambda];
         e
+    }
+
+    /// The record of the current state from its sums; the next record's sums are centred on
+    /// its mean (as the GPU's finalize does).
+    fn take_record(&mut self, s: [ChunkSums; 2]) -> RecordSample {
+        let r = RecordSample {
+            step: self.t as u64,
+            sums: [s[0].sums, s[1].sums],
+            lambda: [s[0].lambda, s[1].lambda],
+            shift: self.shift,
+        };
+        for a in 0..2 {
+            if let Some(m) = r.mean(a) {
+                self.shift[a] = m;
+            }
+        }
+        r
     }
 
     /// Lambda (and, in shared mode, this step's spikes) of the current state.
@@ -227,11 +244,7 @@ impl HydroBackend for HydroCpu {
 
     fn initial_record(&mut self) -> anyhow::Result<RecordSample> {
         let s = self.reduce_current(false);
-        Ok(RecordSample {
-            step: self.t as u64,
-            sums: [s[0].sums, s[1].sums],
-            lambda: [s[0].lambda, s[1].lambda],
-        })
+        Ok(self.take_record(s))
     }
 
     fn advance(&mut self, steps: u32, record_every: u32) -> anyhow::Result<Vec<RecordSample>> {
@@ -240,11 +253,7 @@ impl HydroBackend for HydroCpu {
             let record = (self.t + 1).is_multiple_of(record_every);
             let s = self.step(record);
             if record {
-                out.push(RecordSample {
-                    step: self.t as u64,
-                    sums: [s[0].sums, s[1].sums],
-                    lambda: [s[0].lambda, s[1].lambda],
-                });
+                out.push(self.take_record(s));
             }
         }
         Ok(out)
@@ -255,12 +264,14 @@ impl HydroBackend for HydroCpu {
     }
 
     fn snapshot(&mut self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
-        let scalars: [u64; 5] = [
+        let scalars: [u64; 7] = [
             self.t as u64,
             self.lambda[0].to_bits(),
             self.lambda[1].to_bits(),
             self.spike_count[0] as u64,
             self.spike_count[1] as u64,
+            self.shift[0].to_bits(),
+            self.shift[1].to_bits(),
         ];
         Ok(vec![
             (
@@ -278,7 +289,7 @@ impl HydroBackend for HydroCpu {
         let x: Vec<f32> = bytemuck::pod_collect_to_vec(crate::io::checkpoint::blob(blobs, "x")?);
         let spikes = crate::io::checkpoint::blob(blobs, "spikes")?.to_vec();
         anyhow::ensure!(
-            s.len() == 5 && x.len() == self.x.len() && spikes.len() == self.spikes.len(),
+            s.len() == 7 && x.len() == self.x.len() && spikes.len() == self.spikes.len(),
             "checkpoint does not fit this network (state of {} neurons, checkpoint {})",
             self.x.len(),
             x.len()
@@ -286,6 +297,7 @@ impl HydroBackend for HydroCpu {
         self.t = s[0] as u32;
         self.lambda = [f64::from_bits(s[1]), f64::from_bits(s[2])];
         self.spike_count = [s[3] as u32, s[4] as u32];
+        self.shift = [f64::from_bits(s[5]), f64::from_bits(s[6])];
         self.x = x;
         self.spikes = spikes;
         Ok(())

@@ -15,7 +15,7 @@ use crate::rng::alias::{ALIAS_CAP, alias_bits, poisson_table_range};
 use std::sync::Arc;
 
 pub const HYDRO_PART: u64 = 6;
-pub const HYDRO_REC_STRIDE: usize = 24;
+pub const HYDRO_REC_STRIDE: usize = 26;
 /// Bytes of one replica's `ReplicaState`.
 const STATE_BYTES: u64 = std::mem::size_of::<ReplicaState>() as u64;
 /// Steps encoded in one command buffer.
@@ -49,7 +49,7 @@ crate::gpu_struct! {
         nu_max: [f32; 2] => [nu_max_e, nu_max_i],
         beta: [f32; 2] => [beta_e, beta_i],
         theta: [f32; 2] => [theta_e, theta_i],
-        shift: [f32; 2] => [shift_e, shift_i],
+        _pad7: [f32; 2] => [_pad7, _pad8],
         x0_mean: [f32; 2] => [x0_mean_e, x0_mean_i],
         x0_sd: [f32; 2] => [x0_sd_e, x0_sd_i],
         _pad: [u32; 3] => [_pad1, _pad2, _pad3],
@@ -68,7 +68,10 @@ crate::gpu_struct! {
         split: [f32; 2] => [split_e, split_i],
         key: [u32; 2] => [key_lo, key_hi],
         replica: u32,
-        _pad: [u32; 3] => [_pad0, _pad1, _pad2],
+        /// Centre of the next record's power sums, per population: the previous record's
+        /// mean (the initial one at first).
+        shift: [f32; 2] => [shift_e, shift_i],
+        _pad0: u32,
         table_lo: [u32; 4],
         table_bits: [u32; 4],
     }
@@ -440,7 +443,7 @@ impl HydroGpu {
             nu_max: c.nu_max,
             beta: c.beta,
             theta: c.theta,
-            shift: [shift[0] as f32, shift[1] as f32],
+            _pad7: [0.0; 2],
             x0_mean: c.x0_mean,
             x0_sd: c.x0_sd,
             _pad: [0; 3],
@@ -464,6 +467,7 @@ impl HydroGpu {
             .map(|m| ReplicaState {
                 key: m.key,
                 replica: m.replica,
+                shift: [shift[0] as f32, shift[1] as f32],
                 ..bytemuck::Zeroable::zeroed()
             })
             .collect();
@@ -700,7 +704,7 @@ impl HydroGpu {
 
 fn parse_record(r: &[f32]) -> RecordSample {
     let pop = |a: usize| {
-        let o = 1 + a * 11;
+        let o = 1 + a * 12;
         let df = |j: usize| r[o + 1 + 2 * j] as f64 + r[o + 2 + 2 * j] as f64;
         (
             PowerSums {
@@ -711,14 +715,16 @@ fn parse_record(r: &[f32]) -> RecordSample {
                 s4: df(4),
             },
             df(0),
+            r[o + 11] as f64,
         )
     };
-    let (e, le) = pop(0);
-    let (i, li) = pop(1);
+    let (e, le, se) = pop(0);
+    let (i, li, si) = pop(1);
     RecordSample {
         step: r[0].to_bits() as u64,
         sums: [e, i],
         lambda: [le, li],
+        shift: [se, si],
     }
 }
 

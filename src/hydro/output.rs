@@ -132,7 +132,6 @@ impl RunStatus for ReplicasRunSummary {
 /// then the new records' rows appended and flushed after every chunk of steps.
 pub struct MomentsWriter {
     setup: HydroSetup,
-    shift: [f64; 2],
     csv: CsvAppender,
     written: usize,
 }
@@ -142,13 +141,11 @@ impl MomentsWriter {
     pub fn create(
         path: &Path,
         setup: &HydroSetup,
-        shift: [f64; 2],
         samples: &[RecordSample],
     ) -> anyhow::Result<Self> {
         let csv = CsvAppender::create(path, &moments_header(&setup.config.record))?;
         let mut w = MomentsWriter {
             setup: setup.clone(),
-            shift,
             csv,
             written: 0,
         };
@@ -162,7 +159,7 @@ impl MomentsWriter {
         if new.is_empty() {
             return Ok(());
         }
-        for r in hrec::rows_from_samples(&self.setup, self.shift, new) {
+        for r in hrec::rows_from_samples(&self.setup, new) {
             self.csv.row(&moment_cells(&r, &self.setup.config.record))?;
         }
         self.written = samples.len();
@@ -250,12 +247,8 @@ pub fn run(
     let mut json = RunJson::new(opts.out.join("run.json"));
     let r = (|| {
         json.write(&summary)?;
-        let moments = MomentsWriter::create(
-            &opts.out.join("moments.csv"),
-            sim.setup(),
-            sim.shift(),
-            sim.records(0),
-        )?;
+        let moments =
+            MomentsWriter::create(&opts.out.join("moments.csv"), sim.setup(), sim.records(0))?;
         summary.setup_seconds = t_setup.elapsed().as_secs_f64();
         let mut w = RunWriter {
             inner: obs,
@@ -278,7 +271,7 @@ pub fn run(
         finish_run(
             sim.setup(),
             sim.theory(),
-            &hrec::rows_from_samples(sim.setup(), sim.shift(), sim.records(0)),
+            &hrec::rows_from_samples(sim.setup(), sim.records(0)),
             state,
             failure,
             outcome,
@@ -326,7 +319,6 @@ fn run_replicas(
             moments.push(MomentsWriter::create(
                 &dir.join("moments.csv"),
                 &s,
-                sim.shift(),
                 sim.records(r),
             )?);
         }
@@ -407,7 +399,6 @@ pub fn run_seed_batch(
         moments.push(MomentsWriter::create(
             &dir.join("moments.csv"),
             m,
-            sim.shift(),
             sim.records(i),
         )?);
     }
@@ -452,7 +443,7 @@ pub fn run_seed_batch(
             finish_run(
                 m,
                 theory.as_deref(),
-                &hrec::rows_from_samples(m, sim.shift(), sim.records(i)),
+                &hrec::rows_from_samples(m, sim.records(i)),
                 state,
                 failure,
                 outcome,

@@ -5,8 +5,11 @@ use crate::hydro::config::HydroSetup;
 use crate::hydro::theory::{self as hl, TheoryPoint};
 use serde::Serialize;
 
-/// Sums over one population of 1, d, d², d³, d⁴ with d = x - shift (the shift, the theory's
-/// mean, keeps the raw sums from cancelling).
+/// Sums over one population of 1, d, d², d³, d⁴ with d = x - shift. The shift is the
+/// population's mean at the previous record (x0_mean at first), carried by each backend from
+/// record to record, so that |mean(d)| stays of the order of the spread however far the state
+/// travels: the central moments computed from the raw sums do not cancel (with a fixed shift
+/// far from the state, a tiny beta gave negative variances).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct PowerSums {
     pub count: f64,
@@ -57,6 +60,16 @@ pub struct RecordSample {
     pub sums: [PowerSums; 2],
     /// Lambda_b = sum over population b of f_b(x_j) at this state.
     pub lambda: [f64; 2],
+    /// Per population, the centre the power sums were taken about.
+    pub shift: [f64; 2],
+}
+
+impl RecordSample {
+    /// Population a's mean, when finite: the centre of the next record's sums.
+    pub fn mean(&self, a: usize) -> Option<f64> {
+        let m = self.shift[a] + self.sums[a].s1 / self.sums[a].count;
+        m.is_finite().then_some(m)
+    }
 }
 
 /// One row of moments.csv.
@@ -122,18 +135,14 @@ pub struct LatePopulation {
 pub const LATE_T: f64 = 2.0;
 
 /// Turns record samples into rows of moments.csv.
-pub fn rows_from_samples(
-    s: &HydroSetup,
-    shift: [f64; 2],
-    samples: &[RecordSample],
-) -> Vec<MomentRow> {
+pub fn rows_from_samples(s: &HydroSetup, samples: &[RecordSample]) -> Vec<MomentRow> {
     let c = &s.config;
     let n = c.n as f64;
     let mut rows = Vec::with_capacity(samples.len() * 2);
     for smp in samples {
         let r = [smp.lambda[0] / n, smp.lambda[1] / n];
         for a in 0..2 {
-            let (mean, var, skewness, excess_kurtosis) = smp.sums[a].moments(shift[a]);
+            let (mean, var, skewness, excess_kurtosis) = smp.sums[a].moments(smp.shift[a]);
             let drift = n.sqrt() * (s.h[a] + c.j[a][0] * r[0] - c.j[a][1] * r[1]);
             rows.push(MomentRow {
                 t: smp.step as f64 * c.dt,
@@ -219,25 +228,49 @@ pub fn late_time_comparison(
     out
 }
 
-/// The first non-finite moment, as (step, population).
-fn first_non_finite(rows: &[MomentRow]) -> Option<(u64, usize)> {
-    rows.iter()
-        .find(|r| !(r.mean.is_finite() && r.var.is_finite() && r.rate.is_finite()))
-        .map(|r| (r.step, r.population))
+/// The first record among `samples` (a chunk's new records, in step order) at which the
+/// state is no longer a faithful f32 simulation, as a failure message naming its step and
+/// population: a non-finite moment, or a state so far from 0 that f32 cannot resolve one
+/// synaptic jump (see `resolution_lost`).
+pub fn health_failure(s: &HydroSetup, samples: &[RecordSample]) -> Option<String> {
+    let c = &s.config;
+    for row in rows_from_samples(s, samples) {
+        let at = format!(
+            "at step {} (t = {}) in population {}",
+            row.step,
+            row.step as f64 * c.dt,
+            POP_NAMES[row.population]
+        );
+        if !(row.mean.is_finite() && row.var.is_finite() && row.rate.is_finite()) {
+            return Some(format!("non-finite state {at}"));
+        }
+        if let Some(why) = resolution_lost(s, row.population, row.mean, row.var) {
+            return Some(format!("f32 resolution lost {at}: {why}"));
+        }
+    }
+    None
 }
 
-/// The first non-finite moment in the newest records, as a failure message.
-pub fn non_finite_failure(
-    s: &HydroSetup,
-    shift: [f64; 2],
-    samples: &[RecordSample],
-) -> Option<String> {
-    let rows = rows_from_samples(s, shift, &samples[samples.len().saturating_sub(64)..]);
-    first_non_finite(&rows).map(|(step, a)| {
+/// Why population a's state (mean, variance) is beyond f32's resolution, if it is: the
+/// spacing of f32 values at |mean| + 4 sd exceeds the smallest synaptic jump J_ab/sqrt(n)
+/// into the population, so that single jumps round away (or double) and the simulated
+/// process is no longer the model's.
+pub fn resolution_lost(s: &HydroSetup, a: usize, mean: f64, var: f64) -> Option<String> {
+    let c = &s.config;
+    let sn = (c.n as f64).sqrt();
+    let jump = (0..2)
+        .map(|b| (c.j[a][b] / sn).abs())
+        .filter(|&j| j > 0.0)
+        .fold(f64::INFINITY, f64::min);
+    let x = mean.abs() + 4.0 * var.max(0.0).sqrt();
+    if !jump.is_finite() || x < f64::MIN_POSITIVE {
+        return None;
+    }
+    let spacing = (x.log2().floor() - 23.0).exp2();
+    (spacing > jump).then(|| {
         format!(
-            "non-finite state at step {step} (t = {}) in population {}",
-            step as f64 * s.config.dt,
-            POP_NAMES[a]
+            "|x| reaches {x:.4e} (mean {mean:.4e}, sd {:.3e}), where f32 values are {spacing:.3e} apart, more than the smallest jump J/sqrt(n) = {jump:.3e}; start the state nearer 0 (x0_mean) or raise the jumps (smaller n)",
+            var.max(0.0).sqrt()
         )
     })
 }

@@ -51,7 +51,6 @@ pub struct Simulation {
     setup: HydroSetup,
     members: Vec<Member>,
     engine: Engine,
-    shift: [f64; 2],
     records: Vec<Vec<RecordSample>>,
     failures: Vec<Option<String>>,
     done: u64,
@@ -112,11 +111,10 @@ fn check_memory(s: &HydroSetup, members: u64) -> Result<()> {
     Ok(())
 }
 
-/// Where the power sums are centred: the theory's steady-state mean (x0_mean if none).
+/// Where the first record's power sums are centred: the initial mean x0_mean (each later
+/// record's sums are centred on the mean of the record before, by the backend).
 pub fn moment_shift(s: &HydroSetup) -> [f64; 2] {
-    hl::steady_state(&s.theory_params())
-        .map(|p| p.mu)
-        .unwrap_or(s.config.x0_mean)
+    s.config.x0_mean
 }
 
 impl Simulation {
@@ -170,7 +168,6 @@ impl Simulation {
             setup,
             members,
             engine,
-            shift,
             done: 0,
             setup_seconds: 0.0,
             stepping_seconds: 0.0,
@@ -186,6 +183,9 @@ impl Simulation {
             .into_iter()
             .map(|r| vec![r])
             .collect();
+        for (f, r) in sim.failures.iter_mut().zip(&sim.records) {
+            *f = record::health_failure(&sim.setup, r);
+        }
         sim.setup_seconds = t0.elapsed().as_secs_f64();
         Ok(sim)
     }
@@ -247,11 +247,6 @@ impl Simulation {
             / self.stepping_seconds.max(1e-12)
     }
 
-    /// Where the power sums are centred.
-    pub fn shift(&self) -> [f64; 2] {
-        self.shift
-    }
-
     /// The record samples of member `i` so far (the first is the initial state).
     pub fn records(&self, i: usize) -> &[RecordSample] {
         &self.records[i]
@@ -259,7 +254,7 @@ impl Simulation {
 
     /// The population moments of member `i` at every record point so far.
     pub fn moments(&self, i: usize) -> Vec<MomentRow> {
-        record::rows_from_samples(&self.setup, self.shift, &self.records[i])
+        record::rows_from_samples(&self.setup, &self.records[i])
     }
 
     /// Why member `i` stopped early (a non-finite state, a device error), if it did.
@@ -319,6 +314,10 @@ impl Simulation {
         let t0 = Instant::now();
         let mut outcome = Outcome::Complete;
         while self.done < target {
+            if self.failures.iter().all(Option::is_some) {
+                outcome = Outcome::Failed;
+                break;
+            }
             if obs.cancelled() {
                 outcome = Outcome::Cancelled;
                 break;
@@ -331,6 +330,9 @@ impl Simulation {
                 Ok(chunk) => {
                     for (i, new) in chunk.into_iter().enumerate() {
                         if self.failures[i].is_none() {
+                            // Every new record is checked, so the failure names the first
+                            // bad one whatever the chunk's length.
+                            self.failures[i] = record::health_failure(&self.setup, &new);
                             self.records[i].extend(new);
                         }
                     }
@@ -362,12 +364,6 @@ impl Simulation {
                 if let Err(e) = written {
                     self.stepping_seconds += t0.elapsed().as_secs_f64();
                     return Err(e);
-                }
-            }
-            for i in 0..self.members.len() {
-                if self.failures[i].is_none() {
-                    self.failures[i] =
-                        record::non_finite_failure(&self.setup, self.shift, &self.records[i]);
                 }
             }
             if self.failures.iter().all(Option::is_some) {
