@@ -14,8 +14,15 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 
-/// Cases per model (2000 in about 10 s of release build).
+/// Cases per model (2000 in about 10 s of release build); `PROPTEST_CASES=100000` runs more.
 const CASES: u32 = 2000;
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CASES)
+}
 /// Time bound of one case: parse, validate and (model L) the self-consistent theory.
 const CASE_BOUND: Duration = Duration::from_secs(2);
 /// Longest acceptable error message.
@@ -400,7 +407,7 @@ fn check_lif(text: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: CASES, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn hydro_configs_never_panic_and_answer_in_bounded_time(c in case()) {
