@@ -32,7 +32,7 @@ Order within a Brian2 step (its default schedule): leak (groups) -> external arr
 (before_thresholds) -> threshold -> recurrent arrivals of the spikes from 0.1 ms earlier
 (synapses) -> reset. This is a clock-driven, per-step ("lumped"-like) integration; balnet's
 configs use its `precise` integrator (external arrivals at their exact in-step times), so
-rates may differ by a few percent (MODEL.md: both balnet integrators move 5-6% between
+rates may differ by a few percent (docs/validation.md: both balnet integrators move 5-6% between
 dt = 0.1 and 0.01 ms at K = 1e3).
 
 Timing: the simulation (warm-up + recorded window) is ONE Brian2 run(). Its wall time

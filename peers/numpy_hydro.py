@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Model H (`independent` coupling) in plain vectorised NumPy: a performance yardstick for balnet.
 
-This is the scheme of MODEL.md ("Simulation scheme"), written the way a Python user would
+This is the scheme of docs/models.md (model H scheme), written the way a Python user would
 write it, with no tricks beyond vectorising over neurons. Per step, from the state at the
 start of the step:
 
@@ -13,7 +13,7 @@ start of the step:
   3. x <- x e^{-dt/tau} + tau (1 - e^{-dt/tau}) (sqrt(n) h_a + m_a)
           + (J_aE N_E - J_aI N_I) / sqrt(n).
 
-Parameters are MODEL.md's defaults (those of configs/hydro_balanced.json): tau = 1,
+Parameters are model H's defaults (docs/models.md; those of configs/hydro_balanced.json): tau = 1,
 nu_max = 1, beta = 1, theta = 0, m = 0, J = [[1, 2], [2, 1.5]], target rates
 r = (0.3, 0.45), h = -J_s r with J_s = [[J_EE, -J_EI], [J_IE, -J_II]] (h = (0.6, 0.075)),
 x(0) ~ N(0, 0.5^2). Random numbers: numpy.random.default_rng(seed) (PCG64), so the stream
@@ -88,7 +88,7 @@ def main(argv=None):
     if a.n < 2 or a.steps < 1 or a.record_every < 1 or not (0 < a.dt):
         p.error("need n >= 2, steps >= 1, record-every >= 1, dt > 0")
 
-    # --- parameters (MODEL.md defaults), index 0 = E, 1 = I -----------------------------
+    # --- parameters (model H defaults), index 0 = E, 1 = I ------------------------------
     n, dt = a.n, a.dt
     tau = np.array([1.0, 1.0])
     nu_max = np.array([1.0, 1.0])

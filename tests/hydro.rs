@@ -275,7 +275,7 @@ fn shared_mode_synchronises_and_breaks_the_limit() {
     }
 }
 
-/// MODEL.md: the population means fluctuate with standard deviation O(n^{-1/4}) in `shared`
+/// docs/models.md: the population means fluctuate with standard deviation O(n^{-1/4}) in `shared`
 /// mode (common noise) and O(n^{-3/4}) in `independent` mode: at n = 1e4 a ratio of order
 /// sqrt(n) = 100, and a shared-mode spread of order n^{-1/4} = 0.1. Over 8 seeds each, a
 /// sample standard deviation is within a factor 3 of its expectation with probability above
@@ -366,7 +366,7 @@ fn convergence_table() {
     }
 }
 
-/// MODEL.md target 4: within a population x is Gaussian at large n. At n = 1e5 the late-time
+/// docs/models.md: within a population x is Gaussian at large n. At n = 1e5 the late-time
 /// (t >= 2) skewness and excess kurtosis are within 0.05 of 0 (the first-order theory puts the
 /// skewness at k1 / (sqrt(n) s³) ≈ 3e-3; the sampling error of one record is about 0.008).
 #[test]

@@ -168,7 +168,7 @@ fn random_delays_lie_in_their_ranges() {
 }
 
 /// The `annealed` network is the mean-field assumption: its rate and CV against the
-/// self-consistent theory at K = 1e3 (MODEL.md target 1). Slow (about 2 min): run by hand with
+/// self-consistent theory at K = 1e3 (docs/validation.md). Slow (about 2 min): run by hand with
 /// `cargo test --release --test lif annealed -- --ignored --nocapture`.
 #[test]
 #[ignore]

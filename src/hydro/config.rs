@@ -5,7 +5,7 @@ use crate::config::{ConfigError, bad, fmt_value, require, round_count, u32_in, u
 use crate::hydro::theory::{self as hl, HydroTheoryParams};
 use serde::{Deserialize, Serialize};
 
-/// How the per-pair Poisson inputs of model H are drawn (MODEL.md, "Coupling modes").
+/// How the per-pair Poisson inputs of model H are drawn (docs/models.md, model H coupling modes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Coupling {
@@ -120,7 +120,7 @@ impl Default for HydroConfig {
     }
 }
 
-/// MODEL.md's default target rates.
+/// The default target rates (docs/models.md, model H).
 pub const DEFAULT_RATES: [f64; 2] = [0.3, 0.45];
 
 /// A validated model H configuration with its derived quantities.

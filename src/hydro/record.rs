@@ -131,7 +131,7 @@ pub struct LatePopulation {
     pub var: LateComparison,
 }
 
-/// Start of the window used for steady-state comparisons (MODEL.md: after the initial layer).
+/// Start of the window used for steady-state comparisons (docs/models.md: after the initial layer).
 pub const LATE_T: f64 = 2.0;
 
 /// Turns record samples into rows of moments.csv.

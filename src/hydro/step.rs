@@ -1,4 +1,4 @@
-//! Model H: the balanced all-to-all stochastic hybrid network (MODEL.md). Derived constants
+//! Model H: the balanced all-to-all stochastic hybrid network (docs/models.md). Derived constants
 //! and the per-neuron step, written once here and mirrored in `shaders/hydro/step.wgsl`.
 //!
 //! Neuron k of population a has global index `k + a * n`; its initial state comes from counter

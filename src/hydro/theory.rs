@@ -1,6 +1,6 @@
 //! Hydrodynamic (n → ∞) limit of model H and its first-order finite-n corrections.
 //!
-//! Implements MODEL.md, "Model H": the balanced rates `r = −J_s^{-1} h`, the closed-form
+//! Implements docs/models.md (model H): the balanced rates `r = −J_s^{-1} h`, the closed-form
 //! within-population variances `s_a²(t)`, the means `mu_a(t)` fixed by the balance constraint
 //! `E f_a(mu_a + s_a Z) = r_a`, and the O(n^{-1/2}) coefficients (δ, m1, v1, k1) of the
 //! rates, means, variances and third cumulants.
@@ -84,7 +84,7 @@ pub struct HydroTheoryParams {
 }
 
 impl HydroTheoryParams {
-    /// The defaults of MODEL.md: tau = nu_max = beta = 1, theta = m = 0,
+    /// The defaults (docs/models.md, model H): tau = nu_max = beta = 1, theta = m = 0,
     /// J = [[1, 2], [2, 1.5]], h from r = (0.3, 0.45) (h = (0.6, 0.075)), x(0) ~ N(0, 0.5²).
     pub fn model_defaults() -> Self {
         let j = [[1.0, 2.0], [2.0, 1.5]];
@@ -101,7 +101,7 @@ impl HydroTheoryParams {
         }
     }
 
-    /// The near-singular set of MODEL.md: defaults with J = [[1, 2], [1, 1.8]] and
+    /// The near-singular set (docs/models.md, model H): defaults with J = [[1, 2], [1, 1.8]] and
     /// h from r = (0.3, 0.4) (det J_s = 0.2).
     pub fn near_singular() -> Self {
         let j = [[1.0, 2.0], [1.0, 1.8]];
@@ -879,7 +879,7 @@ fn point(t: f64, r: [f64; 2], s: &SlowState, v1: [f64; 2], k1: [f64; 2]) -> Theo
 ///
 /// The means sit on the balance manifold from t = 0 on: the initial layer of duration
 /// O(n^{-1/2}) that brings x0_mean onto it is not resolved, and the one-off kick it gives v1
-/// (MODEL.md, `v1(0+) = ∫_layer Σ_b J_ab² (R_b − r_b) ds`) is ignored: v1(0) = k1(0) = 0.
+/// (docs/models.md: `v1(0+) = ∫_layer Σ_b J_ab² (R_b − r_b) ds`) is ignored: v1(0) = k1(0) = 0.
 /// The kick decays like e^{−2t/tau} and is forgotten at steady state. The v1 and k1 ODEs
 /// are stepped by exponential quadrature (`exp_quadrature_step`) with step ≈ 2e-3·min(tau)
 /// up to t = 20·min(tau) and ≈ 2e-3·max(tau) after it; beyond t = 20·max(tau) the slow state
@@ -1016,7 +1016,7 @@ pub fn steady_state(p: &HydroTheoryParams) -> Result<TheoryPoint, TheoryError> {
     Ok(point(f64::INFINITY, r, &s, v1, k1))
 }
 
-/// The n → ∞ steady state of the simulation scheme itself at time step `dt` (MODEL.md step 3),
+/// The n → ∞ steady state of the simulation scheme itself at time step `dt` (docs/models.md),
 /// which is off the dt → 0 limit by O(dt) — and that offset, seen through sqrt(n), grows
 /// like dt·sqrt(n) against the first-order corrections:
 /// - the drive is integrated with weight tau_a (1 − e^{−dt/tau_a}) = w_a dt but the jumps with
@@ -1770,7 +1770,7 @@ mod tests {
         assert!(close(stiffness_number(&p, 1e6, 1e-3), 0.5, 1e-15));
         assert!(close(st.max_slope, 0.25, 0.0) && close(st.max_abs_j, 2.0, 0.0));
         // The fast mean dynamics contract (trace < 0, det > 0) and the layer scales as
-        // n^{-1/2}; MODEL.md: "roughly 15/sqrt(n)" at the defaults.
+        // n^{-1/2}; docs/models.md (initial layer): "about 15/sqrt(n)" at the defaults.
         let d4 = initial_layer_duration(&p, 1e4);
         let d6 = initial_layer_duration(&p, 1e6);
         assert!(close(d4 / d6, 10.0, 1e-12));

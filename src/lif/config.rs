@@ -1,4 +1,4 @@
-//! Model L configuration (MODEL.md, "Model L"): LIF networks with conductance- or
+//! Model L configuration (docs/config.md, model L): LIF networks with conductance- or
 //! current-based delta synapses, fixed in-degree / annealed / all-to-all connectivity.
 //! Units: ms, mV, Hz.
 
@@ -10,7 +10,7 @@ pub const LIF_MAX_NEURONS: u64 = 1 << 24;
 /// Largest delay in steps (the slot field of a synapse).
 pub const LIF_MAX_DELAY_STEPS: u64 = 255;
 
-/// Neuron parameters (MODEL.md defaults: the conductance-based paper's values).
+/// Neuron parameters (defaults: the conductance-based paper's values, docs/models.md, model L).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NeuronParams {
@@ -98,7 +98,7 @@ pub enum Integrator {
     /// Leak, then all of the step's arrivals at once, then threshold (clock-driven).
     Lumped,
     /// External arrivals at their exact times within the step, one at a time with the exact
-    /// leak in between and a threshold check after each (MODEL.md default).
+    /// leak in between and a threshold check after each (default; docs/models.md).
     Precise,
 }
 

@@ -21,7 +21,7 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// The mean-field prediction of MODEL.md for identical E and I neurons.
+/// The mean-field prediction (docs/models.md, LIF mean-field) for identical E and I neurons.
 #[derive(Clone, Debug, Serialize)]
 pub struct LifTheory {
     pub rate_hz: f64,

@@ -1,5 +1,5 @@
-//! Model L: the LIF neuron with delta conductance (or current) synapses (MODEL.md, "Model
-//! L"). Derived constants and the per-neuron step, written once here; the CPU backend runs it
+//! Model L: the LIF neuron with delta conductance (or current) synapses (docs/models.md, model
+//! L scheme). Derived constants and the per-neuron step, written once here; the CPU backend runs it
 //! over neurons in parallel.
 //!
 //! Neuron i (E: i < n_e, I: i >= n_e) draws its external input at step t from counter

@@ -2,7 +2,7 @@
 //! Poisson input through conductance- or current-based synapses, and the self-consistent
 //! rate of a network of identical E and I neurons.
 //!
-//! Implements MODEL.md, "Model L", "Mean-field theory (diffusion approximation)".
+//! Implements docs/models.md, "LIF mean-field" (the diffusion approximation).
 //!
 //! # Units
 //! Inside this module **times are in seconds and rates in Hz (spikes/s)**; voltages are in mV;
@@ -11,7 +11,7 @@
 //!
 //! # Input rates
 //! `r_e` is the total rate per excitatory input, recurrent plus external: in the network the
-//! caller passes `r_e = nu_X + nu_E`, which assumes `K_X = K` (MODEL.md's default). `r_i` is
+//! caller passes `r_e = nu_X + nu_E`, which assumes `K_X = K` (the config default). `r_i` is
 //! the rate of each of the `gamma·K` inhibitory inputs.
 //!
 //! # Noise convention
@@ -23,7 +23,7 @@
 //! ```
 //!
 //! so that, without threshold, V is Gaussian with mean `mu` and variance `sigma²/2` (not
-//! `sigma²`). MODEL.md's `sigma² = a² K tau [...]` is exactly `tau` times the variance rate of
+//! `sigma²`). docs/models.md's `sigma² = a² K tau [...]` is `tau` times the variance rate of
 //! the shot noise, which is this convention. The Monte-Carlo test below simulates this SDE
 //! and shows that it matches the Siegert formula while `sigma sqrt(2 tau) dW` does not.
 //!
@@ -181,7 +181,7 @@ pub struct SingleNeuronPrediction {
 // Input statistics
 // ---------------------------------------------------------------------------------------
 
-/// Diffusion approximation of the input (MODEL.md), for `k` excitatory inputs at rate `r_e`
+/// Diffusion approximation of the input (docs/models.md), for `k` excitatory inputs at rate `r_e`
 /// (Hz, recurrent plus external: `r_e = nu_X + nu_E` with `K_X = K`) and `gamma·k`
 /// inhibitory inputs at rate `r_i` (Hz).
 ///
@@ -192,9 +192,9 @@ pub struct SingleNeuronPrediction {
 /// (effective-time-constant approximation; `a` stands for the exact jump `1 − e^{−a}`).
 ///
 /// Current-based: `tau = tau_L`, `mu = E_L + tau J K (r_E − g gamma r_I)`,
-/// `sigma² = tau J² K (r_E + g² gamma r_I)`. MODEL.md writes `mu = tau J K (...)`, i.e. the
-/// potential relative to rest; here `mu` is the absolute potential in mV (like `theta` and
-/// `V_r`), so the rest `E_L` is added.
+/// `sigma² = tau J² K (r_E + g² gamma r_I)`. `tau J K (...)` alone is the potential relative
+/// to rest; here `mu` is the absolute potential in mV (like `theta` and `V_r`), so the rest
+/// `E_L` is added, as docs/models.md (LIF mean-field) writes it.
 pub fn input_stats(
     neuron: &LifNeuron,
     synapse: &Synapse,
@@ -637,8 +637,8 @@ pub fn self_consistent_roots(
     Ok(roots)
 }
 
-/// Self-consistent state of the network of identical E and I neurons (MODEL.md,
-/// "Self-consistency"): `nu = Phi(r_E = nu_x + nu, r_I = nu)`, with the rate, CV and input
+/// Self-consistent state of the network of identical E and I neurons (docs/models.md,
+/// LIF mean-field): `nu = Phi(r_E = nu_x + nu, r_I = nu)`, with the rate, CV and input
 /// statistics at that point. If several fixed points exist, the lowest-rate one is returned
 /// (see [`self_consistent_roots`] for all). Since `Phi(0) − 0 > 0`, the lowest root is
 /// crossed from above, i.e. `Phi'(nu) < 1` there: it is stable under the rate dynamics
@@ -795,7 +795,7 @@ mod tests {
         (x / y - 1.0).abs()
     }
 
-    /// The conductance-based network of MODEL.md at K = 1e3.
+    /// The conductance-based network of docs/models.md (model L) at K = 1e3.
     fn paper_network() -> (LifNeuron, Synapse, f64, f64) {
         (
             LifNeuron::default(),

@@ -45,7 +45,7 @@ pub use purpose::Purpose;
 
 use crate::math::log1p_f32;
 
-/// The three Random123 known-answer vectors of MODEL.md: (counter, key, expected output).
+/// The three Random123 known-answer vectors of docs/models.md: (counter, key, expected output).
 pub const PHILOX_KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
     (
         [0; 4],
