@@ -128,6 +128,13 @@ fn main() -> ExitCode {
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`balnet sweep --dry-run | head`)
+    // panicked; with the default action the process ends quietly, as Unix tools do.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // Ctrl-C and SIGTERM stop a run at the next chunk of steps; it then writes every file
     // and marks run.json `interrupted`. A second signal ends the process at once.

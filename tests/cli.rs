@@ -156,3 +156,40 @@ fn lif_run_and_theory_write_their_files() {
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("self-consistent state"), "{stdout}");
 }
+
+/// Output into a pipe whose reader has gone (`balnet sweep --dry-run | head -1`) ends the
+/// process quietly (SIGPIPE, as other Unix tools), not with a panic and a backtrace.
+#[cfg(unix)]
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    // 20000 points: a listing of about 1 MB, far more than a pipe's buffer, so the writer
+    // is still writing when the reader goes.
+    let d = tmp("pipe");
+    std::fs::create_dir_all(&d).unwrap();
+    let base = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/hydro_balanced.json");
+    let sweep = d.join("sweep.json");
+    std::fs::write(
+        &sweep,
+        format!(r#"{{"base": "{base}", "grid": {{"n": [1000, 2000]}}, "seeds": 10000}}"#),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_balnet"))
+        .args(["sweep", sweep.to_str().unwrap(), "--dry-run", "--out"])
+        .arg(d.join("out"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("n=1000"), "{first}");
+    // The reader is dropped here: the rest of the listing goes into a closed pipe.
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(o.status.signal(), Some(13), "{:?}: {err}", o.status);
+}
