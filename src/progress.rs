@@ -40,11 +40,15 @@ pub enum Records<'a> {
         samples: &'a [crate::hydro::record::RecordSample],
     },
     /// Model L: the population rate bins (the first `complete_bins` of them are final; the
-    /// rest, at most one, is still filling) and the raster, in time order.
+    /// rest, at most one, is still filling), the raster, in time order, and the spikes of
+    /// `record.spikes`' neurons in the chunk of steps just run (`spikes_before` of them came
+    /// before it).
     Lif {
         bins: &'a [[u32; 2]],
         complete_bins: usize,
         raster: &'a [(f64, u32)],
+        spikes: &'a crate::lif::record::SpikeChunk,
+        spikes_before: u64,
     },
 }
 

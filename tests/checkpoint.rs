@@ -1,6 +1,7 @@
 //! Checkpoint and resume: a run killed after a checkpoint and resumed writes the same records
 //! and final state, bit for bit, as the uninterrupted run, on each backend (model H:
-//! moments.csv and state.npy; model L: rates.csv, neurons.npy, vhist.csv and raster.csv).
+//! moments.csv and state.npy; model L: rates.csv, neurons.npy, vhist.csv, raster.csv and
+//! the spike files).
 
 mod common;
 
@@ -118,9 +119,17 @@ fn resumed_gpu_run_equals_the_uninterrupted_one() {
 }
 
 /// Model L: 2.5 K neurons with stored connectivity and delays (the ring), 3200 steps,
-/// checkpoints every 700 steps (the first in the warm-up, the later ones mid-bin).
-const LIF: &str = r#"{"model":"lif","K":100,"synapse":{"kind":"conductance","a":0.009,"g":20},"nu_x":25,"n_e":2000,"n_i":500,"warmup":20,"duration":300,"delay":{"kind":"uniform","e_ms":[0.5,2.0],"i_ms":[0.1,1.0]},"record":{"rate_bin_ms":0.3}}"#;
-const LIF_FILES: [&str; 4] = ["rates.csv", "neurons.npy", "vhist.csv", "raster.csv"];
+/// checkpoints every 700 steps (the first in the warm-up, the later ones mid-bin), every
+/// spike recorded (the resumed run cuts the spike files back to the checkpoint).
+const LIF: &str = r#"{"model":"lif","K":100,"synapse":{"kind":"conductance","a":0.009,"g":20},"nu_x":25,"n_e":2000,"n_i":500,"warmup":20,"duration":300,"delay":{"kind":"uniform","e_ms":[0.5,2.0],"i_ms":[0.1,1.0]},"record":{"rate_bin_ms":0.3,"spikes":"all"}}"#;
+const LIF_FILES: [&str; 6] = [
+    "rates.csv",
+    "neurons.npy",
+    "vhist.csv",
+    "raster.csv",
+    "spikes_step.npy",
+    "spikes_neuron.npy",
+];
 
 #[test]
 fn resumed_lif_cpu_run_equals_the_uninterrupted_one() {

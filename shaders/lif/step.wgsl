@@ -1,7 +1,7 @@
 // Model L on the GPU: the WGSL twin of src/lif/step.rs (the neuron step, function for
 // function, same f32 arithmetic and random counters) and of the CPU driver src/lif/cpu.rs.
 // Compiled after rng.wgsl, math.wgsl and the constants generated from Rust
-// (src/device/constants.rs: BLOCK_MAX, TARGET_BITS, TARGET_MASK, C_RASTER, C_BINS, the
+// (src/device/constants.rs: BLOCK_MAX, TARGET_BITS, TARGET_MASK, C_RASTER, C_SPIKES, C_BINS, the
 // INTEGRATOR_* / SYN_* / CONN_* codes of the override constants, PURPOSE_*, ...).
 //
 // One dispatch per step t. Workgroup w owns the block of neurons [lo, lo + WG * items):
@@ -49,9 +49,10 @@ const KIND_I: u32 = 0x80000000u;
 const ONE_E: u32 = 1u;
 const ONE_I: u32 = 65536u;
 const NO_SPIKE: f32 = -1.0;
-// counters[]: spike-list lengths [3], population spike counts [3][2], raster length, then the
-// rate bins [bins_cap][2] and the V histogram [2][vhist_bins]: C_LIST, C_POP here, C_RASTER and
-// C_BINS generated from src/lif/gpu.rs.
+// counters[]: spike-list lengths [3], population spike counts [3][2], raster length, length of
+// the spike buffer of record.spikes, then the rate bins [bins_cap][2] and the V histogram
+// [2][vhist_bins]: C_LIST, C_POP here, C_RASTER, C_SPIKES and C_BINS generated from
+// src/lif/gpu.rs.
 const C_LIST: u32 = 0u;
 const C_POP: u32 = 3u;
 
@@ -100,11 +101,12 @@ struct LifParams {
     raster_neurons: u32,
     raster_cap: u32,
     base_step: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-    _pad3: u32,
-    _pad4: u32,
+    // record.spikes: half-open ranges of global ids, and the spike buffer's capacity
+    spike_e_lo: u32,
+    spike_e_hi: u32,
+    spike_i_lo: u32,
+    spike_i_hi: u32,
+    spike_cap: u32,
 }
 
 struct StepInfo {
@@ -130,6 +132,9 @@ struct StepInfo {
 // Per neuron two words: (spikes, first step, last step, first offset bits) and (last offset
 // bits, ISI^2 sum hi bits, lo bits, 0); then the raster entries (step, neuron, offset bits, 0).
 @group(0) @binding(7) var<storage, read_write> records: array<vec4<u32>>;
+// (recorded step, neuron) of every spike of the neurons record.spikes selects since the last
+// readback (the host reads it once per chunk of steps and sorts it).
+@group(0) @binding(8) var<storage, read_write> spikes: array<vec2<u32>>;
 @group(1) @binding(0) var<uniform> step_info: StepInfo;
 
 var<workgroup> wg_acc: array<atomic<u32>, 1024>; // BLOCK_MAX
@@ -386,6 +391,12 @@ fn record_spike(i: u32, k: u32, off: f32) {
         let r = atomicAdd(&counters[C_RASTER], 1u);
         if (r < params.raster_cap) {
             records[2u * params.n + r] = vec4<u32>(k, i, bitcast<u32>(off), 0u);
+        }
+    }
+    if ((i >= params.spike_e_lo && i < params.spike_e_hi) || (i >= params.spike_i_lo && i < params.spike_i_hi)) {
+        let r = atomicAdd(&counters[C_SPIKES], 1u);
+        if (r < params.spike_cap) {
+            spikes[r] = vec2<u32>(k, i);
         }
     }
 }

@@ -287,9 +287,208 @@ fn write_npy_f32_shape(path: &Path, shape: &str, data: &[f32]) -> anyhow::Result
     write_atomic(path, &bytes)
 }
 
+/// Bytes of an [`NpyAppender`]'s header (magic, version, length and the padded dict).
+pub const NPY_APPEND_HEADER: usize = 128;
+
+/// A 1-D little-endian u32 .npy file (format 1.0) written as a run goes: values are appended
+/// at the end and the header's shape is rewritten in place after each append. The header has
+/// a fixed size ([`NPY_APPEND_HEADER`] bytes, the dict padded with spaces), so a killed
+/// process leaves a valid file holding every value up to its last completed append (a
+/// `kill -9` between an append and its header update leaves the new values after the data
+/// the header counts, which readers ignore).
+pub struct NpyAppender {
+    path: PathBuf,
+    f: std::fs::File,
+    len: u64,
+}
+
+fn npy_u32_header(len: u64) -> Vec<u8> {
+    let mut header = format!("{{'descr': '<u4', 'fortran_order': False, 'shape': ({len},), }}");
+    let unpadded = 10 + header.len() + 1;
+    header.push_str(&" ".repeat(NPY_APPEND_HEADER - unpadded));
+    header.push('\n');
+    let mut bytes = Vec::with_capacity(NPY_APPEND_HEADER);
+    bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes
+}
+
+impl NpyAppender {
+    /// Creates (or truncates) `path` as an empty array.
+    pub fn create(path: &Path) -> anyhow::Result<Self> {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+        let mut a = NpyAppender {
+            path: path.to_path_buf(),
+            f,
+            len: 0,
+        };
+        a.write_header()?;
+        Ok(a)
+    }
+
+    /// Opens a file this type wrote and cuts it back to its first `len` values (a resumed
+    /// run continues from its checkpoint); an error if it holds fewer or is not such a file.
+    pub fn reopen_truncated(path: &Path, len: u64) -> anyhow::Result<Self> {
+        let held = read_npy_u32_len(path)?;
+        anyhow::ensure!(
+            held >= len,
+            "{} holds {held} values, the checkpoint counts {len}: it does not belong to this run",
+            path.display()
+        );
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+        f.set_len(NPY_APPEND_HEADER as u64 + 4 * len)
+            .map_err(|e| anyhow::anyhow!("cannot truncate {}: {e}", path.display()))?;
+        let mut a = NpyAppender {
+            path: path.to_path_buf(),
+            f,
+            len,
+        };
+        a.write_header()?;
+        Ok(a)
+    }
+
+    fn write_header(&mut self) -> anyhow::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let h = npy_u32_header(self.len);
+        (|| -> std::io::Result<()> {
+            self.f.seek(SeekFrom::Start(0))?;
+            self.f.write_all(&h)
+        })()
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.path.display()))
+    }
+
+    /// Appends `values` after the data (the header still counts the old length).
+    pub fn append_data(&mut self, values: &[u32]) -> anyhow::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let at = NPY_APPEND_HEADER as u64 + 4 * self.len;
+        (|| -> std::io::Result<()> {
+            self.f.seek(SeekFrom::Start(at))?;
+            let mut bytes = Vec::with_capacity(values.len() * 4);
+            for v in values {
+                bytes.extend_from_slice(&v.to_le_bytes());
+            }
+            self.f.write_all(&bytes)
+        })()
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", self.path.display()))?;
+        self.len += values.len() as u64;
+        Ok(())
+    }
+
+    /// Rewrites the header's shape to count everything appended.
+    pub fn commit(&mut self) -> anyhow::Result<()> {
+        self.write_header()
+    }
+
+    /// Syncs the file to disk.
+    pub fn sync(&self) -> anyhow::Result<()> {
+        self.f
+            .sync_all()
+            .map_err(|e| anyhow::anyhow!("cannot sync {}: {e}", self.path.display()))
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes of the file.
+    pub fn bytes(&self) -> u64 {
+        NPY_APPEND_HEADER as u64 + 4 * self.len
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The length in the header of a 1-D `<u4` .npy file written by [`NpyAppender`], checked
+/// against the file's size.
+pub fn read_npy_u32_len(path: &Path) -> anyhow::Result<u64> {
+    use std::io::Read;
+    let mut head = [0u8; NPY_APPEND_HEADER];
+    let size = (|| -> std::io::Result<u64> {
+        let mut f = std::fs::File::open(path)?;
+        f.read_exact(&mut head)?;
+        Ok(f.metadata()?.len())
+    })()
+    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let bad = || {
+        anyhow::anyhow!(
+            "{}: not a 1-D uint32 .npy file written by balnet",
+            path.display()
+        )
+    };
+    if &head[..8] != b"\x93NUMPY\x01\x00"
+        || u16::from_le_bytes([head[8], head[9]]) as usize != NPY_APPEND_HEADER - 10
+    {
+        return Err(bad());
+    }
+    let text = std::str::from_utf8(&head[10..]).map_err(|_| bad())?;
+    let rest = text
+        .strip_prefix("{'descr': '<u4', 'fortran_order': False, 'shape': (")
+        .ok_or_else(bad)?;
+    let len: u64 = rest
+        .split_once(",)")
+        .and_then(|(n, _)| n.parse().ok())
+        .ok_or_else(bad)?;
+    anyhow::ensure!(
+        size >= NPY_APPEND_HEADER as u64 + 4 * len,
+        "{}: its header counts {len} values but the file has {size} bytes",
+        path.display()
+    );
+    Ok(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn npy_appender_counts_what_it_holds_and_truncates() {
+        let dir = std::env::temp_dir().join(format!("balnet-npya-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("a.npy");
+        let mut a = NpyAppender::create(&p).unwrap();
+        a.append_data(&[1, 2, 3]).unwrap();
+        // Appended but not committed: the header still says 0.
+        assert_eq!(read_npy_u32_len(&p).unwrap(), 0);
+        a.commit().unwrap();
+        a.append_data(&[u32::MAX]).unwrap();
+        a.commit().unwrap();
+        drop(a);
+        let b = std::fs::read(&p).unwrap();
+        assert_eq!(b.len(), NPY_APPEND_HEADER + 16);
+        assert_eq!((10 + u16::from_le_bytes([b[8], b[9]]) as usize) % 64, 0);
+        assert_eq!(b[NPY_APPEND_HEADER - 1], b'\n');
+        assert_eq!(read_npy_u32_len(&p).unwrap(), 4);
+        let mut a = NpyAppender::reopen_truncated(&p, 2).unwrap();
+        a.append_data(&[7]).unwrap();
+        a.commit().unwrap();
+        drop(a);
+        let b = std::fs::read(&p).unwrap();
+        let vals: Vec<u32> = b[NPY_APPEND_HEADER..]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(vals, [1, 2, 7]);
+        assert!(NpyAppender::reopen_truncated(&p, 4).is_err());
+        // The widest count still fits the fixed header.
+        assert_eq!(npy_u32_header(u64::MAX).len(), NPY_APPEND_HEADER);
+    }
 
     #[test]
     fn npy_header_is_aligned() {

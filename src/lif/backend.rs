@@ -1,6 +1,6 @@
 //! The operations every model L backend implements (CPU and GPU).
 
-use crate::lif::record::LifRecording;
+use crate::lif::record::{LifRecording, SpikeChunk};
 
 /// A model L simulation on some backend; it records on its own side.
 pub trait LifBackend: Send {
@@ -14,6 +14,10 @@ pub trait LifBackend: Send {
     /// histogram and recorded time are current; per-neuron statistics only on the CPU (use
     /// `recording` for them).
     fn host_recording(&self) -> &LifRecording;
+    /// The spikes of the neurons `record.spikes` selects, recorded since the last
+    /// `clear_spikes` (on the host, after each `advance`).
+    fn spikes(&self) -> &SpikeChunk;
+    fn clear_spikes(&mut self);
     /// Everything that carries from step to step (neuron state, delay ring or input
     /// counters, spike lists, step counter, the recording so far) as named byte blobs, to
     /// continue bit for bit on the same kind of backend.

@@ -158,6 +158,106 @@ pub struct LifRecord {
     pub vhist_every: u32,
     /// Spike raster of the first `raster_neurons` E and the first `raster_neurons` I neurons.
     pub raster_neurons: u32,
+    /// Neurons whose every spike goes to spikes_step.npy / spikes_neuron.npy (none when
+    /// absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spikes: Option<SpikeSelection>,
+}
+
+/// Which neurons' spikes are recorded in full: `"all"`, or half-open index ranges within
+/// each population, `{"E": [lo, hi], "I": [lo, hi]}` (a population left out is not recorded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpikeSelection {
+    All,
+    Ranges {
+        e: Option<[u64; 2]>,
+        i: Option<[u64; 2]>,
+    },
+}
+
+const SPIKES_SYNTAX: &str =
+    r#"must be "all" or an object {"E": [lo, hi], "I": [lo, hi]} of half-open index ranges"#;
+
+impl SpikeSelection {
+    /// The recorded neurons as half-open ranges of global ids (E: 0..n_e, I: n_e..n_e+n_i),
+    /// E first; empty ranges for a population that is not recorded.
+    pub fn global_ranges(&self, n_e: u32, n_i: u32) -> [[u32; 2]; 2] {
+        match *self {
+            SpikeSelection::All => [[0, n_e], [n_e, n_e + n_i]],
+            SpikeSelection::Ranges { e, i } => {
+                let e = e.map_or([0, 0], |[lo, hi]| [lo as u32, hi as u32]);
+                let i = i.map_or([n_e, n_e], |[lo, hi]| [n_e + lo as u32, n_e + hi as u32]);
+                [e, i]
+            }
+        }
+    }
+
+    fn validate(&self, n_e: u64, n_i: u64) -> Result<(), ConfigError> {
+        if let SpikeSelection::Ranges { e, i } = *self {
+            for (name, r, n) in [("E", e, n_e), ("I", i, n_i)] {
+                if let Some([lo, hi]) = r
+                    && !(lo <= hi && hi <= n)
+                {
+                    return Err(bad(format!(
+                        "record.spikes.{name} = [{lo}, {hi}]: must be a half-open range [lo, hi] with 0 <= lo <= hi <= n_{} = {n}",
+                        name.to_lowercase()
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for SpikeSelection {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match *self {
+            SpikeSelection::All => ser.serialize_str("all"),
+            SpikeSelection::Ranges { e, i } => {
+                let mut m = ser.serialize_map(None)?;
+                if let Some(r) = e {
+                    m.serialize_entry("E", &r)?;
+                }
+                if let Some(r) = i {
+                    m.serialize_entry("I", &r)?;
+                }
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SpikeSelection {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let v = serde_json::Value::deserialize(de)?;
+        let shown = crate::io::shorten(&v.to_string(), 60);
+        let fail = || D::Error::custom(format!("{shown}: {SPIKES_SYNTAX}"));
+        match &v {
+            serde_json::Value::String(s) if s == "all" => Ok(SpikeSelection::All),
+            serde_json::Value::Object(m) => {
+                let mut e = None;
+                let mut i = None;
+                for (k, r) in m {
+                    let range = match r.as_array().map(|a| a.as_slice()) {
+                        Some([lo, hi]) => match (lo.as_u64(), hi.as_u64()) {
+                            (Some(lo), Some(hi)) => [lo, hi],
+                            _ => return Err(fail()),
+                        },
+                        _ => return Err(fail()),
+                    };
+                    match k.as_str() {
+                        "E" => e = Some(range),
+                        "I" => i = Some(range),
+                        _ => return Err(fail()),
+                    }
+                }
+                Ok(SpikeSelection::Ranges { e, i })
+            }
+            _ => Err(fail()),
+        }
+    }
 }
 
 impl Default for LifRecord {
@@ -168,6 +268,7 @@ impl Default for LifRecord {
             vhist_range: [-80.0, -55.0],
             vhist_every: 20,
             raster_neurons: 50,
+            spikes: None,
         }
     }
 }
@@ -263,6 +364,27 @@ pub struct LifSetup {
 impl LifSetup {
     pub fn n(&self) -> u32 {
         self.n_e + self.n_i
+    }
+
+    /// The neurons whose spikes are recorded in full (`record.spikes`), as half-open ranges
+    /// of global ids [E, I]; None when none are.
+    pub fn spike_ranges(&self) -> Option<[[u32; 2]; 2]> {
+        self.config
+            .record
+            .spikes
+            .map(|sel| sel.global_ranges(self.n_e, self.n_i))
+    }
+
+    /// How many neurons `record.spikes` selects.
+    pub fn spike_neurons(&self) -> u32 {
+        self.spike_ranges()
+            .map_or(0, |r| (r[0][1] - r[0][0]) + (r[1][1] - r[1][0]))
+    }
+
+    /// Whether global neuron `i` is in `ranges` (of `spike_ranges`).
+    #[inline]
+    pub fn in_spike_ranges(ranges: &[[u32; 2]; 2], i: u32) -> bool {
+        (ranges[0][0] <= i && i < ranges[0][1]) || (ranges[1][0] <= i && i < ranges[1][1])
     }
 }
 
@@ -589,6 +711,9 @@ impl LifConfig {
         if r.vhist_every == 0 {
             return Err(bad("record.vhist_every = 0: must be >= 1"));
         }
+        if let Some(sel) = &r.spikes {
+            sel.validate(n_e, n_i)?;
+        }
         let mut warnings = Vec::new();
         if let SynapseConfig::Conductance { a, g } = c.synapse
             && g * a > 1.0
@@ -711,5 +836,63 @@ mod tests {
             (s.n_e, s.n_i, s.k_e, s.k_i, s.k_x),
             (1000, 1000, 100, 25, 7)
         );
+    }
+
+    #[test]
+    fn spike_selection_syntax_and_ranges() {
+        let sel = |spikes: &str| {
+            let json =
+                format!(r#"{{"model":"lif","K":100,"n_i":300,"record":{{"spikes":{spikes}}}}}"#);
+            let e = err(&json);
+            assert!(
+                e.is_empty() || (e.len() < 400 && e.lines().count() == 1),
+                "{e}"
+            );
+            e
+        };
+        for (spikes, needle) in [
+            (
+                r#""every""#,
+                r#"field `record.spikes`: "every": must be "all" or an object"#,
+            ),
+            (r#"{"E":[0,1],"X":[0,1]}"#, "must be \"all\" or an object"),
+            (r#"{"E":[0]}"#, "must be \"all\" or an object"),
+            (r#"{"E":[-1,5]}"#, "must be \"all\" or an object"),
+            (
+                r#"{"E":[0,1001]}"#,
+                "record.spikes.E = [0, 1001]: must be a half-open range [lo, hi] with 0 <= lo <= hi <= n_e = 1000",
+            ),
+            (
+                r#"{"I":[5,4]}"#,
+                "record.spikes.I = [5, 4]: must be a half-open range [lo, hi] with 0 <= lo <= hi <= n_i = 300",
+            ),
+        ] {
+            let e = sel(spikes);
+            assert!(e.contains(needle), "{spikes}: {e}");
+        }
+        let setup = |spikes: &str| {
+            parse_json::<LifConfig>(&format!(
+                r#"{{"model":"lif","K":100,"n_i":300,"record":{{"spikes":{spikes}}}}}"#
+            ))
+            .unwrap()
+            .validate()
+            .unwrap()
+        };
+        let s = setup(r#""all""#);
+        assert_eq!(s.spike_ranges(), Some([[0, 1000], [1000, 1300]]));
+        assert_eq!(s.spike_neurons(), 1300);
+        let s = setup(r#"{"I":[10,20]}"#);
+        assert_eq!(s.spike_ranges(), Some([[0, 0], [1010, 1020]]));
+        assert_eq!(s.spike_neurons(), 10);
+        // Serialized as configured (run.json, checkpoints), and read back the same.
+        let v = serde_json::to_value(&s.config.record).unwrap();
+        assert_eq!(v["spikes"], serde_json::json!({"I": [10, 20]}));
+        let back: LifRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s.config.record);
+        // Absent: nothing recorded, and nothing serialized.
+        let s = setup("null");
+        assert_eq!(s.spike_ranges(), None);
+        let v = serde_json::to_value(&s.config.record).unwrap();
+        assert!(v.get("spikes").is_none());
     }
 }

@@ -9,7 +9,7 @@ use crate::lif::config::Integrator;
 use crate::lif::config::{Connectivity, LifSetup};
 use crate::lif::connectivity::{self as conn, Csr, TARGET_BITS, TARGET_MASK};
 use crate::lif::lanes as ml_lanes;
-use crate::lif::record::LifRecording;
+use crate::lif::record::{LifRecording, SpikeChunk};
 use crate::lif::step::{self as ml, LifConsts, NeuronState};
 use crate::rng::{LANES, PhiloxLanes, Stream};
 use rayon::prelude::*;
@@ -33,6 +33,9 @@ pub struct LifCpu {
     spike_counts: [u32; 2],
     t: u32,
     rec: LifRecording,
+    /// `record.spikes`' ranges of global ids, and the selected spikes since `clear_spikes`.
+    spike_ranges: Option<[[u32; 2]; 2]>,
+    spike_chunk: SpikeChunk,
     isa: Isa,
     pub build_seconds: f64,
 }
@@ -257,6 +260,8 @@ impl LifCpu {
             spike_counts: [0; 2],
             t: 0,
             rec: LifRecording::new(s),
+            spike_ranges: s.spike_ranges(),
+            spike_chunk: SpikeChunk::default(),
             isa,
             build_seconds,
         }
@@ -331,7 +336,16 @@ impl LifCpu {
             }
         }
         if recording {
-            self.rec.record_step(t as u64 - warm, &spikes);
+            let k = t as u64 - warm;
+            self.rec.record_step(k, &spikes);
+            if let Some(r) = &self.spike_ranges {
+                // `spikes` is in neuron order (the chunks in order, each in order).
+                for &(i, _) in &spikes {
+                    if LifSetup::in_spike_ranges(r, i) {
+                        self.spike_chunk.push(k as u32, i);
+                    }
+                }
+            }
         }
         self.spikes = spikes;
         self.spike_counts = counts;
@@ -419,6 +433,14 @@ impl LifBackend for LifCpu {
 
     fn host_recording(&self) -> &LifRecording {
         &self.rec
+    }
+
+    fn spikes(&self) -> &SpikeChunk {
+        &self.spike_chunk
+    }
+
+    fn clear_spikes(&mut self) {
+        self.spike_chunk.clear();
     }
 
     fn snapshot(&mut self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {

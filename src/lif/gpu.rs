@@ -13,7 +13,7 @@ use crate::device::layout::HostLayout;
 use crate::lif::backend::LifBackend;
 use crate::lif::config::{Connectivity, Integrator, LifSetup};
 use crate::lif::connectivity::Csr;
-use crate::lif::record::{IsiStats, LifRecording};
+use crate::lif::record::{IsiStats, LifRecording, SpikeChunk, max_spikes_per_neuron};
 use crate::lif::step::{self as ml, LifConsts, LifSyn};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -23,6 +23,8 @@ const BLOCK_MAX: u32 = 1024;
 /// Where the raster length and the rate bins start in the counters buffer (the kernel's
 /// spike-list lengths and population counts come before: C_LIST, C_POP in shaders/lif/step.wgsl).
 const C_RASTER: usize = 9;
+/// The length of the spike buffer of `record.spikes` (within the same free words).
+const C_SPIKES: usize = 10;
 const C_BINS: usize = 16;
 /// Invocations per workgroup at most (the subgroup size on CPU devices, clamped).
 const WG_MAX: u32 = 64;
@@ -39,6 +41,26 @@ pub const CONN_ALL_TO_ALL: u32 = 2;
 const STEPS_PER_SUBMIT: u32 = 256;
 /// Steps between record readbacks (sizes the rate-bin ring and the raster buffer).
 const CHUNK_STEPS: u32 = 4096;
+/// Entries (8 bytes each) of the device buffer of `record.spikes` above which the steps
+/// between readbacks are shortened, so that the buffer cannot overflow.
+const SPIKE_BUFFER_ENTRIES: u64 = 1 << 22;
+
+/// (steps between readbacks, capacity in spikes) of the device's spike buffer for
+/// `record.spikes`: the steps are halved from CHUNK_STEPS until the most spikes the selected
+/// neurons can emit in them (one per refractory period each) fit SPIKE_BUFFER_ENTRIES, or a
+/// single step remains (then the buffer holds one spike per selected neuron). The capacity
+/// is that bound, so no spike can be lost.
+pub fn spike_buffer_shape(s: &LifSetup) -> (u32, u64) {
+    let selected = s.spike_neurons() as u64;
+    if selected == 0 {
+        return (CHUNK_STEPS, 0);
+    }
+    let mut steps = CHUNK_STEPS;
+    while steps > 1 && selected * max_spikes_per_neuron(s, steps as u64) > SPIKE_BUFFER_ENTRIES {
+        steps /= 2;
+    }
+    (steps, selected * max_spikes_per_neuron(s, steps as u64))
+}
 
 crate::gpu_struct! {
     #[repr(C)]
@@ -89,7 +111,13 @@ crate::gpu_struct! {
         raster_neurons: u32,
         raster_cap: u32,
         base_step: u32,
-        _pad: [u32; 5] => [_pad0, _pad1, _pad2, _pad3, _pad4],
+        /// `record.spikes`: half-open ranges of global ids (E, then I) and the buffer's
+        /// capacity.
+        spike_e_lo: u32,
+        spike_e_hi: u32,
+        spike_i_lo: u32,
+        spike_i_hi: u32,
+        spike_cap: u32,
     }
 }
 
@@ -221,6 +249,7 @@ impl LifKernel {
             vec![
                 WgslConst::u32("BLOCK_MAX", BLOCK_MAX),
                 WgslConst::u32("C_RASTER", C_RASTER as u32),
+                WgslConst::u32("C_SPIKES", C_SPIKES as u32),
                 WgslConst::u32("C_BINS", C_BINS as u32),
                 WgslConst::u32("TARGET_BITS", crate::lif::connectivity::TARGET_BITS),
                 WgslConst::u32("TARGET_MASK", crate::lif::connectivity::TARGET_MASK),
@@ -269,6 +298,11 @@ pub struct LifGpu {
     counters: wgpu::Buffer,
     counter_words: usize,
     records: wgpu::Buffer,
+    /// (step, neuron) of the selected neurons' spikes since the last readback.
+    spike_buf: wgpu::Buffer,
+    /// Steps between readbacks that the spike buffer allows.
+    spike_chunk_steps: u32,
+    spike_chunk: SpikeChunk,
     /// The state buffers that carry from step to step, kept for snapshots.
     carried: Carried,
     t: u64,
@@ -327,6 +361,10 @@ impl LifGpu {
         check_size(&ctx, "spike lists", 3 * n as u64 * 8)?;
         check_size(&ctx, "per-neuron records and raster", record_bytes)?;
         check_size(&ctx, "record counters", counter_words as u64 * 4)?;
+        let (spike_chunk_steps, spike_cap) = spike_buffer_shape(s);
+        let spike_bytes = (spike_cap * 8).max(16);
+        check_size(&ctx, "spike buffer of record.spikes", spike_bytes)?;
+        let spike_ranges = s.spike_ranges().unwrap_or([[0, 0], [0, 0]]);
 
         let t0 = std::time::Instant::now();
         let csr = if fixed {
@@ -396,7 +434,11 @@ impl LifGpu {
             raster_neurons: r.raster_neurons,
             raster_cap,
             base_step: 0,
-            _pad: [0; 5],
+            spike_e_lo: spike_ranges[0][0],
+            spike_e_hi: spike_ranges[0][1],
+            spike_i_lo: spike_ranges[1][0],
+            spike_i_hi: spike_ranges[1][1],
+            spike_cap: spike_cap as u32,
         };
         let params_buf = buffers::uniform_from(&ctx, "lif params", &params);
         let step_stride = ctx.limits.min_uniform_buffer_offset_alignment.max(16);
@@ -420,6 +462,7 @@ impl LifGpu {
         let lists = buffers::storage_zeroed(&ctx, "lif spike lists", 3 * n as u64 * 8);
         let counters = buffers::storage_zeroed(&ctx, "lif counters", counter_words as u64 * 4);
         let records = buffers::storage_zeroed(&ctx, "lif records", record_bytes);
+        let spike_buf = buffers::storage_zeroed(&ctx, "lif spikes", spike_bytes);
         let dummy = buffers::storage_zeroed(&ctx, "lif no synapses", 16);
         let (offsets, synapses) = match &csr {
             Some(d) => (&d.offsets, &d.synapses),
@@ -451,6 +494,7 @@ impl LifGpu {
                     entry(5, storage(false), false),
                     entry(6, storage(false), false),
                     entry(7, storage(false), false),
+                    entry(8, storage(false), false),
                 ],
             });
         let layout1 = ctx
@@ -485,6 +529,7 @@ impl LifGpu {
                 &lists,
                 &counters,
                 &records,
+                &spike_buf,
             ],
         );
         let bind_step = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -517,6 +562,9 @@ impl LifGpu {
             counters,
             counter_words,
             records,
+            spike_buf,
+            spike_chunk_steps,
+            spike_chunk: SpikeChunk::default(),
             carried: Carried {
                 state: state_buf,
                 ring,
@@ -638,7 +686,25 @@ impl LifGpu {
                 .map(|e| (e[0] as f64 * dt + f32::from_bits(e[2]) as f64, e[1])),
         );
         self.rec.recorded_ms = k1 as f64 * dt;
-        // Clear the bins, the histogram and the raster length (the list counters carry on).
+        let spike_len = words[C_SPIKES];
+        if spike_len > p.spike_cap {
+            // Cannot happen (the capacity bounds what the selected neurons can emit in a
+            // chunk); never drop spikes silently.
+            anyhow::bail!(
+                "GPU spike buffer overflow: {spike_len} spikes of record.spikes in {} steps (capacity {})",
+                t1 - t0,
+                p.spike_cap
+            );
+        }
+        if spike_len > 0 {
+            let mut sp: Vec<[u32; 2]> =
+                buffers::read_back(&self.ctx, &self.spike_buf, 0, spike_len as usize)?;
+            sp.sort_unstable();
+            self.spike_chunk.step.extend(sp.iter().map(|e| e[0]));
+            self.spike_chunk.neuron.extend(sp.iter().map(|e| e[1]));
+        }
+        // Clear the bins, the histogram, the raster and spike lengths (the list counters
+        // carry on).
         let zeros = vec![0u32; self.counter_words - C_BINS];
         let q = &self.ctx.queue;
         q.write_buffer(
@@ -649,7 +715,7 @@ impl LifGpu {
         q.write_buffer(
             &self.counters,
             (C_RASTER * 4) as u64,
-            bytemuck::bytes_of(&0u32),
+            bytemuck::cast_slice(&[0u32; 2]),
         );
         Ok(())
     }
@@ -663,7 +729,7 @@ impl LifBackend for LifGpu {
     fn advance(&mut self, steps: u32) -> anyhow::Result<()> {
         let mut left = steps;
         while left > 0 {
-            let chunk = left.min(CHUNK_STEPS);
+            let chunk = left.min(CHUNK_STEPS).min(self.spike_chunk_steps);
             let t0 = self.t;
             self.submit_steps(chunk);
             self.t += chunk as u64;
@@ -704,6 +770,14 @@ impl LifBackend for LifGpu {
 
     fn host_recording(&self) -> &LifRecording {
         &self.rec
+    }
+
+    fn spikes(&self) -> &SpikeChunk {
+        &self.spike_chunk
+    }
+
+    fn clear_spikes(&mut self) {
+        self.spike_chunk.clear();
     }
 
     fn snapshot(&mut self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {

@@ -1,19 +1,21 @@
 //! The model L run directory, written from a [`Simulation`]'s results: rates.csv,
-//! neurons.npy, vhist.csv, raster.csv, lif.png and run.json; checkpoint.bin; and `balnet
-//! theory` for model L.
+//! neurons.npy, vhist.csv, raster.csv, lif.png and run.json; with `record.spikes`,
+//! spikes_step.npy and spikes_neuron.npy; checkpoint.bin; and `balnet theory` for model L.
 //!
 //! run.json says `running` while the run goes, then `complete`, `interrupted` or `failed`.
 //! rates.csv and raster.csv grow as the run goes (every finished rate bin and raster spike,
-//! flushed after every chunk of steps), so a killed run keeps them up to its last chunk;
+//! flushed after every chunk of steps), so a killed run keeps them up to its last chunk; so
+//! do spikes_step.npy and spikes_neuron.npy (appended after every chunk, their headers'
+//! shapes rewritten in place);
 //! neurons.npy, vhist.csv and lif.png are written at the end of the run (also of an
 //! interrupted or failed one), so a killed run (`kill -9`, run.json still `running`) has none.
 
 use crate::config::ConfigError;
 use crate::device::Device;
 use crate::io::checkpoint::{self, Checkpoint};
-use crate::io::{self as record, Csv, CsvAppender, RunJson, RunStatus, num};
-use crate::lif::config::{LifConfig, LifSetup};
-use crate::lif::record::{LifRecording, LifSummary};
+use crate::io::{self as record, Csv, CsvAppender, NpyAppender, RunJson, RunStatus, num};
+use crate::lif::config::{LifConfig, LifSetup, SpikeSelection};
+use crate::lif::record::{LifRecording, LifSummary, SpikeChunk};
 use crate::lif::sim::Simulation;
 use crate::lif::theory::{self as mf, SingleNeuronPrediction, self_consistent};
 use crate::progress::{Observer, Records};
@@ -55,9 +57,110 @@ pub struct LifRunSummary {
     pub synaptic_events_per_second: Option<f64>,
     pub neuron_steps_per_second: f64,
     pub summary: Option<LifSummary>,
+    /// The spike files of `record.spikes` (None without it).
+    pub spikes: Option<SpikesSummary>,
     pub theory: Option<LifTheory>,
     pub warnings: Vec<String>,
     pub error: Option<String>,
+}
+
+/// run.json's `spikes`: what spikes_step.npy and spikes_neuron.npy hold.
+#[derive(Clone, Debug, Serialize)]
+pub struct SpikesSummary {
+    /// `record.spikes` as configured.
+    pub selection: SpikeSelection,
+    /// The selected neurons as half-open ranges of global ids: [[E lo, E hi], [I lo, I hi]].
+    pub global_ranges: [[u32; 2]; 2],
+    pub neurons: u32,
+    /// Spikes in the files.
+    pub count: u64,
+    /// A spike at step k happened in the step ending at (k + 1) dt after the warm-up.
+    pub dt_ms: f64,
+    pub warmup_ms: f64,
+    /// Recorded steps so far.
+    pub steps: u64,
+    /// [step file, neuron file] (uint32 each, the same length).
+    pub files: [&'static str; 2],
+    /// Bytes of both files.
+    pub bytes: u64,
+    /// Memory of the spike buffers, at most: the host's one chunk of steps (1000) and, on
+    /// the GPU, the device's (its chunks shortened so that it cannot overflow).
+    pub host_buffer_bytes: f64,
+    pub device_buffer_bytes: Option<f64>,
+}
+
+/// The two spike files.
+pub const SPIKE_FILES: [&str; 2] = ["spikes_step.npy", "spikes_neuron.npy"];
+
+/// spikes_step.npy and spikes_neuron.npy, appended after every chunk of steps.
+pub struct SpikeWriter {
+    step: NpyAppender,
+    neuron: NpyAppender,
+}
+
+impl SpikeWriter {
+    /// Creates both files empty, or (`resume_at`) reopens them cut back to that many spikes
+    /// (what a checkpoint counted).
+    pub fn open(dir: &Path, resume_at: Option<u64>) -> anyhow::Result<Self> {
+        let [a, b] = SPIKE_FILES.map(|f| dir.join(f));
+        Ok(match resume_at {
+            None => SpikeWriter {
+                step: NpyAppender::create(&a)?,
+                neuron: NpyAppender::create(&b)?,
+            },
+            Some(k) => SpikeWriter {
+                step: NpyAppender::reopen_truncated(&a, k)?,
+                neuron: NpyAppender::reopen_truncated(&b, k)?,
+            },
+        })
+    }
+
+    /// Appends a chunk's spikes to both files, then updates both headers.
+    pub fn append(&mut self, c: &SpikeChunk) -> anyhow::Result<()> {
+        if c.is_empty() {
+            return Ok(());
+        }
+        self.step.append_data(&c.step)?;
+        self.neuron.append_data(&c.neuron)?;
+        self.step.commit()?;
+        self.neuron.commit()
+    }
+
+    pub fn sync(&self) -> anyhow::Result<()> {
+        self.step.sync()?;
+        self.neuron.sync()
+    }
+
+    pub fn count(&self) -> u64 {
+        self.step.len()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.step.bytes() + self.neuron.bytes()
+    }
+}
+
+fn spikes_summary(
+    s: &LifSetup,
+    w: &SpikeWriter,
+    recorded: u64,
+    kind: crate::device::DeviceKind,
+) -> Option<SpikesSummary> {
+    let selection = s.config.record.spikes?;
+    let (host, device) = crate::lif::sim::spike_buffer_bytes(s);
+    Some(SpikesSummary {
+        selection,
+        global_ranges: s.spike_ranges()?,
+        neurons: s.spike_neurons(),
+        count: w.count(),
+        dt_ms: s.config.dt,
+        warmup_ms: s.warmup_steps as f64 * s.config.dt,
+        steps: recorded,
+        files: SPIKE_FILES,
+        bytes: w.bytes(),
+        host_buffer_bytes: host,
+        device_buffer_bytes: (kind == crate::device::DeviceKind::Gpu).then_some(device),
+    })
 }
 
 /// Applies the CLI overrides (seed, and the recorded duration from a step count) and
@@ -125,11 +228,28 @@ struct LifWriter {
     bins_written: usize,
     raster: CsvAppender,
     raster_written: usize,
+    spikes: Option<SpikeWriter>,
 }
 
 impl LifWriter {
-    /// Creates both files with their header and what `rec` holds after `recorded` steps.
-    fn create(dir: &Path, s: &LifSetup, rec: &LifRecording, recorded: u64) -> anyhow::Result<Self> {
+    /// Creates both files with their header and what `rec` holds after `recorded` steps, and
+    /// the spike files (cut back to `spikes_at` spikes when resuming).
+    fn create(
+        dir: &Path,
+        s: &LifSetup,
+        rec: &LifRecording,
+        recorded: u64,
+        spikes_at: Option<u64>,
+    ) -> anyhow::Result<Self> {
+        let spikes = if s.config.record.spikes.is_some() {
+            Some(SpikeWriter::open(dir, spikes_at)?)
+        } else {
+            // No stale spike files from an earlier run into this directory.
+            for f in SPIKE_FILES {
+                let _ = std::fs::remove_file(dir.join(f));
+            }
+            None
+        };
         let mut w = LifWriter {
             bin_ms: rec.bin_steps as f64 * s.config.dt,
             n: [s.n_e, s.n_i],
@@ -138,6 +258,7 @@ impl LifWriter {
             bins_written: 0,
             raster: CsvAppender::create(&dir.join("raster.csv"), &RASTER_HEADER)?,
             raster_written: 0,
+            spikes,
         };
         let complete = (recorded / rec.bin_steps as u64) as usize;
         w.append(&rec.bins, complete.min(rec.bins.len()), &rec.raster)?;
@@ -169,6 +290,9 @@ impl LifWriter {
 
     fn finish(mut self, rec: &LifRecording) -> anyhow::Result<()> {
         self.append(&rec.bins, rec.bins.len(), &rec.raster)?;
+        if let Some(w) = &self.spikes {
+            w.sync()?;
+        }
         self.rates.finish()?;
         self.raster.finish()
     }
@@ -189,9 +313,14 @@ impl Observer for LifRunWriter<'_> {
             bins,
             complete_bins,
             raster,
+            spikes,
+            ..
         } = *records
         {
             self.files.append(bins, complete_bins, raster)?;
+            if let Some(w) = self.files.spikes.as_mut() {
+                w.append(spikes)?;
+            }
         }
         self.inner.on_records(records)
     }
@@ -205,6 +334,10 @@ impl Observer for LifRunWriter<'_> {
         self.every
     }
     fn on_checkpoint(&mut self, ck: &Checkpoint) -> anyhow::Result<()> {
+        // The spikes a checkpoint counts are on disk before it is.
+        if let Some(w) = &self.files.spikes {
+            w.sync()?;
+        }
         checkpoint::write(&self.ck_path, ck)
     }
 }
@@ -243,9 +376,23 @@ pub fn run_lif_with(
     let s = sim.setup().clone();
     let ck_path = out.join("checkpoint.bin");
     let mut warnings = s.warnings.clone();
+    let mut spikes_at = None;
     if opts.resume {
         let ck = checkpoint::read(&ck_path)?;
         sim.restore(&ck)?;
+        let k = sim.spikes_recorded();
+        if s.config.record.spikes.is_some() {
+            // Checked before anything is touched: the files must hold what the checkpoint
+            // counts.
+            for f in SPIKE_FILES {
+                let held = record::read_npy_u32_len(&out.join(f))?;
+                anyhow::ensure!(
+                    held >= k,
+                    "checkpoint refused: {f} holds {held} spikes, fewer than the {k} the checkpoint counts"
+                );
+            }
+        }
+        spikes_at = Some(k);
         warnings.push(format!("resumed from a checkpoint at step {}", ck.step));
     }
     let (synapses, bps) = match sim.synapses() {
@@ -273,6 +420,7 @@ pub fn run_lif_with(
         synaptic_events_per_second: None,
         neuron_steps_per_second: 0.0,
         summary: None,
+        spikes: None,
         theory: theory.as_ref().map(theory_of),
         warnings,
         error: None,
@@ -281,7 +429,11 @@ pub fn run_lif_with(
     let r = (|| {
         json.write(&summary)?;
         let recorded = sim.steps_done().saturating_sub(s.warmup_steps);
-        let files = LifWriter::create(out, &s, sim.host_recording(), recorded)?;
+        let files = LifWriter::create(out, &s, sim.host_recording(), recorded, spikes_at)?;
+        if let Some(w) = &files.spikes {
+            summary.spikes = spikes_summary(&s, w, recorded, sim.device_kind());
+            json.write(&summary)?;
+        }
         let mut w = LifRunWriter {
             inner: obs,
             every: opts.checkpoint_every,
@@ -295,6 +447,10 @@ pub fn run_lif_with(
         let stepped = sim.steps_stepped();
         let wall = sim.stepping_seconds().max(1e-12);
         let rec = sim.recording()?;
+        if let Some(w) = &files.spikes {
+            let recorded = sim.steps_done().saturating_sub(s.warmup_steps);
+            summary.spikes = spikes_summary(&s, w, recorded, sim.device_kind());
+        }
         files.finish(&rec)?;
         let sim_s = stepped as f64 * s.config.dt * 1e-3;
         summary.stepping_seconds = wall;

@@ -55,6 +55,51 @@ pub struct LifRecording {
     pub raster_neurons: u32,
 }
 
+/// The spikes of the neurons `record.spikes` selects over some recorded steps: the recorded
+/// step of each (0 = the first step after the warm-up) and its global neuron id (E
+/// 0..n_e, I n_e..n_e+n_i), sorted by step and, within a step, by neuron id.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpikeChunk {
+    pub step: Vec<u32>,
+    pub neuron: Vec<u32>,
+}
+
+impl SpikeChunk {
+    pub fn len(&self) -> usize {
+        self.step.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.step.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.step.clear();
+        self.neuron.clear();
+    }
+
+    pub fn push(&mut self, step: u32, neuron: u32) {
+        self.step.push(step);
+        self.neuron.push(neuron);
+    }
+
+    /// Appends `other` (whose steps come after this chunk's).
+    pub fn extend(&mut self, other: &SpikeChunk) {
+        self.step.extend_from_slice(&other.step);
+        self.neuron.extend_from_slice(&other.neuron);
+    }
+}
+
+/// The most spikes one neuron can emit in `steps` consecutive steps: one per refractory
+/// period at most (rounding costs one step), and at most one per step.
+pub fn max_spikes_per_neuron(s: &LifSetup, steps: u64) -> u64 {
+    let tau_rp = s.neuron[0].tau_rp.min(s.neuron[1].tau_rp);
+    let gap = ((tau_rp / s.config.dt).floor() as u64)
+        .saturating_sub(1)
+        .max(1);
+    (steps / gap + 2).min(steps)
+}
+
 /// Summary numbers of run.json.
 #[derive(Clone, Debug, Serialize)]
 pub struct LifSummary {

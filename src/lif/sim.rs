@@ -33,7 +33,7 @@ use crate::lif::config::LifSetup;
 use crate::lif::connectivity::Csr;
 use crate::lif::cpu::LifCpu;
 use crate::lif::gpu::LifGpu;
-use crate::lif::record::LifRecording;
+use crate::lif::record::{LifRecording, SpikeChunk, max_spikes_per_neuron};
 use crate::lif::theory::SingleNeuronPrediction;
 use crate::progress::{Observer, Outcome, Records};
 use crate::{Error, Result};
@@ -57,6 +57,8 @@ pub struct Simulation {
     setup_seconds: f64,
     stepping_seconds: f64,
     stepped: u64,
+    /// Spikes of `record.spikes` recorded before the last chunk.
+    spikes_before: u64,
 }
 
 impl Simulation {
@@ -86,6 +88,7 @@ impl Simulation {
             setup_seconds: t0.elapsed().as_secs_f64(),
             stepping_seconds: 0.0,
             stepped: 0,
+            spikes_before: 0,
         })
     }
 
@@ -190,6 +193,18 @@ impl Simulation {
         self.backend().host_recording()
     }
 
+    /// The spikes of the neurons `record.spikes` selects in the last chunk of steps that
+    /// `run` stepped (at most 1000 steps; observers get every chunk's in
+    /// `Records::Lif::spikes`): recorded step and global neuron id, sorted by step, then id.
+    pub fn last_spikes(&self) -> &SpikeChunk {
+        self.backend().spikes()
+    }
+
+    /// Spikes of `record.spikes` recorded so far (the last chunk's included).
+    pub fn spikes_recorded(&self) -> u64 {
+        self.spikes_before + self.backend().spikes().len() as u64
+    }
+
     /// The replica word of the network's counters.
     pub fn replica(&self) -> u32 {
         self.replica
@@ -222,9 +237,16 @@ impl Simulation {
                 if let Some(c) = obs.checkpoint_every().filter(|&c| c > 0) {
                     k = k.min(c - self.done % c);
                 }
+                self.spikes_before = self.spikes_recorded();
                 let r = match &mut self.engine {
-                    Engine::Cpu(dev, b) => dev.install(|| b.advance(k as u32)),
-                    Engine::Gpu(b) => b.advance(k as u32),
+                    Engine::Cpu(dev, b) => {
+                        b.clear_spikes();
+                        dev.install(|| b.advance(k as u32))
+                    }
+                    Engine::Gpu(b) => {
+                        b.clear_spikes();
+                        b.advance(k as u32)
+                    }
                 };
                 if let Err(e) = r {
                     self.failure = Some(format!("{e:#}"));
@@ -239,6 +261,8 @@ impl Simulation {
                     bins: &rec.bins,
                     complete_bins: ((recorded / rec.bin_steps as u64) as usize).min(rec.bins.len()),
                     raster: &rec.raster,
+                    spikes: self.backend().spikes(),
+                    spikes_before: self.spikes_before,
                 })?;
                 obs.progress(self.done, total);
                 if let Some(c) = obs.checkpoint_every().filter(|&c| c > 0)
@@ -258,10 +282,14 @@ impl Simulation {
     /// The network's state and its recording so far, to continue bit for bit on the same
     /// kind of backend.
     pub fn checkpoint(&mut self) -> Result<Checkpoint> {
-        let blobs = match &mut self.engine {
+        let mut blobs = match &mut self.engine {
             Engine::Cpu(_, b) => b.snapshot()?,
             Engine::Gpu(b) => b.snapshot()?,
         };
+        blobs.push(checkpoint::to_blob(
+            "spikes_recorded",
+            &[self.spikes_recorded()],
+        ));
         Ok(Checkpoint {
             model: "lif".into(),
             backend_kind: self.device_kind(),
@@ -284,9 +312,16 @@ impl Simulation {
             self.replica,
             self.total_steps(),
         )?;
+        let spikes: Vec<u64> = checkpoint::blob_vec(&ck.blobs, "spikes_recorded", Some(1))?;
         match &mut self.engine {
-            Engine::Cpu(_, b) => b.restore(&ck.blobs)?,
-            Engine::Gpu(b) => b.restore(&ck.blobs)?,
+            Engine::Cpu(_, b) => {
+                b.restore(&ck.blobs)?;
+                b.clear_spikes();
+            }
+            Engine::Gpu(b) => {
+                b.restore(&ck.blobs)?;
+                b.clear_spikes();
+            }
         }
         let at = self.backend().steps_done();
         if at != ck.step {
@@ -296,12 +331,24 @@ impl Simulation {
             )));
         }
         self.done = ck.step;
+        self.spikes_before = spikes[0];
         Ok(())
     }
 }
 
+/// Bytes of the host's buffer of one chunk's spikes of `record.spikes` at most (8 bytes a
+/// spike, the most the selected neurons can emit in a chunk), and of the GPU's device buffer
+/// (`gpu::spike_buffer_shape`); 0 without `record.spikes`.
+pub fn spike_buffer_bytes(s: &LifSetup) -> (f64, f64) {
+    let selected = s.spike_neurons() as f64;
+    let host = selected * max_spikes_per_neuron(s, CHUNK_STEPS) as f64 * 8.0;
+    let device = crate::lif::gpu::spike_buffer_shape(s).1 as f64 * 8.0;
+    (host, device)
+}
+
 /// Estimated memory of the CPU backend (bytes) and its stored synapse count: 4 bytes per
-/// synapse, the input ring buffer (with stored synapses), neuron state and recording.
+/// synapse, the input ring buffer (with stored synapses), neuron state and recording (the
+/// buffer of one chunk's spikes of `record.spikes` included).
 pub fn memory_estimate(s: &LifSetup) -> (f64, f64) {
     let n = s.n() as f64;
     let synapses = match s.config.connectivity {
@@ -313,7 +360,8 @@ pub fn memory_estimate(s: &LifSetup) -> (f64, f64) {
     } else {
         0.0
     };
-    (synapses * 4.0 + n * 8.0 + acc + n * 40.0, synapses)
+    let spikes = spike_buffer_bytes(s).0;
+    (synapses * 4.0 + n * 8.0 + acc + n * 40.0 + spikes, synapses)
 }
 
 /// The estimate against the machine's available memory.
