@@ -84,11 +84,13 @@ def main(argv=None):
         print(f"matplotlib is not installed: wrote the figure's points to {path}")
         return path
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    for pop, color, marker in (("E", "tab:blue", "o"), ("I", "tab:red", "s")):
-        ax1.plot(sim["nu_x_tau_rp"], sim[f"nu_tau_rp_{pop}"], marker, color=color,
-                 label=f"simulation {pop}")
-        ax2.plot(sim["nu_x_tau_rp"], sim[f"cv_{pop}"], marker, color=color,
-                 label=f"simulation {pop}")
+    # E and I often coincide: E as large open circles around the I squares.
+    for pop, color, style in (("E", "tab:blue", dict(marker="o", ms=10, mfc="none")),
+                              ("I", "tab:red", dict(marker="s", ms=5))):
+        ax1.plot(sim["nu_x_tau_rp"], sim[f"nu_tau_rp_{pop}"], ls="none", color=color,
+                 label=f"simulation {pop}", **style)
+        ax2.plot(sim["nu_x_tau_rp"], sim[f"cv_{pop}"], ls="none", color=color,
+                 label=f"simulation {pop}", **style)
     ax1.plot(mf["nu_x_tau_rp"], mf["mf_nu_tau_rp"], "k-", label="mean-field")
     ax2.plot(mf["nu_x_tau_rp"], mf["mf_cv"], "k-", label="mean-field")
     ax1.set_xlabel("nu_X tau_rp")

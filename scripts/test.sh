@@ -8,7 +8,8 @@
 #   PYTEST_ARGS="-k interrupt" scripts/test.sh --python
 #
 # The environment lives in target/python-venv (BALNET_VENV to move it); it sees the system's
-# packages, and pip installs there whatever of pandas, tqdm, pytest and maturin is missing.
+# packages, and pip installs there whatever of pandas, tqdm, pytest, maturin and matplotlib
+# (the examples' figures) is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,7 +29,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 vpy="$venv/bin/python"
 "$vpy" -m pip install --quiet --disable-pip-version-check \
-  "maturin>=1.16,<2" "numpy>=1.22" "pandas>=1.5" "tqdm>=4.60" "pytest>=7"
+  "maturin>=1.16,<2" "numpy>=1.22" "pandas>=1.5" "tqdm>=4.60" "pytest>=7" "matplotlib>=3.5"
 # The package exactly as `pip install .` builds it (maturin, release profile), without a
 # fresh isolated build environment each time.
 "$vpy" -m pip install --quiet --disable-pip-version-check --no-build-isolation --force-reinstall --no-deps .

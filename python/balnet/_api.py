@@ -27,8 +27,11 @@ class BalnetWarning(UserWarning):
     """A warning of a run (the command line's ``warning:`` and ``note:`` lines)."""
 
 
-# pandas parses balnet's CSV numbers (shortest round-trip form) back to the same bits.
-_CSV = {"float_precision": "round_trip"}
+# pandas parses balnet's CSV numbers (shortest round-trip form) back to the same bits: by
+# default from pandas 3 on (which deprecates the option), with "round_trip" before.
+_CSV: Dict[str, Any] = (
+    {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+)
 
 
 def _config_args(config: Config) -> Dict[str, Any]:
@@ -490,7 +493,7 @@ def sweep(
         for pid, msg in rep["failures"]:
             warnings.warn(f"sweep point {pid} failed: {msg}", BalnetWarning, stacklevel=2)
         p = path / "summary.csv"
-        df = pd.read_csv(p, **_CSV) if p.exists() and p.stat().st_size > 0 else pd.DataFrame()
+        df = pd.read_csv(p, dtype={"id": str}, **_CSV) if p.exists() and p.stat().st_size > 0 else pd.DataFrame()
         if not temporary:
             df.attrs["out"] = str(path)
         return df

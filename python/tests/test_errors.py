@@ -84,16 +84,17 @@ def test_overrides_are_checked(work):
 
 
 def test_a_network_too_large_is_a_memory_error_with_the_numbers(work, cli):
-    # 16 networks of 2 x 2^30 neurons: about 275 GB of state, more than any machine here.
-    cfg = {"model": "hydro", "n": 2**30, "replicas": 16, "steps": 10}
+    # A model L network of 2e6 neurons with in-degree 1.25e5: 2.5e11 stored synapses of
+    # 4 bytes, about 1 TB, more than any machine here.
+    cfg = {"model": "lif", "K": 100000, "n_e": 1000000, "n_i": 1000000, "duration": 10.0}
     (work / "huge.json").write_text(json.dumps(cfg))
     expected = _cli_error(cli, "run", "huge.json", "--backend", "cpu", "--out", "cli")
     with pytest.raises(balnet.DoesNotFitError) as e:
         balnet.run("huge.json", backend="cpu", out="py")
     assert isinstance(e.value, MemoryError)
     msg = str(e.value)
-    assert "16 network(s) of 2 x 1073741824 neurons" in msg and "GB is available" in msg
-    # The same message as the CLI's but for the available memory, read at another moment.
+    assert "(2.500e11 synapses x 4 bytes + state)" in msg and "GB is available" in msg
+    # The CLI's message but for the available memory, read at another moment.
     assert msg.split(" but only ")[0] == expected.split(" but only ")[0]
-    need = float(msg.split("need about ")[1].split(" GB")[0])
-    assert need > 16 * 2 * 2**30 * 8 / 1e9
+    need = float(msg.split("needs about ")[1].split(" GB")[0])
+    assert need >= 2.5e11 * 4 / 1e9

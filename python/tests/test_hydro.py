@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import balnet
+from balnet._api import _CSV as CSV
 
 CONFIG = "configs/hydro_balanced.json"
 
@@ -55,7 +56,7 @@ def test_moments_frame_is_moments_csv(work):
     bits), and its late-time averages are run.json's."""
     r = balnet.run(CONFIG, n=2000, backend="cpu", duration=3.0, out="run")
     df = r.moments
-    csv = pd.read_csv("run/moments.csv", float_precision="round_trip")
+    csv = pd.read_csv("run/moments.csv", **CSV)
     assert list(df.columns) == list(csv.columns) == [
         "t", "step", "population", "mean", "var", "rate", "skewness", "excess_kurtosis", "drift"
     ]
@@ -74,7 +75,7 @@ def test_moments_frame_is_moments_csv(work):
     th = r.theory
     assert set(th["population"]) == {"E", "I"}
     assert {"mu", "var", "rate", "mean_pred"} <= set(th.columns)
-    assert r.summary["config"]["n"] == 2000 and r.backend == "cpu"
+    assert r.summary["config"]["n"] == 2000 and r.backend.startswith("cpu")
 
 
 def test_replicas_frame_has_a_replica_column(work):
@@ -83,7 +84,7 @@ def test_replicas_frame_has_a_replica_column(work):
     assert list(df.columns[:2]) == ["replica", "t"]
     assert sorted(df["replica"].unique()) == [2, 3, 4]
     for k in (2, 3, 4):
-        csv = pd.read_csv(r.path / f"replica_{k}" / "moments.csv", float_precision="round_trip")
+        csv = pd.read_csv(r.path / f"replica_{k}" / "moments.csv", **CSV)
         mine = df[df["replica"] == k].drop(columns="replica").reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, csv, check_exact=True)
     # Different replicas are different networks.
@@ -124,7 +125,7 @@ def test_cli_and_package_give_the_same_bits(work, cli):
             assert _run_json_without_timings(cli_dir / f) == _run_json_without_timings(saved / f)
         else:
             assert (cli_dir / f).read_bytes() == (saved / f).read_bytes(), f
-    csv = pd.read_csv(cli_dir / "moments.csv", float_precision="round_trip")
+    csv = pd.read_csv(cli_dir / "moments.csv", **CSV)
     pd.testing.assert_frame_equal(r.moments, csv, check_exact=True)
 
 
