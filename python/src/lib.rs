@@ -207,8 +207,12 @@ impl Source {
         if f.is_empty() {
             return Ok(self);
         }
-        let mut v: Value = serde_json::from_str(&self.text)
-            .map_err(|e| self.err(&format!("malformed JSON: {}", config::json_error_message(&e))))?;
+        let mut v: Value = serde_json::from_str(&self.text).map_err(|e| {
+            self.err(&format!(
+                "malformed JSON: {}",
+                config::json_error_message(&e)
+            ))
+        })?;
         let Some(obj) = v.as_object_mut() else {
             return Err(self.err("expected a JSON object"));
         };
@@ -558,10 +562,7 @@ fn sweep(
                         let t = std::fs::read_to_string(p)
                             .map_err(|e| config_err(format!("base {p}: cannot read: {e}")))?;
                         serde_json::from_str(&t).map_err(|e| {
-                            config_err(format!(
-                                "base {p}: {}",
-                                config::json_error_message(&e)
-                            ))
+                            config_err(format!("base {p}: {}", config::json_error_message(&e)))
                         })?
                     }
                     Value::Object(_) => spec.base.clone(),

@@ -16,14 +16,14 @@ import pandas as pd
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 SCRIPT = r"""
-import sys, balnet
+import sys, time, balnet
 def progress(done, total):
     if done >= 4000:
         print("stepping", done, total, flush=True)
 try:
     balnet.run({CONFIG}, backend="cpu", out=sys.argv[1], progress=progress, **{KW})
 except KeyboardInterrupt:
-    print("KeyboardInterrupt raised", flush=True)
+    print("KeyboardInterrupt raised at", time.monotonic(), flush=True)
     raise
 print("finished without interruption", flush=True)
 """
@@ -42,8 +42,8 @@ def _interrupt(tmp_path, config, kw):
         time.sleep(0.3)
         t0 = time.monotonic()
         p.send_signal(signal.SIGINT)
-        rest, err = p.communicate(timeout=30)
-        waited = time.monotonic() - t0
+        rest, err = p.communicate(timeout=60)
+        exited = time.monotonic() - t0
     finally:
         if p.poll() is None:
             p.kill()
@@ -53,20 +53,25 @@ def _interrupt(tmp_path, config, kw):
     assert "finished without interruption" not in rest
     # Python ends an uncaught KeyboardInterrupt by dying of SIGINT.
     assert p.returncode in (-signal.SIGINT, 1, 130), p.returncode
-    assert waited < 5.0, f"took {waited:.2f} s to stop"
+    # CLOCK_MONOTONIC is system-wide: the child's clock reading is comparable with ours.
+    raised = float(rest.split("KeyboardInterrupt raised at")[1].split()[0]) - t0
+    # The run stops at its next chunk (well under a second here on an idle machine) and
+    # writes its directory before the exception is raised; a loaded CI machine is slower.
+    assert raised < 5.0, f"took {raised:.2f} s to raise KeyboardInterrupt"
+    assert exited < 15.0, f"took {exited:.2f} s to exit"
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "interrupted"
     return out, run
 
 
 def test_sigint_stops_a_model_h_run(tmp_path):
-    # n = 1e4: a chunk of 2000 steps takes well under a second; 10^6 steps would take minutes.
+    # n = 1e4: a chunk of 2000 steps takes well under a second; 2e5 steps take a minute.
     out, run = _interrupt(
-        tmp_path, str(CONFIGS / "hydro_balanced.json"), {"n": 10000, "steps": 1_000_000}
+        tmp_path, str(CONFIGS / "hydro_balanced.json"), {"n": 10000, "steps": 200_000}
     )
     m = pd.read_csv(out / "moments.csv")
     last = int(m["step"].max())
-    assert 4000 <= last < 1_000_000
+    assert 4000 <= last < 200_000
     # Every chunk's records are there: record points 0, 50, ..., last for both populations.
     assert len(m) == 2 * (last // 50 + 1)
     # The end-of-run files were written from the records up to the interruption.
