@@ -71,17 +71,15 @@ fn run_polled<T: Send>(
                 r
             });
             let mut signal: Option<PyErr> = None;
-            loop {
-                match rx.recv_timeout(Duration::from_millis(50)) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => {
-                        if signal.is_none()
-                            && let Err(e) = Python::attach(|py| py.check_signals())
-                        {
-                            stop.cancel();
-                            signal = Some(e);
-                        }
-                    }
-                    _ => break,
+            // Until the worker is done (its message, or its sender dropped by a panic).
+            while let Err(mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(Duration::from_millis(50))
+            {
+                if signal.is_none()
+                    && let Err(e) = Python::attach(|py| py.check_signals())
+                {
+                    stop.cancel();
+                    signal = Some(e);
                 }
             }
             match worker.join() {
