@@ -19,9 +19,23 @@ pub fn kernel_sources() -> Vec<KernelSource> {
     v.push(crate::lif::gpu::LifKernel::source(
         &crate::lif::gpu::LifKernel::all(),
     ));
-    v.push(crate::lif::gpu_connectivity::kernel_source(
-        crate::lif::gpu_connectivity::SORT_WG_VALUES,
+    // A synapse array split over the most bindings (every split has the same shape).
+    let fixed: Vec<_> = crate::lif::gpu::LifKernel::all()
+        .into_iter()
+        .filter(|k| k.connectivity == crate::lif::gpu::CONN_FIXED_INDEGREE)
+        .collect();
+    v.push(crate::lif::gpu::LifKernel::source_split(
+        &fixed,
+        crate::lif::gpu_connectivity::SYN_PARTS_MAX,
+        1 << 20,
     ));
+    for parts in [1, crate::lif::gpu_connectivity::SYN_PARTS_MAX] {
+        v.push(crate::lif::gpu_connectivity::kernel_source(
+            crate::lif::gpu_connectivity::SORT_WG_VALUES,
+            parts,
+            1 << 20,
+        ));
+    }
     v
 }
 

@@ -19,6 +19,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// GPU kernel shapes: auto (by the adapter's device type), gpu or cpu; overrides
+    /// BALNET_GPU_LAYOUT. The numbers do not depend on it, only the speed.
+    #[arg(long, global = true, value_name = "auto|gpu|cpu")]
+    gpu_layout: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -77,6 +81,9 @@ enum Command {
         /// uninterrupted run's. A corrupt checkpoint, or one of another config, is refused.
         #[arg(long, conflicts_with_all = ["config", "n", "steps", "seed", "out"])]
         resume: Option<PathBuf>,
+        /// Print the host and device memory estimates (buffers, bindings) and run nothing.
+        #[arg(long, conflicts_with = "resume")]
+        dry_run: bool,
     },
     /// The large-n limit of a config (and with --n, its first-order finite-n prediction).
     Theory {
@@ -173,6 +180,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
+    if let Some(l) = &cli.gpu_layout {
+        gpu::gpu::set_layout(gpu::GpuLayout::parse("--gpu-layout", l)?);
+    }
     match cli.command {
         Command::Info { json } => info(json),
         Command::Run {
@@ -185,6 +195,7 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
             force,
             checkpoint_every,
             resume,
+            dry_run,
         } => {
             if checkpoint_every == Some(0) {
                 return Err(ConfigError("--checkpoint-every 0: must be >= 1".into()).into());
@@ -220,6 +231,20 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
                         }
                         let cfg: balnet::lif::config::LifConfig = parse_config(&config)?;
                         let cfg = lif_overrides(cfg, seed, steps);
+                        if dry_run {
+                            let s = balnet::lif::output::setup(cfg, None, None)?;
+                            let (host, syn) = balnet::lif::sim::memory_estimate(&s);
+                            println!(
+                                "model L: {} + {} neurons, K_E = {}, K_I = {}, {syn:.3e} synapses",
+                                s.n_e, s.n_i, s.k_e, s.k_i
+                            );
+                            println!("host memory (CPU backend) about {:.2} GB", host / 1e9);
+                            for (limit, from) in dry_run_bindings()? {
+                                let d = balnet::lif::sim::device_memory_estimate(&s, limit);
+                                println!("{} [binding limit: {from}]", d.summary());
+                            }
+                            return Ok(ExitCode::SUCCESS);
+                        }
                         let run = LifRun {
                             backend: backend.into(),
                             out,
@@ -236,6 +261,29 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
             let setup = balnet::hydro::output::setup(cfg, &overrides, force)?;
             for w in &setup.warnings {
                 eprintln!("warning: {w}");
+            }
+            if dry_run {
+                let r = setup.config.replicas as u64;
+                println!(
+                    "model H: n = {} per population, {} replica(s), {} steps",
+                    setup.config.n, r, setup.steps
+                );
+                println!(
+                    "host memory (CPU backend) about {:.2} GB",
+                    balnet::hydro::sim::memory_estimate(&setup, r) / 1e9
+                );
+                let layout = gpu::gpu::requested_layout()?;
+                let cpu_layout = layout == gpu::GpuLayout::Cpu;
+                for (limit, from) in dry_run_bindings()? {
+                    let d =
+                        balnet::hydro::sim::device_memory_estimate(&setup, r, cpu_layout, limit);
+                    println!(
+                        "{} [binding limit: {from}; {} layout]",
+                        d.summary(),
+                        if cpu_layout { "cpu" } else { "gpu" }
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
             }
             let device = open_device(backend, setup.config.coupling == Coupling::Pairwise)?;
             let opts = balnet::hydro::output::RunOptions {
@@ -639,12 +687,53 @@ fn run_lif(
     Ok(exit_of(s.status, s.error.as_deref()))
 }
 
+/// The binding limits a `--dry-run` estimate is given for, with where each came from: the
+/// first adapter's (lowered by BALNET_MAX_BINDING_BYTES), and Vulkan's 2 GiB in wgpu (a
+/// discrete GPU's) when that is larger.
+fn dry_run_bindings() -> anyhow::Result<Vec<(u64, String)>> {
+    let over = gpu::gpu::max_binding_override()?;
+    let adapters = gpu::list_adapters();
+    let (limit, from) = match adapters.first() {
+        Some(a) => (
+            a.max_storage_buffer_binding_size.min(a.max_buffer_size),
+            format!("adapter {}", a.name),
+        ),
+        None => (
+            gpu::VULKAN_MAX_BINDING_BYTES,
+            "no adapter here; Vulkan's 2 GiB - 1 in wgpu".to_string(),
+        ),
+    };
+    let mut v = vec![match over {
+        Some(b) if b < limit => (b, format!("{} = {b}", gpu::gpu::MAX_BINDING_ENV)),
+        _ => (limit, from),
+    }];
+    if v[0].0 < gpu::VULKAN_MAX_BINDING_BYTES {
+        v.push((
+            gpu::VULKAN_MAX_BINDING_BYTES,
+            "a discrete GPU under Vulkan (2 GiB - 1 in wgpu)".to_string(),
+        ));
+    }
+    Ok(v)
+}
+
 fn info(json: bool) -> anyhow::Result<ExitCode> {
+    gpu::gpu::check_env()?;
+    let requested = gpu::gpu::requested_layout()?;
+    let max_binding = gpu::gpu::max_binding_override()?;
     let adapters = gpu::list_adapters();
     if json {
+        let layouts: Vec<&str> = adapters
+            .iter()
+            .map(|a| gpu::gpu::resolve_layout(requested, &a.device_type).name())
+            .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "adapters": adapters }))?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "adapters": adapters,
+                "gpu_layout_requested": requested.name(),
+                "gpu_layout": layouts,
+                "max_binding_bytes_override": max_binding,
+            }))?
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -692,6 +781,19 @@ fn info(json: bool) -> anyhow::Result<ExitCode> {
         );
         let f32s = a.max_storage_buffer_binding_size / 4;
         println!("  largest f32 array in one binding {f32s} elements");
+        println!("  timestamp queries                {}", a.timestamp_query);
+        println!(
+            "  kernel layout                    {} (asked: {})",
+            gpu::gpu::resolve_layout(requested, &a.device_type).name(),
+            requested.name()
+        );
+        if let Some(b) = max_binding {
+            println!(
+                "  binding limit used               {} bytes ({})",
+                b.min(a.max_storage_buffer_binding_size),
+                gpu::gpu::MAX_BINDING_ENV
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

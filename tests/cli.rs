@@ -192,4 +192,46 @@ fn a_closed_pipe_ends_the_output_quietly() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(o.status.signal(), Some(13), "{:?}: {err}", o.status);
+
+/// An invalid kernel layout or binding limit (flag or environment) is one line naming the
+/// setting, the value and the allowed ones, exit 2, before any device is opened (`auto` does
+/// not hide it by falling back to the CPU).
+#[test]
+fn bad_gpu_settings_exit_2_with_one_line() {
+    // (environment, arguments, what the line must say)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: [Case; 4] = [
+        (
+            &[],
+            &["--gpu-layout", "fast", "info"],
+            "--gpu-layout = fast",
+        ),
+        (
+            &[("BALNET_GPU_LAYOUT", "gpx")],
+            &["info"],
+            "BALNET_GPU_LAYOUT = gpx",
+        ),
+        (
+            &[("BALNET_GPU_LAYOUT", "gpx")],
+            &["selftest", "--backend", "auto"],
+            "BALNET_GPU_LAYOUT = gpx",
+        ),
+        (
+            &[("BALNET_MAX_BINDING_BYTES", "100")],
+            &["selftest", "--backend", "auto"],
+            "BALNET_MAX_BINDING_BYTES = 100",
+        ),
+    ];
+    for (env, args, want) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_balnet"))
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .expect("balnet");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
 }

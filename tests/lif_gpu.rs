@@ -3,13 +3,15 @@
 
 mod common;
 
-use balnet::device::Device;
+use balnet::device::{Device, GpuContext, GpuOptions};
 use balnet::lif::config::{
     Connectivity, DelayConfig, Integrator, LifConfig, LifSetup, SynapseConfig,
 };
 use balnet::lif::connectivity::build_csr;
+use balnet::lif::gpu_connectivity::SynSplit;
 use balnet::lif::sim::Simulation;
 use statrs::distribution::{ContinuousCDF, StudentsT};
+use std::sync::Arc;
 
 /// The device builds exactly the CPU's CSR (offsets and every synapse word, delays included)
 /// for fixed in-degrees, Gaussian in-degrees, random delays, unequal populations, long rows,
@@ -102,11 +104,10 @@ struct RunStats {
     pv_e: Vec<f64>,
 }
 
-fn run_stats(s: &LifSetup, gpu: bool) -> RunStats {
-    let device = if gpu {
-        Device::Gpu(common::gpu().expect("adapter"))
-    } else {
-        Device::cpu().expect("cpu")
+fn run_stats(s: &LifSetup, gpu: Option<&Arc<GpuContext>>) -> RunStats {
+    let device = match gpu {
+        Some(ctx) => Device::Gpu(ctx.clone()),
+        None => Device::cpu().expect("cpu"),
     };
     let r = common::lif_run(s, &device);
     let sm = r.summary();
@@ -150,9 +151,12 @@ fn mean_var(v: &[f64]) -> (f64, f64) {
 /// with probability below 1e-3; a wrong drive, coupling or integrator moves the rates by
 /// tens of standard errors.
 fn backends_agree(name: &str, seeds: u64, f: impl Fn(&mut LifConfig)) {
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(ctx) = common::gpu() else { return };
+    backends_agree_on(&ctx, name, seeds, f);
+}
+
+/// `backends_agree` with the GPU context `ctx`.
+fn backends_agree_on(ctx: &Arc<GpuContext>, name: &str, seeds: u64, f: impl Fn(&mut LifConfig)) {
     let run_all = |gpu: bool| -> Vec<RunStats> {
         (0..seeds)
             .map(|k| {
@@ -160,7 +164,7 @@ fn backends_agree(name: &str, seeds: u64, f: impl Fn(&mut LifConfig)) {
                     f(c);
                     c.seed = 1 + k + if gpu { 1000 } else { 0 };
                 });
-                run_stats(&s, gpu)
+                run_stats(&s, gpu.then_some(ctx))
             })
             .collect()
     };
@@ -229,6 +233,66 @@ fn backends_agree(name: &str, seeds: u64, f: impl Fn(&mut LifConfig)) {
         failures.is_empty(),
         "{name}: backends differ in {failures:?}"
     );
+}
+
+/// A synapse array larger than one storage binding: with the binding limit lowered to
+/// `BALNET_MAX_BINDING_BYTES` (256 KiB when unset) the K = 100 network's 250000 synapses
+/// (1 MB) span at least three bindings (asserted), and still the device-built CSR equals the
+/// CPU's word for word and the backends agree statistically, for one-step and random delays.
+#[test]
+fn synapses_split_over_bindings() {
+    let Some(base) = common::gpu() else { return };
+    let limit = balnet::device::gpu::max_binding_override()
+        .expect("BALNET_MAX_BINDING_BYTES")
+        .unwrap_or(256 << 10)
+        .min(base.max_binding_bytes());
+    let ctx = GpuContext::open(GpuOptions {
+        layout: base.layout_requested,
+        max_binding_bytes: Some(limit),
+    })
+    .expect("gpu context");
+    assert_eq!(ctx.max_binding_bytes(), limit);
+    for (name, random_delays) in [("one-step delays", false), ("random delays", true)] {
+        let setup = |c: &mut LifConfig| {
+            c.warmup = 100.0;
+            c.duration = 300.0;
+            if random_delays {
+                // Delays up to 1 ms: the ring buffer (slots x n words) stays in one binding.
+                c.delay = DelayConfig::Uniform {
+                    e_ms: [0.5, 1.0],
+                    i_ms: [0.1, 0.5],
+                };
+            }
+        };
+        let s = common::lif_setup(setup);
+        let want = build_csr(&s, 0);
+        let split = SynSplit::new(want.synapses.len() as u64, limit).expect("split");
+        assert!(
+            split.parts >= 3,
+            "{name}: {} synapses in {} parts of {} words: the limit {limit} must give at least three",
+            want.synapses.len(),
+            split.parts,
+            split.part_words
+        );
+        let gpu = Simulation::new(s.clone(), &Device::Gpu(ctx.clone())).expect("gpu network");
+        let got = gpu.connectivity().expect("read back").expect("csr");
+        assert_eq!(got.offsets, want.offsets, "{name}: offsets");
+        assert!(
+            got.synapses == want.synapses,
+            "{name}: synapse words differ"
+        );
+        eprintln!(
+            "{name}: {} synapses in {} bindings of at most {limit} bytes identical to the CPU's",
+            want.synapses.len(),
+            split.parts
+        );
+        backends_agree_on(
+            &ctx,
+            &format!("{name}, {} synapse bindings", split.parts),
+            5,
+            setup,
+        );
+    }
 }
 
 /// The conductance-based K = 100 network (N_E = N_I = 1000, nu_X tau_rp = 0.05, precise

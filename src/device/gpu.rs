@@ -7,6 +7,132 @@ use std::sync::Arc;
 
 /// What to do when the environment variable is set: pick the adapter whose name contains it.
 pub const ADAPTER_ENV: &str = "BALNET_ADAPTER";
+/// Which kernel shapes to use (`auto`, `gpu`, `cpu`; see `GpuLayout`).
+pub const LAYOUT_ENV: &str = "BALNET_GPU_LAYOUT";
+/// Lowers the adapter's storage-binding limit to this many bytes (tests the split of large
+/// arrays over several bindings on any adapter).
+pub const MAX_BINDING_ENV: &str = "BALNET_MAX_BINDING_BYTES";
+
+/// The kernel shapes: those for thousands of GPU threads (workgroup reductions with barriers,
+/// 64 x 4 model L blocks, 256-wide row sorts) or those for a CPU implementation of the API
+/// such as lavapipe (one SIMD group per workgroup). `Auto` picks by the adapter's device type.
+/// Both compute the same numbers; the choice only changes speed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuLayout {
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+impl GpuLayout {
+    pub const ALL: [GpuLayout; 3] = [GpuLayout::Auto, GpuLayout::Gpu, GpuLayout::Cpu];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuLayout::Auto => "auto",
+            GpuLayout::Gpu => "gpu",
+            GpuLayout::Cpu => "cpu",
+        }
+    }
+
+    /// `auto`, `gpu` or `cpu` (case-insensitive); an error naming `what` and the allowed values.
+    pub fn parse(what: &str, s: &str) -> Result<Self, crate::config::ConfigError> {
+        let t = s.trim().to_ascii_lowercase();
+        GpuLayout::ALL
+            .into_iter()
+            .find(|l| l.name() == t)
+            .ok_or_else(|| {
+                crate::config::ConfigError(format!(
+                    "{what} = {}: allowed values are auto, gpu, cpu",
+                    crate::io::shorten(s, crate::config::MAX_VALUE_CHARS)
+                ))
+            })
+    }
+}
+
+/// The layout set by the caller (the CLI's `--gpu-layout`), which wins over `BALNET_GPU_LAYOUT`.
+static LAYOUT_OVERRIDE: std::sync::Mutex<Option<GpuLayout>> = std::sync::Mutex::new(None);
+
+/// Sets the layout for every GPU context opened from now on in this process (over
+/// `BALNET_GPU_LAYOUT`).
+pub fn set_layout(layout: GpuLayout) {
+    if let Ok(mut g) = LAYOUT_OVERRIDE.lock() {
+        *g = Some(layout);
+    }
+}
+
+/// The layout asked for: `set_layout`'s, else `BALNET_GPU_LAYOUT`'s, else auto; an invalid
+/// variable is a config error.
+pub fn requested_layout() -> Result<GpuLayout, crate::config::ConfigError> {
+    if let Some(l) = LAYOUT_OVERRIDE.lock().ok().and_then(|g| *g) {
+        return Ok(l);
+    }
+    match std::env::var(LAYOUT_ENV) {
+        Ok(v) => GpuLayout::parse(LAYOUT_ENV, &v),
+        Err(std::env::VarError::NotPresent) => Ok(GpuLayout::Auto),
+        Err(std::env::VarError::NotUnicode(_)) => Err(crate::config::ConfigError(format!(
+            "{LAYOUT_ENV} is not valid UTF-8: allowed values are auto, gpu, cpu"
+        ))),
+    }
+}
+
+/// `BALNET_MAX_BINDING_BYTES`: None when unset; a positive multiple of 16 of at most 2^40
+/// otherwise (config error if not).
+pub fn max_binding_override() -> Result<Option<u64>, crate::config::ConfigError> {
+    let v = match std::env::var(MAX_BINDING_ENV) {
+        Ok(v) => v,
+        Err(std::env::VarError::NotPresent) => return Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(crate::config::ConfigError(format!(
+                "{MAX_BINDING_ENV} is not valid UTF-8: a byte count, a multiple of 16 in [256, 2^40]"
+            )));
+        }
+    };
+    match v.trim().parse::<u64>() {
+        Ok(b) if (256..=1 << 40).contains(&b) && b % 16 == 0 => Ok(Some(b)),
+        _ => Err(crate::config::ConfigError(format!(
+            "{MAX_BINDING_ENV} = {}: a byte count, a multiple of 16 in [256, 2^40]",
+            crate::io::shorten(&v, crate::config::MAX_VALUE_CHARS)
+        ))),
+    }
+}
+
+/// The shapes `requested` gives on an adapter of `device_type` (`AdapterReport::device_type`):
+/// `auto` is `cpu` on a CPU implementation of the API, `gpu` on every other.
+pub fn resolve_layout(requested: GpuLayout, device_type: &str) -> GpuLayout {
+    match requested {
+        GpuLayout::Auto if device_type == format!("{:?}", wgpu::DeviceType::Cpu) => GpuLayout::Cpu,
+        GpuLayout::Auto => GpuLayout::Gpu,
+        l => l,
+    }
+}
+
+/// What a GPU context is opened with besides the adapter: the layout asked for and a lower
+/// storage-binding limit (`from_env` reads `--gpu-layout`/`BALNET_GPU_LAYOUT` and
+/// `BALNET_MAX_BINDING_BYTES`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpuOptions {
+    pub layout: GpuLayout,
+    pub max_binding_bytes: Option<u64>,
+}
+
+impl GpuOptions {
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        Ok(GpuOptions {
+            layout: requested_layout()?,
+            max_binding_bytes: max_binding_override()?,
+        })
+    }
+}
+
+/// Checks the environment variables a GPU context reads (before `auto` falls back to the
+/// CPU, so that a typo is reported rather than hidden).
+pub fn check_env() -> Result<(), crate::config::ConfigError> {
+    requested_layout()?;
+    max_binding_override()?;
+    Ok(())
+}
 
 /// The device features balnet asks for: none, so that every WebGPU adapter runs it (the
 /// kernels are validated against exactly this in tests/naga_translate.rs).
@@ -105,18 +231,46 @@ fn type_rank(t: wgpu::DeviceType) -> u32 {
     }
 }
 
+/// What run.json records about the GPU a run used besides the adapter.
+#[derive(Clone, Debug, Serialize)]
+pub struct GpuRunInfo {
+    /// The kernel shapes used: "gpu" or "cpu".
+    pub layout: &'static str,
+    /// What was asked for ("auto" unless `--gpu-layout` or `BALNET_GPU_LAYOUT` said).
+    pub layout_requested: &'static str,
+    /// The storage-binding limit the buffers were split by, in bytes.
+    pub max_binding_bytes: u64,
+    /// Whether `BALNET_MAX_BINDING_BYTES` lowered it below the adapter's.
+    pub max_binding_lowered: bool,
+    /// The device-memory estimate of the run (buffers and bindings).
+    pub device_memory: Option<crate::device::DeviceMemory>,
+}
+
 /// A device and queue, created with the adapter's own limits so large networks fit.
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub report: AdapterReport,
+    /// The limits the device was created with, `max_storage_buffer_binding_size` lowered to
+    /// `BALNET_MAX_BINDING_BYTES` where set (all sizing code reads this).
     pub limits: wgpu::Limits,
+    /// The layout asked for (`BALNET_GPU_LAYOUT`, `--gpu-layout`).
+    pub layout_requested: GpuLayout,
+    /// The shapes the kernels use: `Gpu` or `Cpu` (`Auto` resolved by the device type).
+    pub layout: GpuLayout,
 }
 
 impl GpuContext {
     /// The best adapter: discrete before integrated before software, or the one named by
     /// `BALNET_ADAPTER`. Err(NO_ADAPTER_FIX) when there is none.
     pub fn new() -> anyhow::Result<Arc<GpuContext>> {
+        Self::open(GpuOptions::from_env()?)
+    }
+
+    /// As `new`, with the layout and binding limit of `options` (not the environment's).
+    pub fn open(options: GpuOptions) -> anyhow::Result<Arc<GpuContext>> {
+        let layout_requested = options.layout;
+        let max_binding = options.max_binding_bytes;
         let inst = instance();
         let mut adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::PRIMARY));
         if let Ok(want) = std::env::var(ADAPTER_ENV) {
@@ -145,11 +299,18 @@ impl GpuContext {
         };
         let (device, queue) = pollster::block_on(adapter.request_device(&desc))
             .map_err(|e| anyhow::anyhow!("cannot open GPU device {}: {e}", report.name))?;
+        let mut limits = limits;
+        if let Some(b) = max_binding {
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(b);
+        }
+        let layout = resolve_layout(layout_requested, &report.device_type);
         Ok(Arc::new(GpuContext {
             device,
             queue,
             report,
             limits,
+            layout_requested,
+            layout,
         }))
     }
 
@@ -196,10 +357,29 @@ impl GpuContext {
             .collect()
     }
 
-    /// A CPU implementation of the API (e.g. lavapipe), which wants kernels shaped for SIMD
-    /// lanes rather than for thousands of threads.
-    pub fn is_cpu_device(&self) -> bool {
-        self.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu)
+    /// Whether the kernels take the shapes for a CPU implementation of the API (e.g.
+    /// lavapipe: SIMD lanes rather than thousands of threads): the resolved `layout`.
+    pub fn cpu_layout(&self) -> bool {
+        self.layout == GpuLayout::Cpu
+    }
+
+    /// The largest storage binding (and buffer) the kernels may use, in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+    }
+
+    /// What run.json records about this context.
+    pub fn run_info(&self) -> GpuRunInfo {
+        GpuRunInfo {
+            layout: self.layout.name(),
+            layout_requested: self.layout_requested.name(),
+            max_binding_bytes: self.max_binding_bytes(),
+            max_binding_lowered: self.limits.max_storage_buffer_binding_size
+                < self.report.max_storage_buffer_binding_size,
+            device_memory: None,
+        }
     }
 
     /// Blocks until all submitted work is done.

@@ -9,7 +9,9 @@ pub mod kernels;
 pub mod layout;
 pub mod shaders;
 
-pub use gpu::{AdapterReport, GpuContext, NO_ADAPTER_FIX, list_adapters};
+pub use gpu::{
+    AdapterReport, GpuContext, GpuLayout, GpuOptions, GpuRunInfo, NO_ADAPTER_FIX, list_adapters,
+};
 
 /// Which backend to run on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -104,6 +106,9 @@ impl Device {
     /// The device for `choice`; for `auto` the GPU if an adapter exists, else the CPU and a
     /// one-line notice for the caller to show.
     pub fn open(choice: BackendChoice) -> anyhow::Result<(Device, Option<String>)> {
+        if choice != BackendChoice::Cpu {
+            gpu::check_env()?;
+        }
         Ok(match choice {
             BackendChoice::Cpu => (Device::cpu()?, None),
             BackendChoice::Gpu => (Device::gpu()?, None),
@@ -131,9 +136,58 @@ impl Device {
         }
     }
 
+    /// What run.json records about the GPU (None on the CPU).
+    pub fn gpu_info(&self) -> Option<GpuRunInfo> {
+        self.gpu_context().map(|g| g.run_info())
+    }
+
     /// The GPU adapter's one-line description (None on the CPU).
     pub fn adapter(&self) -> Option<String> {
         self.gpu_context().map(|g| g.report.summary())
+    }
+}
+
+/// Vulkan's storage-binding limit in wgpu (2 GiB - 1, also the largest buffer): what a
+/// device estimate assumes when no adapter is at hand.
+pub const VULKAN_MAX_BINDING_BYTES: u64 = (1 << 31) - 1;
+
+/// Estimated device memory of a GPU run (before allocating; `--dry-run`, run.json).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeviceMemory {
+    /// Bytes at the peak, and when it is reached ("connectivity build" or "stepping").
+    pub peak_bytes: u64,
+    pub peak_phase: &'static str,
+    /// Bytes held while stepping.
+    pub stepping_bytes: u64,
+    /// The largest array, its bytes and the storage bindings it spans at `max_binding_bytes`.
+    pub largest_array: &'static str,
+    pub largest_array_bytes: u64,
+    pub largest_array_bindings: u64,
+    pub max_binding_bytes: u64,
+    /// The largest buffer that must fit one storage binding (it is not split).
+    pub largest_single_binding_bytes: u64,
+    /// Why the GPU backend would refuse the run at this binding limit (None: it fits).
+    pub refused: Option<String>,
+}
+
+impl DeviceMemory {
+    /// One line for `--dry-run`.
+    pub fn summary(&self) -> String {
+        format!(
+            "device memory about {:.2} GB at the peak ({}), {:.2} GB while stepping; largest array: {} {:.2} GB in {} binding(s) of at most {} bytes; largest unsplit buffer {} bytes; {}",
+            self.peak_bytes as f64 / 1e9,
+            self.peak_phase,
+            self.stepping_bytes as f64 / 1e9,
+            self.largest_array,
+            self.largest_array_bytes as f64 / 1e9,
+            self.largest_array_bindings,
+            self.max_binding_bytes,
+            self.largest_single_binding_bytes,
+            match &self.refused {
+                None => "fits the bindings".to_string(),
+                Some(r) => format!("refused: {r}"),
+            }
+        )
     }
 }
 

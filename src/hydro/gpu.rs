@@ -408,7 +408,7 @@ impl HydroGpu {
             n,
             replicas as u64,
             &c,
-            ctx.is_cpu_device(),
+            ctx.cpu_layout(),
             ctx.limits.max_uniform_buffer_binding_size,
         );
         let x_bytes = layout.x_bytes();

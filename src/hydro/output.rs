@@ -58,6 +58,8 @@ pub struct RunSummary {
     pub model: &'static str,
     pub backend: String,
     pub adapter: Option<String>,
+    /// The GPU's kernel layout and binding limit (null on the CPU).
+    pub gpu: Option<crate::device::GpuRunInfo>,
     pub config: HydroConfig,
     pub steps: u64,
     pub h: [f64; 2],
@@ -73,13 +75,19 @@ pub struct RunSummary {
 
 impl RunSummary {
     /// The summary of a run that has started (status `running`, no timings yet).
-    pub fn running(s: &HydroSetup, backend: String, adapter: Option<String>) -> Self {
+    pub fn running(
+        s: &HydroSetup,
+        backend: String,
+        adapter: Option<String>,
+        gpu: Option<crate::device::GpuRunInfo>,
+    ) -> Self {
         RunSummary {
             status: "running",
             balnet_version: env!("CARGO_PKG_VERSION"),
             model: "hydro",
             backend,
             adapter,
+            gpu,
             config: s.config.clone(),
             steps: s.steps,
             h: s.h,
@@ -235,6 +243,7 @@ pub fn run(
         sim.setup(),
         sim.backend_name().to_string(),
         sim.adapter().map(String::from),
+        sim.gpu_info().cloned(),
     );
     let ck_path = opts.out.join("checkpoint.bin");
     if opts.resume {
@@ -299,6 +308,7 @@ fn run_replicas(
         balnet_version: env!("CARGO_PKG_VERSION"),
         model: "hydro",
         backend: sim.backend_name().to_string(),
+        gpu: sim.gpu_info().cloned(),
         config: s.config.clone(),
         steps: s.steps,
         replicas: r_count,
@@ -351,7 +361,12 @@ fn run_replicas(
             setup_seconds: summary.setup_seconds,
             stepping_seconds: summary.stepping_seconds,
             neuron_steps_per_second: summary.neuron_steps_per_second,
-            ..RunSummary::running(&s, summary.backend.clone(), sim.adapter().map(String::from))
+            ..RunSummary::running(
+                &s,
+                summary.backend.clone(),
+                sim.adapter().map(String::from),
+                sim.gpu_info().cloned(),
+            )
         })
     })();
     r.inspect_err(|e| json.fail(e))
@@ -383,6 +398,7 @@ pub fn run_seed_batch(
     let mut sim = Simulation::with_members(s, members, device)?;
     let name = sim.backend_name().to_string();
     let adapter = sim.adapter().map(String::from);
+    let gpu = sim.gpu_info().cloned();
     let note = format!(
         "stepped in one batch of {} sweep points (seeds); timings are the batch's",
         runs.len()
@@ -391,7 +407,7 @@ pub fn run_seed_batch(
     let mut moments = Vec::new();
     for (i, (m, (_, dir))) in setups.iter().zip(runs).enumerate() {
         create_dir(dir)?;
-        let mut summary = RunSummary::running(m, name.clone(), adapter.clone());
+        let mut summary = RunSummary::running(m, name.clone(), adapter.clone(), gpu.clone());
         summary.warnings.push(note.clone());
         let mut json = RunJson::new(dir.join("run.json"));
         json.write(&summary)?;
@@ -429,7 +445,7 @@ pub fn run_seed_batch(
     {
         let r = (|| {
             csv.finish()?;
-            let mut summary = RunSummary::running(m, name.clone(), adapter.clone());
+            let mut summary = RunSummary::running(m, name.clone(), adapter.clone(), gpu.clone());
             summary.warnings.push(note.clone());
             summary.setup_seconds = sim.setup_seconds();
             summary.stepping_seconds = sim.stepping_seconds();
@@ -600,6 +616,8 @@ pub struct ReplicasRunSummary {
     pub balnet_version: &'static str,
     pub model: &'static str,
     pub backend: String,
+    /// The GPU's kernel layout and binding limit (null on the CPU).
+    pub gpu: Option<crate::device::GpuRunInfo>,
     pub config: HydroConfig,
     pub steps: u64,
     pub replicas: u32,

@@ -56,6 +56,7 @@ pub struct Simulation {
     done: u64,
     name: String,
     adapter: Option<String>,
+    gpu: Option<crate::device::GpuRunInfo>,
     setup_seconds: f64,
     stepping_seconds: f64,
     stepped: u64,
@@ -92,6 +93,37 @@ pub fn memory_estimate(s: &HydroSetup, members: u64) -> f64 {
         * (n * per_neuron
             + 4.0 * 4.0 * (crate::rng::alias::ALIAS_CAP as f64) * 4.0
             + records * per_record)
+}
+
+/// Estimated device memory of the GPU backend for `members` networks of `s` in the kernel
+/// layout `cpu_layout` (`HydroLayout::bytes`: the x state, 8 bytes per padded neuron pair,
+/// spike words in `shared` mode, partial sums, alias tables and the record ring). The x state
+/// of one network must fit one storage binding of `max_binding` bytes (not split: a larger
+/// network is refused).
+pub fn device_memory_estimate(
+    s: &HydroSetup,
+    members: u64,
+    cpu_layout: bool,
+    max_binding: u64,
+) -> crate::device::DeviceMemory {
+    let c = HydroConsts::new(s);
+    let all = HydroLayout::new(c.n as u64, members.max(1), &c, cpu_layout, 65536);
+    let one = HydroLayout::new(c.n as u64, 1, &c, cpu_layout, 65536);
+    let bytes = all.bytes(s.config.coupling);
+    let x = 2 * one.n_pad * 4;
+    crate::device::DeviceMemory {
+        peak_bytes: bytes,
+        peak_phase: "stepping",
+        stepping_bytes: bytes,
+        largest_array: "x state (both populations, all networks)",
+        largest_array_bytes: members.max(1) * x,
+        largest_array_bindings: (members.max(1) * x).div_ceil(max_binding.max(1)),
+        max_binding_bytes: max_binding,
+        largest_single_binding_bytes: x,
+        refused: (x > max_binding).then(|| {
+            format!("the x state of one network ({x} bytes) exceeds one binding (not split)")
+        }),
+    }
 }
 
 /// The estimate against the machine's available memory.
@@ -163,6 +195,15 @@ impl Simulation {
         let mut sim = Simulation {
             name: String::new(),
             adapter: device.adapter(),
+            gpu: device.gpu_context().map(|g| crate::device::GpuRunInfo {
+                device_memory: Some(device_memory_estimate(
+                    &setup,
+                    members.len() as u64,
+                    g.cpu_layout(),
+                    g.max_binding_bytes(),
+                )),
+                ..g.run_info()
+            }),
             records: Vec::new(),
             failures: vec![None; members.len()],
             setup,
@@ -224,6 +265,11 @@ impl Simulation {
     /// The GPU adapter's one-line description (None on the CPU).
     pub fn adapter(&self) -> Option<&str> {
         self.adapter.as_deref()
+    }
+
+    /// The GPU's layout and binding limit (None on the CPU).
+    pub fn gpu_info(&self) -> Option<&crate::device::GpuRunInfo> {
+        self.gpu.as_ref()
     }
 
     /// Steps completed.
@@ -504,7 +550,7 @@ fn gpu_batches(
     shift: [f64; 2],
 ) -> anyhow::Result<Vec<HydroGpu>> {
     let max_uniform = ctx.limits.max_uniform_buffer_binding_size;
-    let one = HydroLayout::new(c.n as u64, 1, &c, ctx.is_cpu_device(), max_uniform);
+    let one = HydroLayout::new(c.n as u64, 1, &c, ctx.cpu_layout(), max_uniform);
     let limit = ctx
         .limits
         .max_storage_buffer_binding_size

@@ -242,10 +242,27 @@ impl LifKernel {
         ]
     }
 
-    /// The module with the pipelines of each of `kernels`, in order.
+    /// The module with the pipelines of each of `kernels`, in order (synapses in one binding).
     pub fn source(kernels: &[LifKernel]) -> KernelSource {
+        Self::source_split(kernels, 1, 0)
+    }
+
+    /// As `source`, for a synapse array in `parts` bindings of `part_words` words each
+    /// (`gconn::SynSplit`; `part_words` ignored for one part).
+    pub fn source_split(kernels: &[LifKernel], parts: u32, part_words: u64) -> KernelSource {
+        let mut pipelines: Vec<PipelineSpec> = kernels.iter().flat_map(|k| k.pipelines()).collect();
+        if parts > 1 {
+            for p in &mut pipelines {
+                p.constants
+                    .push(("SYN_PART_QUADS", (part_words / 4) as f64));
+            }
+        }
         KernelSource::compose(
-            "lif",
+            if parts == 1 {
+                "lif".to_string()
+            } else {
+                format!("lif ({parts} synapse parts)")
+            },
             vec![
                 WgslConst::u32("BLOCK_MAX", BLOCK_MAX),
                 WgslConst::u32("C_RASTER", C_RASTER as u32),
@@ -261,10 +278,10 @@ impl LifKernel {
                 WgslConst::u32("CONN_ANNEALED", CONN_ANNEALED),
                 WgslConst::u32("CONN_ALL_TO_ALL", CONN_ALL_TO_ALL),
             ],
-            "",
+            &gconn::step_prelude(parts),
             crate::device::shaders::LIF,
             false,
-            kernels.iter().flat_map(|k| k.pipelines()).collect(),
+            pipelines,
         )
     }
 }
@@ -274,7 +291,7 @@ impl LifKernel {
 /// loop body at least once per group whatever the lanes decide: one group per workgroup and
 /// blocks of BLOCK_MAX neurons keep that overhead small. A GPU gets 64 x 4.
 fn shape_for(ctx: &GpuContext) -> (u32, u32) {
-    if ctx.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu) {
+    if ctx.cpu_layout() {
         let wg = ctx.report.subgroup_max_size.clamp(1, WG_MAX);
         (wg, BLOCK_MAX / wg)
     } else {
@@ -290,6 +307,8 @@ pub struct LifGpu {
     step_stride: u32,
     bind: wgpu::BindGroup,
     bind_step: wgpu::BindGroup,
+    /// Synapse parts after the first (group 2), if the array spans several bindings.
+    bind_parts: Option<wgpu::BindGroup>,
     pipeline: wgpu::ComputePipeline,
     step_v: wgpu::ComputePipeline,
     flush: wgpu::ComputePipeline,
@@ -465,9 +484,34 @@ impl LifGpu {
         let spike_buf = buffers::storage_zeroed(&ctx, "lif spikes", spike_bytes);
         let dummy = buffers::storage_zeroed(&ctx, "lif no synapses", 16);
         let (offsets, synapses) = match &csr {
-            Some(d) => (&d.offsets, &d.synapses),
+            Some(d) => (&d.offsets, &d.synapses[0]),
             None => (&dummy, &dummy),
         };
+        // Synapse parts after the first (group 2), when the array spans several bindings.
+        let (parts, part_words) = csr
+            .as_ref()
+            .map_or((1, 0), |d| (d.split.parts, d.split.part_words));
+        let parts_layout = ctx
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("lif synapse parts"),
+                entries: &(0..parts - 1)
+                    .map(|binding| wgpu::BindGroupLayoutEntry {
+                        binding,
+                        visibility: wgpu::ShaderStages::COMPUTE,
+                        ty: wgpu::BindingType::Buffer {
+                            ty: wgpu::BufferBindingType::Storage { read_only: true },
+                            has_dynamic_offset: false,
+                            min_binding_size: None,
+                        },
+                        count: None,
+                    })
+                    .collect::<Vec<_>>(),
+            });
+        let parts_bind = csr.as_ref().filter(|_| parts > 1).map(|d| {
+            let rest: Vec<&wgpu::Buffer> = d.synapses[1..].iter().collect();
+            buffers::bind_buffers(&ctx, Some("lif synapse parts"), &parts_layout, &rest)
+        });
 
         let entry =
             |binding: u32, ty: wgpu::BufferBindingType, dynamic: bool| wgpu::BindGroupLayoutEntry {
@@ -507,10 +551,14 @@ impl LifGpu {
             .device
             .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some("lif"),
-                bind_group_layouts: &[Some(&layout0), Some(&layout1)],
+                bind_group_layouts: &if parts > 1 {
+                    vec![Some(&layout0), Some(&layout1), Some(&parts_layout)]
+                } else {
+                    vec![Some(&layout0), Some(&layout1)]
+                },
                 immediate_size: 0,
             });
-        let kernel = LifKernel::source(&[LifKernel::of(&c, s, wg)]);
+        let kernel = LifKernel::source_split(&[LifKernel::of(&c, s, wg)], parts, part_words);
         let Ok([pipeline, step_v, flush]) =
             <[wgpu::ComputePipeline; 3]>::try_from(ctx.kernel_pipelines(&kernel, |_| Some(&pl))?)
         else {
@@ -554,6 +602,7 @@ impl LifGpu {
             step_stride,
             bind,
             bind_step,
+            bind_parts: parts_bind,
             pipeline,
             step_v,
             flush,
@@ -606,6 +655,9 @@ impl LifGpu {
             {
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_bind_group(0, &self.bind, &[]);
+                if let Some(b) = &self.bind_parts {
+                    pass.set_bind_group(2, b, &[]);
+                }
                 for j in 0..=k {
                     let t = self.t + (done + j) as u64;
                     pass.set_pipeline(if j == k {

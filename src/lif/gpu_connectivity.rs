@@ -24,11 +24,159 @@ pub const SORT_WG_VALUES: &[u32] = &[1, 2, 4, 8, 16, 32, 64, 128, SORT_WG_GPU];
 /// Device memory for the batch slots (hash sets and picks) of one build pass.
 const SCRATCH_BUDGET: u64 = 64 << 20;
 
+/// Most storage bindings the synapse array (and the build's unsorted copy of it) is split
+/// over: 12 x 2 GiB (Vulkan's binding limit in wgpu) = 24 GiB, more than the u32 synapse
+/// indices address (4.3e9 synapses = 17 GB); the build then binds 4 + 2 x 12 = 28 storage
+/// buffers, within Metal's 31 buffers per stage.
+pub const SYN_PARTS_MAX: u32 = 12;
+
+/// How the synapse words are split over storage buffers, one binding each: part p holds words
+/// [p * part_words, (p + 1) * part_words) (the last part fewer). One part when the array fits
+/// one binding (then the kernels index it directly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SynSplit {
+    pub parts: u32,
+    /// Words per part, a multiple of 4 (whole quads: the step kernel reads quads).
+    pub part_words: u64,
+    pub total_words: u64,
+}
+
+impl SynSplit {
+    /// The split of `total_words` words for bindings of at most `max_binding_bytes`; an error
+    /// when more than SYN_PARTS_MAX parts would be needed.
+    pub fn new(total_words: u64, max_binding_bytes: u64) -> Result<Self, crate::Error> {
+        let part_words = (max_binding_bytes / 16 * 4).max(4);
+        let parts = total_words.div_ceil(part_words).max(1);
+        if parts > SYN_PARTS_MAX as u64 {
+            return Err(crate::Error::DoesNotFit(format!(
+                "the network has {total_words} synapses ({} bytes at 4 bytes each): more than {SYN_PARTS_MAX} storage bindings of {max_binding_bytes} bytes: lower n_e, n_i or K, or use --backend cpu",
+                total_words * 4
+            )));
+        }
+        Ok(SynSplit {
+            parts: parts as u32,
+            part_words: if parts == 1 { total_words } else { part_words },
+            total_words,
+        })
+    }
+
+    /// Words of part p.
+    pub fn len(&self, p: u32) -> u64 {
+        let start = p as u64 * self.part_words;
+        self.total_words.saturating_sub(start).min(self.part_words)
+    }
+
+    /// Whether the split holds no word.
+    pub fn is_empty(&self) -> bool {
+        self.total_words == 0
+    }
+
+    /// Zeroed storage buffers for the parts.
+    pub fn buffers(&self, ctx: &GpuContext, label: &str) -> Vec<wgpu::Buffer> {
+        (0..self.parts)
+            .map(|p| buffers::storage_zeroed(ctx, &format!("{label} {p}"), self.len(p) * 4))
+            .collect()
+    }
+}
+
+/// WGSL for part `p >= 1` of a split array: `name_p` bound at @group(`group`) @binding(`first
+/// + p - 1`).
+fn part_decls(name: &str, access: &str, elem: &str, parts: u32, group: u32, first: u32) -> String {
+    (1..parts)
+        .map(|p| {
+            format!(
+                "@group({group}) @binding({}) var<storage, {access}> {name}_{p}: array<{elem}>;\n",
+                first + p - 1
+            )
+        })
+        .collect()
+}
+
+/// The WGSL switch over the parts of `name` at index `idx` (split into part `p` and rest `r`
+/// by `per`): `body(array expression)` in each case, part 0 as the default.
+fn part_switch(
+    name: &str,
+    parts: u32,
+    per: &str,
+    idx: &str,
+    body: impl Fn(&str) -> String,
+) -> String {
+    if parts == 1 {
+        return format!("    {};\n", body(&format!("{name}[{idx}]")));
+    }
+    let mut s =
+        format!("    let p = {idx} / {per};\n    let r = {idx} - p * {per};\n    switch p {{\n");
+    for p in 1..parts {
+        s += &format!(
+            "        case {p}u: {{ {}; }}\n",
+            body(&format!("{name}_{p}[r]"))
+        );
+    }
+    s += &format!(
+        "        default: {{ {}; }}\n    }}\n",
+        body(&format!("{name}[r]"))
+    );
+    s
+}
+
+/// The step kernel's prelude for `parts` synapse parts: the parts after the first (binding 3
+/// of group 0, declared in shaders/lif/step.wgsl) at @group(2), and `syn_quad(q)`, quad q of
+/// the whole array.
+pub fn step_prelude(parts: u32) -> String {
+    let mut s =
+        String::from("// The synapse array's parts and accessor (src/lif/gpu_connectivity.rs).\n");
+    if parts > 1 {
+        s += "override SYN_PART_QUADS: u32;\n";
+        s += &part_decls("synapses", "read", "vec4<u32>", parts, 2, 0);
+    }
+    s += "fn syn_quad(q: u32) -> vec4<u32> {\n";
+    s += &part_switch("synapses", parts, "SYN_PART_QUADS", "q", |a| {
+        format!("return {a}")
+    });
+    if parts > 1 {
+        s += "    return vec4<u32>(0u);\n";
+    }
+    s += "}\n";
+    s
+}
+
+/// The connectivity kernels' prelude for `parts` parts of `synapses` and `unsorted` (the
+/// parts after the first at @group(1): synapses' from binding 0, unsorted's after them), and
+/// their accessors `syn_store`, `unsorted_load`, `unsorted_store`.
+fn conn_prelude(parts: u32) -> String {
+    let mut s =
+        String::from("// The synapse arrays' parts and accessors (src/lif/gpu_connectivity.rs).\n");
+    if parts > 1 {
+        s += "override SYN_PART_WORDS: u32;\n";
+        s += &part_decls("synapses", "read_write", "u32", parts, 1, 0);
+        s += &part_decls("unsorted", "read_write", "u32", parts, 1, parts - 1);
+    }
+    s += "fn syn_store(e: u32, w: u32) {\n";
+    s += &part_switch("synapses", parts, "SYN_PART_WORDS", "e", |a| {
+        format!("{a} = w")
+    });
+    s += "}\nfn unsorted_store(e: u32, w: u32) {\n";
+    s += &part_switch("unsorted", parts, "SYN_PART_WORDS", "e", |a| {
+        format!("{a} = w")
+    });
+    s += "}\nfn unsorted_load(e: u32) -> u32 {\n";
+    s += &part_switch("unsorted", parts, "SYN_PART_WORDS", "e", |a| {
+        format!("return {a}")
+    });
+    if parts > 1 {
+        s += "    return 0u;\n";
+    }
+    s += "}\n";
+    s
+}
+
 /// The CSR on the device: `offsets` (n + 1 u32) and `synapses` (one u32 per synapse: target
-/// in the low 24 bits, delay in steps in the high 8), rows sorted by target.
+/// in the low 24 bits, delay in steps in the high 8), rows sorted by target; the synapse words
+/// split over `split.parts` buffers.
 pub struct DeviceCsr {
     pub offsets: wgpu::Buffer,
-    pub synapses: wgpu::Buffer,
+    pub synapses: Vec<wgpu::Buffer>,
+    pub split: SynSplit,
     pub synapse_count: u64,
     pub n: u32,
     /// Largest in-degree from one population.
@@ -44,7 +192,15 @@ impl DeviceCsr {
     /// Reads the CSR back (tests, diagnostics).
     pub fn read(&self, ctx: &GpuContext) -> anyhow::Result<Csr> {
         let offsets: Vec<u32> = buffers::read_back(ctx, &self.offsets, 0, self.n as usize + 1)?;
-        let synapses = buffers::read_back(ctx, &self.synapses, 0, self.synapse_count as usize)?;
+        let mut synapses = Vec::with_capacity(self.synapse_count as usize);
+        for (p, b) in self.synapses.iter().enumerate() {
+            synapses.extend(buffers::read_back::<u32>(
+                ctx,
+                b,
+                0,
+                self.split.len(p as u32) as usize,
+            )?);
+        }
         Ok(Csr {
             offsets: offsets.into_iter().map(u64::from).collect(),
             synapses,
@@ -82,22 +238,33 @@ pub(crate) fn host_layouts() -> Vec<HostLayout> {
 /// The entry points of the build, in the order `build` takes their pipelines.
 const ENTRIES: [&str; 4] = ["conn_count", "conn_scan", "conn_fill", "conn_sort"];
 
-/// The connectivity module with the build's pipelines for each SORT_WG of `sort_wgs`.
-pub fn kernel_source(sort_wgs: &[u32]) -> KernelSource {
+/// The connectivity module for synapse arrays in `parts` parts of `part_words` words (ignored
+/// for one part) with the build's pipelines for each SORT_WG of `sort_wgs`.
+pub fn kernel_source(sort_wgs: &[u32], parts: u32, part_words: u64) -> KernelSource {
+    let split = |mut c: Vec<(&'static str, f64)>| {
+        if parts > 1 {
+            c.push(("SYN_PART_WORDS", part_words as f64));
+        }
+        c
+    };
     KernelSource::compose(
-        "lif_connectivity",
+        if parts == 1 {
+            "lif_connectivity".to_string()
+        } else {
+            format!("lif_connectivity ({parts} synapse parts)")
+        },
         vec![
             WgslConst::u32("CONN_WG", CONN_WG),
             WgslConst::u32("TARGET_BITS", conn::TARGET_BITS),
             WgslConst::u32("TARGET_MASK", conn::TARGET_MASK),
         ],
-        "",
+        &conn_prelude(parts),
         crate::device::shaders::LIF_CONN,
         false,
         sort_wgs
             .iter()
             .flat_map(|&w| {
-                ENTRIES.map(|e| PipelineSpec::with_constants(e, vec![("SORT_WG", w as f64)]))
+                ENTRIES.map(|e| PipelineSpec::with_constants(e, split(vec![("SORT_WG", w as f64)])))
             })
             .collect(),
     )
@@ -112,21 +279,23 @@ pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<Dev
         .collect();
     let total: u64 = degrees.iter().map(|d| d[0] as u64 + d[1] as u64).sum();
     let max_k = degrees.iter().map(|d| d[0].max(d[1])).max().unwrap_or(0);
-    let limit = ctx
-        .limits
-        .max_storage_buffer_binding_size
-        .min(ctx.limits.max_buffer_size);
-    let syn_bytes = total * 4;
-    if syn_bytes > limit {
+    let limit = ctx.max_binding_bytes();
+    if total >= u32::MAX as u64 {
         return Err(crate::Error::DoesNotFit(format!(
-            "the network has {total} synapses ({syn_bytes} bytes at 4 bytes each); the adapter {} binds at most {limit} bytes per storage buffer ({} synapses): lower n_e, n_i or K, or use --backend cpu",
-            ctx.report.name,
-            limit / 4
+            "{total} synapses: the GPU backend's u32 offsets allow fewer than 2^32; lower n_e, n_i or K, or use --backend cpu"
         ))
         .into());
     }
-    if total >= u32::MAX as u64 {
-        anyhow::bail!("{total} synapses: the GPU backend's u32 offsets allow fewer than 2^32");
+    let split = SynSplit::new(total, limit)?;
+    let storage_needed = 4 + 2 * split.parts;
+    if storage_needed > ctx.limits.max_storage_buffers_per_shader_stage {
+        return Err(crate::Error::DoesNotFit(format!(
+            "the network's {total} synapses need {} storage bindings of at most {limit} bytes, and the build {storage_needed} storage buffers per shader stage; the adapter {} allows {}: lower n_e, n_i or K, or use --backend cpu",
+            split.parts,
+            ctx.report.name,
+            ctx.limits.max_storage_buffers_per_shader_stage
+        ))
+        .into());
     }
     let hash_words = (2 * max_k as u64).next_power_of_two().max(2);
     let random_delays = matches!(s.config.delay, DelayConfig::Uniform { .. });
@@ -158,10 +327,31 @@ pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<Dev
     let deg_buf = buffers::storage_from(ctx, "lif degrees", &degrees);
     let counts = buffers::storage_zeroed(ctx, "lif out-degrees", n as u64 * 4);
     let offsets = buffers::storage_zeroed(ctx, "lif offsets", (n as u64 + 1) * 4);
-    let synapses = buffers::storage_zeroed(ctx, "lif synapses", syn_bytes);
+    let synapses = split.buffers(ctx, "lif synapses");
     let scratch = buffers::storage_zeroed(ctx, "lif conn scratch", batch as u64 * slot_words * 4);
     // The fill's rows before their sort (freed when the build returns).
-    let unsorted = buffers::storage_zeroed(ctx, "lif unsorted synapses", syn_bytes);
+    let unsorted = split.buffers(ctx, "lif unsorted synapses");
+    let rw_entry = |binding: u32| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only: false },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    // Parts 1.. of both arrays (group 1; none with one part).
+    let parts_layout = ctx
+        .device
+        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("lif conn parts"),
+            entries: &(0..2 * (split.parts - 1)).map(rw_entry).collect::<Vec<_>>(),
+        });
+    let parts_bind = (split.parts > 1).then(|| {
+        let rest: Vec<&wgpu::Buffer> = synapses[1..].iter().chain(&unsorted[1..]).collect();
+        buffers::bind_buffers(ctx, Some("lif conn parts"), &parts_layout, &rest)
+    });
     let layout = ctx
         .device
         .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -187,18 +377,25 @@ pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<Dev
         .device
         .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("lif conn"),
-            bind_group_layouts: &[Some(&layout)],
+            bind_group_layouts: &if split.parts > 1 {
+                vec![Some(&layout), Some(&parts_layout)]
+            } else {
+                vec![Some(&layout)]
+            },
             immediate_size: 0,
         });
     // One SIMD group per row on a CPU device (see lif::gpu::shape_for).
-    let sort_wg = if ctx.report.device_type == format!("{:?}", wgpu::DeviceType::Cpu) {
+    let sort_wg = if ctx.cpu_layout() {
         ctx.report.subgroup_max_size.clamp(1, SORT_WG_GPU)
     } else {
         SORT_WG_GPU
     };
-    let Ok([count_p, scan_p, fill_p, sort_p]) = <[wgpu::ComputePipeline; 4]>::try_from(
-        ctx.kernel_pipelines(&kernel_source(&[sort_wg]), |_| Some(&pl))?,
-    ) else {
+    let Ok([count_p, scan_p, fill_p, sort_p]) =
+        <[wgpu::ComputePipeline; 4]>::try_from(ctx.kernel_pipelines(
+            &kernel_source(&[sort_wg], split.parts, split.part_words),
+            |_| Some(&pl),
+        )?)
+    else {
         anyhow::bail!("model L connectivity: expected one pipeline per entry point");
     };
     let bind = buffers::bind_buffers(
@@ -206,7 +403,13 @@ pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<Dev
         Some("lif conn"),
         &layout,
         &[
-            &pbuf, &deg_buf, &counts, &offsets, &synapses, &scratch, &unsorted,
+            &pbuf,
+            &deg_buf,
+            &counts,
+            &offsets,
+            &synapses[0],
+            &scratch,
+            &unsorted[0],
         ],
     );
     let dispatch = |pipeline: &wgpu::ComputePipeline, grid: (u32, u32)| {
@@ -218,6 +421,9 @@ pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<Dev
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
             pass.set_bind_group(0, &bind, &[]);
+            if let Some(b) = &parts_bind {
+                pass.set_bind_group(1, b, &[]);
+            }
             pass.set_pipeline(pipeline);
             pass.dispatch_workgroups(grid.0, grid.1, 1);
         }
@@ -247,6 +453,7 @@ pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<Dev
     Ok(DeviceCsr {
         offsets,
         synapses,
+        split,
         synapse_count: total,
         n,
         max_in_degree: max_k,

@@ -39,6 +39,8 @@ pub struct LifRunSummary {
     pub balnet_version: &'static str,
     pub model: &'static str,
     pub backend: String,
+    /// The GPU's kernel layout and binding limit (null on the CPU).
+    pub gpu: Option<crate::device::GpuRunInfo>,
     pub config: LifConfig,
     pub n_e: u32,
     pub n_i: u32,
@@ -404,6 +406,7 @@ pub fn run_lif_with(
         balnet_version: env!("CARGO_PKG_VERSION"),
         model: "lif",
         backend: sim.backend_name(),
+        gpu: sim.gpu_info().cloned(),
         config: s.config.clone(),
         n_e: s.n_e,
         n_i: s.n_i,

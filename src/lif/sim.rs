@@ -52,6 +52,7 @@ pub struct Simulation {
     setup: LifSetup,
     replica: u32,
     engine: Engine,
+    gpu: Option<crate::device::GpuRunInfo>,
     done: u64,
     failure: Option<String>,
     setup_seconds: f64,
@@ -79,10 +80,15 @@ impl Simulation {
             ),
             Device::Gpu(ctx) => Engine::Gpu(Box::new(LifGpu::new(ctx.clone(), &setup, replica)?)),
         };
+        let gpu = device.gpu_context().map(|g| crate::device::GpuRunInfo {
+            device_memory: Some(device_memory_estimate(&setup, g.max_binding_bytes())),
+            ..g.run_info()
+        });
         Ok(Simulation {
             setup,
             replica,
             engine,
+            gpu,
             done: 0,
             failure: None,
             setup_seconds: t0.elapsed().as_secs_f64(),
@@ -109,6 +115,11 @@ impl Simulation {
             Engine::Cpu(dev, b) => dev.install(|| b.name()),
             Engine::Gpu(b) => b.name(),
         }
+    }
+
+    /// The GPU's layout and binding limit (None on the CPU).
+    pub fn gpu_info(&self) -> Option<&crate::device::GpuRunInfo> {
+        self.gpu.as_ref()
     }
 
     pub fn device_kind(&self) -> DeviceKind {
@@ -362,6 +373,78 @@ pub fn memory_estimate(s: &LifSetup) -> (f64, f64) {
     };
     let spikes = spike_buffer_bytes(s).0;
     (synapses * 4.0 + n * 8.0 + acc + n * 40.0 + spikes, synapses)
+}
+
+/// Estimated device memory of the GPU backend for bindings of at most `max_binding` bytes:
+/// while stepping the CSR (4 bytes per synapse, split over bindings, and n + 1 offsets), the
+/// state (8 bytes per neuron), the delay ring (slots x n words with delays > 1 step), three
+/// spike lists (24 bytes per neuron), the records (32 bytes per neuron and the raster); during
+/// the connectivity build also the unsorted copy of the synapses (4 bytes per synapse), the
+/// in- and out-degrees (12 bytes per neuron) and the batch scratch (at most 64 MiB).
+pub fn device_memory_estimate(s: &LifSetup, max_binding: u64) -> crate::device::DeviceMemory {
+    use crate::lif::config::{Connectivity, DelayConfig};
+    let n = s.n() as u64;
+    let fixed = s.config.connectivity == Connectivity::FixedIndegree;
+    let syn = if fixed { n * (s.k_e + s.k_i) as u64 } else { 0 };
+    let ring = if fixed && s.delay_slots > 2 {
+        s.delay_slots as u64 * n * 4
+    } else {
+        16
+    };
+    let r = &s.config.record;
+    let tau_rp = s.neuron[0].tau_rp.min(s.neuron[1].tau_rp);
+    let gap = ((tau_rp / s.config.dt).floor() as u64)
+        .saturating_sub(1)
+        .max(1);
+    let raster =
+        (r.raster_neurons.min(s.n_e) + r.raster_neurons.min(s.n_i)) as u64 * (4096 / gap + 2);
+    let records = (2 * n + raster) * 16;
+    let (state, lists, offsets) = (n * 8, n * 24, (n + 1) * 4);
+    let stepping = syn * 4 + offsets + state + ring + lists + records;
+    let build = if fixed {
+        let max_k = s.k_e.max(s.k_i) as u64;
+        let hash = (2 * max_k).next_power_of_two().max(2);
+        let picks = if matches!(s.config.delay, DelayConfig::Uniform { .. }) {
+            max_k
+        } else {
+            0
+        };
+        let slot = (hash + picks) * 4;
+        let scratch = ((64u64 << 20).min(max_binding) / slot).clamp(1, n) * slot;
+        2 * syn * 4 + offsets + n * 12 + scratch
+    } else {
+        0
+    };
+    let bindings = if fixed {
+        syn.div_ceil((max_binding / 16 * 4).max(4)).max(1)
+    } else {
+        0
+    };
+    let single = state.max(ring).max(lists).max(records);
+    crate::device::DeviceMemory {
+        peak_bytes: build.max(stepping),
+        peak_phase: if build > stepping {
+            "connectivity build"
+        } else {
+            "stepping"
+        },
+        stepping_bytes: stepping,
+        largest_array: if fixed { "synapses" } else { "records" },
+        largest_array_bytes: if fixed { syn * 4 } else { records },
+        largest_array_bindings: if fixed { bindings } else { 1 },
+        max_binding_bytes: max_binding,
+        largest_single_binding_bytes: single,
+        refused: if single > max_binding {
+            Some(format!("a {single}-byte buffer exceeds one binding"))
+        } else if bindings > crate::lif::gpu_connectivity::SYN_PARTS_MAX as u64 {
+            Some(format!(
+                "the synapses need {bindings} bindings, more than {}",
+                crate::lif::gpu_connectivity::SYN_PARTS_MAX
+            ))
+        } else {
+            None
+        },
+    }
 }
 
 /// The estimate against the machine's available memory.
