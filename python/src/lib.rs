@@ -459,7 +459,7 @@ fn run(
     d.set_item("warnings", r.warnings)?;
     let members = PyList::empty(py);
     for (replica, s, samples) in &r.members {
-        let rows = hrec::rows_from_samples(s, balnet::hydro::sim::moment_shift(s), samples);
+        let rows = hrec::rows_from_samples(s, samples);
         let m = PyDict::new(py);
         m.set_item("replica", *replica)?;
         let mut names = vec!["t", "step", "population"];
