@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: cargo's tests (the `balnet` crate and the CLI), then the
+# The whole test suite, as CI runs it: cargo's tests (the `balnet` crate and the CLI; the GPU
+# tests twice, in the adapter's own kernel layout and in the gpu layout), then the
 # Python package built from this checkout and installed into a virtual environment, and its
 # pytest suite (which also compares the package against target/release/balnet).
 #
@@ -18,6 +19,11 @@ python_only=0
 
 if [[ $python_only == 0 ]]; then
   cargo test --release
+  # The GPU tests again with the kernel shapes a discrete GPU gets (workgroup reductions,
+  # 64 x 4 model L blocks, 256-wide sorts), whatever the adapter; without an adapter they
+  # skip (or fail, with BALNET_REQUIRE_GPU=1).
+  BALNET_GPU_LAYOUT=gpu cargo test --release --test hydro --test replicas --test checkpoint \
+    --test lif_gpu --test rng_samplers --test math_twins --test spikes --test numerics
 fi
 # The CLI the Python tests compare against (cargo test builds it too; this is a no-op then).
 cargo build --release --bin balnet
