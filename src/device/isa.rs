@@ -37,6 +37,15 @@ impl Avx2Token {
 pub const ISA_ENV: &str = "BALNET_ISA";
 
 impl Isa {
+    /// The levels a benchmark measures: the one `BALNET_ISA` names when it is set (an error
+    /// when this CPU lacks it), else every level this CPU can run, best first.
+    pub fn benchmarked() -> anyhow::Result<Vec<Isa>> {
+        match std::env::var(ISA_ENV) {
+            Err(_) => Ok(Isa::available()),
+            Ok(want) => Ok(vec![Self::named(&want)?]),
+        }
+    }
+
     /// Every level this CPU can run, best first.
     pub fn available() -> Vec<Isa> {
         let mut v = vec![Isa::detect()];
@@ -113,16 +122,21 @@ impl Isa {
 /// Defines `$name(isa, args..)`, which runs `$body(philox, args..)` compiled for the given level.
 macro_rules! multiversion {
     ($name:ident => $body:ident($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        // Not inlined (it runs once per chunk): each level's kernel is then one symbol,
+        // `$name::{avx512,avx2,baseline}`, that a profiler can count on its own.
+        #[inline(never)]
         #[allow(clippy::too_many_arguments)]
         fn $name(isa: $crate::device::isa::Isa, $($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi1,bmi2")]
+                #[inline(never)]
                 #[allow(clippy::too_many_arguments)]
                 fn avx512(p: $crate::rng::Avx512Lanes, $($arg: $ty),*) -> $ret {
                     $body(p, $($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma,bmi1,bmi2")]
+                #[inline(never)]
                 #[allow(clippy::too_many_arguments)]
                 fn avx2($($arg: $ty),*) -> $ret {
                     $body($crate::rng::PortableLanes, $($arg),*)
@@ -135,7 +149,12 @@ macro_rules! multiversion {
                 }
             }
             let _ = isa;
-            $body($crate::rng::PortableLanes, $($arg),*)
+            #[inline(never)]
+            #[allow(clippy::too_many_arguments)]
+            fn baseline($($arg: $ty),*) -> $ret {
+                $body($crate::rng::PortableLanes, $($arg),*)
+            }
+            baseline($($arg),*)
         }
     };
 }
