@@ -20,16 +20,21 @@ pub enum Isa {
 /// Proof that this CPU has AVX2, FMA, BMI1 and BMI2 (made only by `Avx2Token::detect`).
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy, Debug)]
-pub struct Avx2Token(());
+pub struct Avx2Token(rng::Avx2Lanes);
 
 #[cfg(target_arch = "x86_64")]
 impl Avx2Token {
     pub fn detect() -> Option<Self> {
-        (std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("fma")
+        let lanes = rng::Avx2Lanes::detect()?;
+        (std::is_x86_feature_detected!("fma")
             && std::is_x86_feature_detected!("bmi1")
             && std::is_x86_feature_detected!("bmi2"))
-        .then_some(Avx2Token(()))
+        .then_some(Avx2Token(lanes))
+    }
+
+    /// The AVX2 Philox this token proves available.
+    pub fn lanes(self) -> rng::Avx2Lanes {
+        self.0
     }
 }
 
@@ -138,13 +143,13 @@ macro_rules! multiversion {
                 #[target_feature(enable = "avx2,fma,bmi1,bmi2")]
                 #[inline(never)]
                 #[allow(clippy::too_many_arguments)]
-                fn avx2($($arg: $ty),*) -> $ret {
-                    $body($crate::rng::PortableLanes, $($arg),*)
+                fn avx2(p: $crate::rng::Avx2Lanes, $($arg: $ty),*) -> $ret {
+                    $body(p, $($arg),*)
                 }
                 // SAFETY: an `Isa` above baseline holds a token that only feature detection makes.
                 match isa {
                     $crate::device::isa::Isa::Avx512(p) => return unsafe { avx512(p, $($arg),*) },
-                    $crate::device::isa::Isa::Avx2(_) => return unsafe { avx2($($arg),*) },
+                    $crate::device::isa::Isa::Avx2(t) => return unsafe { avx2(t.lanes(), $($arg),*) },
                     $crate::device::isa::Isa::Baseline => {}
                 }
             }
@@ -152,7 +157,7 @@ macro_rules! multiversion {
             #[inline(never)]
             #[allow(clippy::too_many_arguments)]
             fn baseline($($arg: $ty),*) -> $ret {
-                $body($crate::rng::PortableLanes, $($arg),*)
+                $body($crate::rng::BaselineLanes, $($arg),*)
             }
             baseline($($arg),*)
         }
