@@ -4,7 +4,8 @@
 //! `cargo bench --bench hydro_throughput -- [cpu] [gpu] [independent] [shared] [n=1e6,...]
 //! [steps=S]`: with no backend named both run; with no mode named both run; default n
 //! 1e4, 1e5, 1e6. Records every 50 steps, as the default experiment does. The CPU runs once
-//! per instruction-set level this machine has (avx512, avx2, baseline), each row naming it.
+//! per instruction-set level this machine has (avx512, avx2, baseline; only the one
+//! `BALNET_ISA` names, when it is set), each row naming it.
 
 use balnet::device::isa::Isa;
 use balnet::device::{CpuDevice, Device};
@@ -49,7 +50,7 @@ fn main() -> anyhow::Result<()> {
         if b == "gpu" {
             devices.push(("gpu".into(), Device::gpu()?));
         } else {
-            for isa in Isa::available() {
+            for isa in Isa::benchmarked()? {
                 devices.push((
                     format!("cpu/{}", isa.name()),
                     Device::Cpu(CpuDevice::with_isa(isa)),

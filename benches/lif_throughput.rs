@@ -5,7 +5,8 @@
 //! backend. Reports network build time, bytes per synapse, wall seconds per simulated second,
 //! synaptic events/s and neuron-steps/s.
 //! `cargo bench --bench lif_throughput [-- cpu|gpu] [k1e3|k1e4] [precise|lumped]` (default:
-//! everything). The CPU runs once per instruction-set level this machine has.
+//! everything). The CPU runs once per instruction-set level this machine has
+//! (only the one `BALNET_ISA` names, when it is set).
 
 use balnet::device::isa::Isa;
 use balnet::device::{CpuDevice, Device};
@@ -60,7 +61,7 @@ fn main() -> anyhow::Result<()> {
         if *backend == "gpu" {
             devices.push(("gpu".into(), Device::gpu()?));
         } else {
-            for isa in Isa::available() {
+            for isa in Isa::benchmarked()? {
                 devices.push((
                     format!("cpu/{}", isa.name()),
                     Device::Cpu(CpuDevice::with_isa(isa)),

@@ -20,16 +20,21 @@ pub enum Isa {
 /// Proof that this CPU has AVX2, FMA, BMI1 and BMI2 (made only by `Avx2Token::detect`).
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy, Debug)]
-pub struct Avx2Token(());
+pub struct Avx2Token(rng::Avx2Lanes);
 
 #[cfg(target_arch = "x86_64")]
 impl Avx2Token {
     pub fn detect() -> Option<Self> {
-        (std::is_x86_feature_detected!("avx2")
-            && std::is_x86_feature_detected!("fma")
+        let lanes = rng::Avx2Lanes::detect()?;
+        (std::is_x86_feature_detected!("fma")
             && std::is_x86_feature_detected!("bmi1")
             && std::is_x86_feature_detected!("bmi2"))
-        .then_some(Avx2Token(()))
+        .then_some(Avx2Token(lanes))
+    }
+
+    /// The AVX2 Philox this token proves available.
+    pub fn lanes(self) -> rng::Avx2Lanes {
+        self.0
     }
 }
 
@@ -37,6 +42,15 @@ impl Avx2Token {
 pub const ISA_ENV: &str = "BALNET_ISA";
 
 impl Isa {
+    /// The levels a benchmark measures: the one `BALNET_ISA` names when it is set (an error
+    /// when this CPU lacks it), else every level this CPU can run, best first.
+    pub fn benchmarked() -> anyhow::Result<Vec<Isa>> {
+        match std::env::var(ISA_ENV) {
+            Err(_) => Ok(Isa::available()),
+            Ok(want) => Ok(vec![Self::named(&want)?]),
+        }
+    }
+
     /// Every level this CPU can run, best first.
     pub fn available() -> Vec<Isa> {
         let mut v = vec![Isa::detect()];
@@ -113,29 +127,39 @@ impl Isa {
 /// Defines `$name(isa, args..)`, which runs `$body(philox, args..)` compiled for the given level.
 macro_rules! multiversion {
     ($name:ident => $body:ident($($arg:ident: $ty:ty),*) -> $ret:ty) => {
+        // Not inlined (it runs once per chunk): each level's kernel is then one symbol,
+        // `$name::{avx512,avx2,baseline}`, that a profiler can count on its own.
+        #[inline(never)]
         #[allow(clippy::too_many_arguments)]
         fn $name(isa: $crate::device::isa::Isa, $($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi1,bmi2")]
+                #[inline(never)]
                 #[allow(clippy::too_many_arguments)]
                 fn avx512(p: $crate::rng::Avx512Lanes, $($arg: $ty),*) -> $ret {
                     $body(p, $($arg),*)
                 }
                 #[target_feature(enable = "avx2,fma,bmi1,bmi2")]
+                #[inline(never)]
                 #[allow(clippy::too_many_arguments)]
-                fn avx2($($arg: $ty),*) -> $ret {
-                    $body($crate::rng::PortableLanes, $($arg),*)
+                fn avx2(p: $crate::rng::Avx2Lanes, $($arg: $ty),*) -> $ret {
+                    $body(p, $($arg),*)
                 }
                 // SAFETY: an `Isa` above baseline holds a token that only feature detection makes.
                 match isa {
                     $crate::device::isa::Isa::Avx512(p) => return unsafe { avx512(p, $($arg),*) },
-                    $crate::device::isa::Isa::Avx2(_) => return unsafe { avx2($($arg),*) },
+                    $crate::device::isa::Isa::Avx2(t) => return unsafe { avx2(t.lanes(), $($arg),*) },
                     $crate::device::isa::Isa::Baseline => {}
                 }
             }
             let _ = isa;
-            $body($crate::rng::PortableLanes, $($arg),*)
+            #[inline(never)]
+            #[allow(clippy::too_many_arguments)]
+            fn baseline($($arg: $ty),*) -> $ret {
+                $body($crate::rng::BaselineLanes, $($arg),*)
+            }
+            baseline($($arg),*)
         }
     };
 }
