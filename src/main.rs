@@ -238,7 +238,10 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
                                 "model L: {} + {} neurons, K_E = {}, K_I = {}, {syn:.3e} synapses",
                                 s.n_e, s.n_i, s.k_e, s.k_i
                             );
-                            println!("host memory (CPU backend) about {:.2} GB", host / 1e9);
+                            println!(
+                                "host memory (CPU backend) about {}",
+                                balnet::io::human_bytes(host)
+                            );
                             for (limit, from) in dry_run_bindings()? {
                                 let d = balnet::lif::sim::device_memory_estimate(&s, limit);
                                 println!("{} [binding limit: {from}]", d.summary());
@@ -269,8 +272,8 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
                     setup.config.n, r, setup.steps
                 );
                 println!(
-                    "host memory (CPU backend) about {:.2} GB",
-                    balnet::hydro::sim::memory_estimate(&setup, r) / 1e9
+                    "host memory (CPU backend) about {}",
+                    balnet::io::human_bytes(balnet::hydro::sim::memory_estimate(&setup, r))
                 );
                 let layout = gpu::gpu::requested_layout()?;
                 let cpu_layout = layout == gpu::GpuLayout::Cpu;

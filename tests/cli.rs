@@ -192,6 +192,7 @@ fn a_closed_pipe_ends_the_output_quietly() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(o.status.signal(), Some(13), "{:?}: {err}", o.status);
+}
 
 /// An invalid kernel layout or binding limit (flag or environment) is one line naming the
 /// setting, the value and the allowed ones, exit 2, before any device is opened (`auto` does

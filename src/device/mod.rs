@@ -174,12 +174,12 @@ impl DeviceMemory {
     /// One line for `--dry-run`.
     pub fn summary(&self) -> String {
         format!(
-            "device memory about {:.2} GB at the peak ({}), {:.2} GB while stepping; largest array: {} {:.2} GB in {} binding(s) of at most {} bytes; largest unsplit buffer {} bytes; {}",
-            self.peak_bytes as f64 / 1e9,
+            "device memory about {} at the peak ({}), {} while stepping; largest array: {} {} in {} binding(s) of at most {} bytes; largest unsplit buffer {} bytes; {}",
+            crate::io::human_bytes(self.peak_bytes as f64),
             self.peak_phase,
-            self.stepping_bytes as f64 / 1e9,
+            crate::io::human_bytes(self.stepping_bytes as f64),
             self.largest_array,
-            self.largest_array_bytes as f64 / 1e9,
+            crate::io::human_bytes(self.largest_array_bytes as f64),
             self.largest_array_bindings,
             self.max_binding_bytes,
             self.largest_single_binding_bytes,

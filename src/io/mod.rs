@@ -511,3 +511,24 @@ mod tests {
         );
     }
 }
+
+/// A byte count for people: "2.50 GB", "819.20 kB", "96 B" (decimal units).
+pub fn human_bytes(b: f64) -> String {
+    const UNITS: [(f64, &str); 4] = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")];
+    UNITS
+        .iter()
+        .find(|(scale, _)| b >= *scale)
+        .map(|(scale, unit)| format!("{:.2} {unit}", b / scale))
+        .unwrap_or_else(|| format!("{b:.0} B"))
+}
+
+#[cfg(test)]
+mod human_bytes_tests {
+    #[test]
+    fn units() {
+        assert_eq!(super::human_bytes(2.5e9), "2.50 GB");
+        assert_eq!(super::human_bytes(819_200.0), "819.20 kB");
+        assert_eq!(super::human_bytes(96.0), "96 B");
+        assert_eq!(super::human_bytes(1e12), "1.00 TB");
+    }
+}
