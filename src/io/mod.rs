@@ -453,6 +453,16 @@ pub fn read_npy_u32_len(path: &Path) -> anyhow::Result<u64> {
     Ok(len)
 }
 
+/// A byte count for people: "2.50 GB", "819.20 kB", "96 B" (decimal units).
+pub fn human_bytes(b: f64) -> String {
+    const UNITS: [(f64, &str); 4] = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")];
+    UNITS
+        .iter()
+        .find(|(scale, _)| b >= *scale)
+        .map(|(scale, unit)| format!("{:.2} {unit}", b / scale))
+        .unwrap_or_else(|| format!("{b:.0} B"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,16 +520,6 @@ mod tests {
             2.0
         );
     }
-}
-
-/// A byte count for people: "2.50 GB", "819.20 kB", "96 B" (decimal units).
-pub fn human_bytes(b: f64) -> String {
-    const UNITS: [(f64, &str); 4] = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")];
-    UNITS
-        .iter()
-        .find(|(scale, _)| b >= *scale)
-        .map(|(scale, unit)| format!("{:.2} {unit}", b / scale))
-        .unwrap_or_else(|| format!("{b:.0} B"))
 }
 
 #[cfg(test)]
