@@ -97,6 +97,24 @@ fn tiny_beta_moments_equal_the_states_gpu() {
     tiny_beta(&Device::Gpu(ctx), [1e-5, 1e-5, 1e-3, 1e-3]);
 }
 
+/// `balnet run` of `cfg` on the CPU into a fresh directory: the process output and run.json.
+fn cli_run(cfg: HydroConfig, name: &str) -> (std::process::Output, serde_json::Value) {
+    let d = common::fresh_dir("balnet-numerics", name);
+    let mut c = serde_json::to_value(cfg).unwrap();
+    c["model"] = "hydro".into();
+    let path = d.join("c.json");
+    std::fs::write(&path, c.to_string()).unwrap();
+    let out = d.join("run");
+    let o = common::balnet()
+        .args(["run", path.to_str().unwrap(), "--backend", "cpu", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let v = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap())
+        .expect("run.json");
+    (o, v)
+}
+
 fn sample(step: u64, s2: f64) -> RecordSample {
     let sums = PowerSums {
         count: 100.0,
@@ -156,20 +174,8 @@ fn f32_resolution_loss_fails_the_run() {
     assert_eq!(ok.run_to_end(&mut Quiet).unwrap(), Outcome::Complete);
     assert_eq!(ok.failure(0), None);
     // Through the CLI: exit 1, run.json `failed` with the message.
-    let d = common::fresh_dir("balnet-numerics", "resolution");
-    let mut c = serde_json::to_value(cfg(1e6)).unwrap();
-    c["model"] = "hydro".into();
-    let path = d.join("c.json");
-    std::fs::write(&path, c.to_string()).unwrap();
-    let out = d.join("run");
-    let o = common::balnet()
-        .args(["run", path.to_str().unwrap(), "--backend", "cpu", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let (o, v) = cli_run(cfg(1e6), "resolution");
     assert_eq!(o.status.code(), Some(1), "{o:?}");
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(v["status"], "failed");
     assert!(
         v["error"]
@@ -184,31 +190,19 @@ fn f32_resolution_loss_fails_the_run() {
 /// and says so on stderr and in run.json (it used to run silently).
 #[test]
 fn an_unstable_balanced_state_is_warned_about_in_run_json() {
-    let d = common::fresh_dir("balnet-numerics", "unstable");
     let cfg = HydroConfig {
         n: 1000,
         duration: 0.2,
         j: [[3.0, 2.0], [2.0, 0.5]],
         ..HydroConfig::default()
     };
-    let mut c = serde_json::to_value(cfg).unwrap();
-    c["model"] = "hydro".into();
-    let path = d.join("c.json");
-    std::fs::write(&path, c.to_string()).unwrap();
-    let out = d.join("run");
-    let o = common::balnet()
-        .args(["run", path.to_str().unwrap(), "--backend", "cpu", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let (o, v) = cli_run(cfg, "unstable");
     assert!(o.status.success(), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("warning:") && err.contains("the balanced state is unstable"),
         "{err}"
     );
-    let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     let w = v["warnings"].as_array().expect("warnings");
     assert!(
         w.iter().any(|w| w
