@@ -45,6 +45,7 @@ pub mod math;
 pub mod numerics;
 pub mod progress;
 pub mod report;
+pub mod resume;
 pub mod rng;
 pub mod selftest;
 pub mod stats;

@@ -6,6 +6,7 @@ mod cli;
 use balnet::device::{self as gpu, BackendChoice, Device, GpuContext};
 use balnet::hydro::config::{Coupling, HydroConfig};
 use balnet::progress::CancelToken;
+use balnet::resume::{Resumed, resumed_config};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -203,7 +204,7 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
             let (cfg, out, backend) = match (resume.clone(), config) {
                 (Some(dir), _) => {
                     let backend = resumed_backend(&dir, backend);
-                    match resumed_config(&dir)? {
+                    match resumed_config(&dir, "--checkpoint-every", "--resume")? {
                         Resumed::Hydro(c) => (*c, dir, backend),
                         Resumed::Lif(c) => {
                             let run = LifRun {
@@ -532,54 +533,6 @@ fn exit_of(status: &str, error: Option<&str>) -> ExitCode {
             ExitCode::from(1)
         }
         _ => ExitCode::SUCCESS,
-    }
-}
-
-/// The resolved config of a run directory, for --resume.
-enum Resumed {
-    Hydro(Box<HydroConfig>),
-    Lif(Box<balnet::lif::config::LifConfig>),
-}
-
-/// The resolved config of the run in `dir` (its run.json), for --resume.
-fn resumed_config(dir: &std::path::Path) -> anyhow::Result<Resumed> {
-    let p = dir.join("run.json");
-    let text = std::fs::read_to_string(&p)
-        .map_err(|e| ConfigError(format!("{}: cannot read: {e}", p.display())))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        ConfigError(format!(
-            "{}: {}",
-            p.display(),
-            config::json_error_message(&e)
-        ))
-    })?;
-    if !dir.join("checkpoint.bin").exists() {
-        return Err(ConfigError(format!(
-            "{}: no checkpoint.bin (run with --checkpoint-every)",
-            dir.display()
-        ))
-        .into());
-    }
-    let bad = |e: serde_json::Error| {
-        ConfigError(format!(
-            "{}: config: {}",
-            p.display(),
-            config::json_error_message(&e)
-        ))
-    };
-    match v["model"].as_str() {
-        Some("hydro") => Ok(Resumed::Hydro(Box::new(
-            serde_json::from_value(v["config"].clone()).map_err(bad)?,
-        ))),
-        Some("lif") => Ok(Resumed::Lif(Box::new(
-            serde_json::from_value(v["config"].clone()).map_err(bad)?,
-        ))),
-        _ => Err(ConfigError(format!(
-            "{}: model = {}: --resume applies to model H and model L runs",
-            p.display(),
-            balnet::io::shorten(&v["model"].to_string(), 40)
-        ))
-        .into()),
     }
 }
 

@@ -18,12 +18,13 @@ use balnet::hydro::config::{Coupling, HydroConfig};
 use balnet::hydro::record::{self as hrec, RecordSample};
 use balnet::lif::config::LifConfig;
 use balnet::progress::{CancelToken, Observer, Records};
+use balnet::resume::{Resumed, resumed_config};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
@@ -256,51 +257,6 @@ struct RunOutput {
     members: Vec<(u32, balnet::hydro::config::HydroSetup, Vec<RecordSample>)>,
 }
 
-/// The config of the run in `dir` (its run.json), for resume; as the command line.
-enum Resumed {
-    Hydro(Box<HydroConfig>),
-    Lif(Box<LifConfig>),
-}
-
-fn resumed_config(dir: &Path) -> anyhow::Result<Resumed> {
-    let p = dir.join("run.json");
-    let text = std::fs::read_to_string(&p)
-        .map_err(|e| config_err(format!("{}: cannot read: {e}", p.display())))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| {
-        config_err(format!(
-            "{}: {}",
-            p.display(),
-            config::json_error_message(&e)
-        ))
-    })?;
-    if !dir.join("checkpoint.bin").exists() {
-        return Err(config_err(format!(
-            "{}: no checkpoint.bin (run with checkpoint_every)",
-            dir.display()
-        )));
-    }
-    let bad = |e: serde_json::Error| {
-        config_err(format!(
-            "{}: config: {}",
-            p.display(),
-            config::json_error_message(&e)
-        ))
-    };
-    match v["model"].as_str() {
-        Some("hydro") => Ok(Resumed::Hydro(Box::new(
-            serde_json::from_value(v["config"].clone()).map_err(bad)?,
-        ))),
-        Some("lif") => Ok(Resumed::Lif(Box::new(
-            serde_json::from_value(v["config"].clone()).map_err(bad)?,
-        ))),
-        _ => Err(config_err(format!(
-            "{}: model = {}: resume applies to model H and model L runs",
-            p.display(),
-            balnet::io::shorten(&v["model"].to_string(), 40)
-        ))),
-    }
-}
-
 struct RunArgs {
     out: PathBuf,
     config_path: Option<String>,
@@ -328,7 +284,7 @@ fn run_inner(a: &RunArgs, obs: &mut RunObserver) -> anyhow::Result<RunOutput> {
                 None => {}
             }
         }
-        match resumed_config(&a.out)? {
+        match resumed_config(&a.out, "checkpoint_every", "resume")? {
             Resumed::Hydro(c) => (Some(*c), None),
             Resumed::Lif(c) => (None, Some(*c)),
         }
