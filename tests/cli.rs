@@ -236,3 +236,38 @@ fn bad_gpu_settings_exit_2_with_one_line() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// The up-front memory check counts the limits a job runs under, not only the machine's free
+/// memory: under `ulimit -v` (RLIMIT_AS, as batch systems set it) a network bigger than the
+/// limit is refused with one line naming the limit, instead of aborting in the allocator.
+#[cfg(target_os = "linux")]
+#[test]
+fn networks_larger_than_the_address_space_limit_are_refused_up_front() {
+    let cases = [
+        // Model L: 8.4e8 synapses, 3.4 GB.
+        (r#"{"model":"lif","K":5806}"#, "lower n_e/n_i or K"),
+        // Model H: 2 x 1e8 neurons, 1.6 GB (coarse dt: --force).
+        (r#"{"model":"hydro","n":100000000}"#, "lower n, replicas"),
+    ];
+    for (i, (json, needle)) in cases.iter().enumerate() {
+        let p = tmp(&format!("ulimit{i}.json"));
+        std::fs::write(&p, json).unwrap();
+        let out_dir = tmp(&format!("ulimit{i}-out"));
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -v 1000000 && exec "$0" "$@""#)
+            .arg(env!("CARGO_BIN_EXE_balnet"))
+            .args(["run", p.to_str().unwrap(), "--backend", "cpu", "--force"])
+            .args(["--steps", "5", "--out", out_dir.to_str().unwrap()])
+            .output()
+            .expect("run balnet under ulimit -v");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{json}: {err}");
+        let last = err.trim().lines().last().unwrap_or("");
+        assert!(last.contains(needle), "{json}: {err}");
+        assert!(
+            last.contains("address-space limit, ulimit -v"),
+            "{json}: {err}"
+        );
+    }
+}

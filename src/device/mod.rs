@@ -191,15 +191,192 @@ impl DeviceMemory {
     }
 }
 
-/// The memory this machine can still give (Linux: MemAvailable of /proc/meminfo), in bytes;
-/// None where it cannot be read.
+/// The memory this process can still get, in bytes, and what bounds it: the least of the
+/// machine's MemAvailable (/proc/meminfo), the cgroup's limit less its usage (cgroup v2
+/// `memory.max - memory.current`, or v1 `memory.limit_in_bytes - memory.usage_in_bytes`:
+/// containers, Slurm jobs) and the address-space limit less the address space in use
+/// (`ulimit -v`, RLIMIT_AS, against VmSize). None where none of these can be read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MemoryLimit {
+    pub bytes: f64,
+    /// limit, ulimit -v".
+    /// limit (ulimit -v)".
+    pub source: &'static str,
+}
+
+/// See [`MemoryLimit`].
+pub fn memory_limit() -> Option<MemoryLimit> {
+    let mut best: Option<MemoryLimit> = None;
+    let mut offer = |bytes: Option<f64>, source: &'static str| {
+        if let Some(bytes) = bytes
+            && best.is_none_or(|b| bytes < b.bytes)
+        {
+            best = Some(MemoryLimit {
+                bytes: bytes.max(0.0),
+                source,
+            });
+        }
+    };
+    offer(meminfo_available(), "the machine's available memory");
+    offer(cgroup_headroom(), "the cgroup's memory limit");
+    offer(
+        address_space_headroom(),
+        "the address-space limit, ulimit -v",
+    );
+    best
+}
+
+/// The memory this process can still get, in bytes (see [`memory_limit`]).
 pub fn available_memory() -> Option<f64> {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("MemAvailable:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
+    memory_limit().map(|m| m.bytes)
+}
+
+fn meminfo_available() -> Option<f64> {
+    let t = std::fs::read_to_string("/proc/meminfo").ok()?;
+    kib_field(&t, "MemAvailable:")
+}
+
+/// A "Name:   1234 kB" line of a /proc file, in bytes.
+fn kib_field(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map(|kb| kb * 1024.0)
+}
+
+/// A number in a cgroup file; None for "max" (no limit) or an unreadable file.
+fn cgroup_number(path: &std::path::Path) -> Option<f64> {
+    let t = std::fs::read_to_string(path).ok()?;
+    let v = t.trim().parse::<u64>().ok()?;
+    // cgroup v1 writes "no limit" as a huge page-aligned number near i64::MAX.
+    (v < (1u64 << 60)).then_some(v as f64)
+}
+
+/// The headroom of the cgroup this process is in (the least over its ancestors, which may
+/// carry the limit), v2 or v1.
+fn cgroup_headroom() -> Option<f64> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    cgroup_headroom_at(std::path::Path::new("/sys/fs/cgroup"), &own)
+}
+
+/// [`cgroup_headroom`] with the cgroup file system at `root` and /proc/self/cgroup's text
+/// `own`. A v2 hierarchy is at `root` itself (unified) or at `root/unified` (hybrid).
+fn cgroup_headroom_at(root: &std::path::Path, own: &str) -> Option<f64> {
+    let unified = if root.join("cgroup.controllers").exists() {
+        root.to_path_buf()
+    } else {
+        root.join("unified")
+    };
+    let mut best: Option<f64> = None;
+    for line in own.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        let rel = path.trim_start_matches('/');
+        let (base, max_name, cur_name) = if controllers.is_empty() {
+            (unified.clone(), "memory.max", "memory.current")
+        } else if controllers.split(',').any(|c| c == "memory") {
+            (
+                root.join("memory"),
+                "memory.limit_in_bytes",
+                "memory.usage_in_bytes",
+            )
+        } else {
+            continue;
+        };
+        // The cgroup and each ancestor up to the mount's root.
+        let mut dir = base.join(rel);
+        if !dir.starts_with(&base) {
+            continue;
+        }
+        loop {
+            if let (Some(max), Some(cur)) = (
+                cgroup_number(&dir.join(max_name)),
+                cgroup_number(&dir.join(cur_name)),
+            ) {
+                let room = (max - cur).max(0.0);
+                best = Some(best.map_or(room, |b: f64| b.min(room)));
+            }
+            if dir == base || !dir.pop() {
+                break;
+            }
+        }
+    }
+    best
+}
+
+/// RLIMIT_AS less the address space in use (VmSize); None without a limit.
+#[cfg(not(unix))]
+fn address_space_headroom() -> Option<f64> {
+    None
+}
+
+/// RLIMIT_AS less the address space in use (VmSize); None without a limit.
+#[cfg(unix)]
+fn address_space_headroom() -> Option<f64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given and reads nothing else.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) } != 0
+        || lim.rlim_cur == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let used = kib_field(&status, "VmSize:")?;
+    Some((lim.rlim_cur as f64 - used).max(0.0))
+}
+
+#[cfg(test)]
+mod memory_tests {
+    use super::*;
+
+    fn write(p: &std::path::Path, name: &str, text: &str) {
+        std::fs::create_dir_all(p).unwrap();
+        std::fs::write(p.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn cgroup_v2_headroom_is_the_least_over_the_cgroup_and_its_ancestors() {
+        let root = std::env::temp_dir().join(format!("balnet-cg2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        write(&root, "cgroup.controllers", "memory\n");
+        let job = root.join("slurm/job_7");
+        let step = job.join("step_0");
+        // The job has 3 GB with 1 GB used; its step has no limit of its own.
+        write(&job, "memory.max", "3000000000\n");
+        write(&job, "memory.current", "1000000000\n");
+        write(&step, "memory.max", "max\n");
+        write(&step, "memory.current", "900000000\n");
+        assert_eq!(
+            cgroup_headroom_at(&root, "0::/slurm/job_7/step_0\n"),
+            Some(2e9)
+        );
+        // No limit anywhere: nothing to say.
+        assert_eq!(cgroup_headroom_at(&root, "0::/other\n"), None);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn cgroup_v1_memory_controller_and_its_no_limit_value() {
+        let root = std::env::temp_dir().join(format!("balnet-cg1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let own = "4:memory:/box\n0::/\n";
+        let dir = root.join("memory/box");
+        write(&dir, "memory.limit_in_bytes", "9223372036854771712\n");
+        write(&dir, "memory.usage_in_bytes", "5000\n");
+        assert_eq!(cgroup_headroom_at(&root, own), None);
+        write(&dir, "memory.limit_in_bytes", "4096000\n");
+        assert_eq!(cgroup_headroom_at(&root, own), Some(4091000.0));
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_limit_is_never_above_the_machine_s_available_memory() {
+        let lim = memory_limit().expect("Linux has /proc/meminfo");
+        let avail = meminfo_available().unwrap();
+        assert!(lim.bytes <= avail && lim.bytes >= 0.0, "{lim:?} vs {avail}");
+    }
 }

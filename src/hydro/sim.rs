@@ -129,15 +129,16 @@ pub fn device_memory_estimate(
 /// The estimate against the machine's available memory.
 fn check_memory(s: &HydroSetup, members: u64) -> Result<()> {
     let need = memory_estimate(s, members);
-    if let Some(avail) = crate::device::available_memory()
-        && need > 0.9 * avail
+    if let Some(avail) = crate::device::memory_limit()
+        && need > 0.9 * avail.bytes
     {
         return Err(Error::DoesNotFit(format!(
-            "{members} network(s) of 2 x {} neurons with {} records each need about {:.1} GB but only {:.1} GB is available: lower n, replicas or the record count (record_every)",
+            "{members} network(s) of 2 x {} neurons with {} records each need about {:.2} GB but only {:.2} GB is available ({}): lower n, replicas or the record count (record_every)",
             s.config.n,
             s.steps / s.config.record_every + 1,
             need / 1e9,
-            avail / 1e9
+            avail.bytes / 1e9,
+            avail.source
         )));
     }
     Ok(())

@@ -450,15 +450,15 @@ pub fn device_memory_estimate(s: &LifSetup, max_binding: u64) -> crate::device::
 /// The estimate against the machine's available memory.
 fn check_memory(s: &LifSetup) -> Result<()> {
     let (need, synapses) = memory_estimate(s);
-    let avail = crate::device::available_memory();
-    if let Some(avail) = avail
-        && need > 0.9 * avail
+    if let Some(avail) = crate::device::memory_limit()
+        && need > 0.9 * avail.bytes
     {
         return Err(Error::DoesNotFit(format!(
-            "network needs about {:.1} GB ({:.3e} synapses x 4 bytes + state) but only {:.1} GB is available: lower n_e/n_i or K",
+            "network needs about {:.2} GB ({:.3e} synapses x 4 bytes + state) but only {:.2} GB is available ({}): lower n_e/n_i or K",
             need / 1e9,
             synapses,
-            avail / 1e9
+            avail.bytes / 1e9,
+            avail.source
         )));
     }
     Ok(())
