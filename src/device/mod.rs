@@ -199,8 +199,8 @@ impl DeviceMemory {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MemoryLimit {
     pub bytes: f64,
+    /// "the machine's available memory", "the cgroup's memory limit" or "the address-space
     /// limit, ulimit -v".
-    /// limit (ulimit -v)".
     pub source: &'static str,
 }
 
