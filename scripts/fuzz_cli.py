@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures as cf
 import copy
+import itertools
 import json
 import math
 import os
@@ -316,15 +317,6 @@ def load_bases(config_dir: Path, small: bool) -> dict[str, list[tuple[str, dict]
     return bases
 
 
-def limit_memory(mb: int):
-    def f():
-        if mb > 0:
-            resource.setrlimit(resource.RLIMIT_AS, (mb << 20, mb << 20))
-        os.setsid()
-
-    return f
-
-
 def num(v, default: float) -> float:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
 
@@ -391,8 +383,12 @@ def run_one(binary: str, cmd: str, cfg_path: Path, timeout: float, mem_mb: int,
     env = dict(os.environ, XDG_RUNTIME_DIR=os.environ.get("XDG_RUNTIME_DIR", "/tmp"), RAYON_NUM_THREADS="1")
     t0 = time.monotonic()
     try:
+        # The memory limit is the harness's own (set once in main, inherited): a preexec_fn
+        # would make every spawn a full fork of this process.
+        if mem_mb > 0 and resource.getrlimit(resource.RLIMIT_AS)[0] != mem_mb << 20:
+            resource.setrlimit(resource.RLIMIT_AS, (mem_mb << 20, mem_mb << 20))
         p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                             preexec_fn=limit_memory(mem_mb))
+                             start_new_session=True)
         try:
             _, err = p.communicate(timeout=timeout)
             code = p.returncode
@@ -492,14 +488,20 @@ def main() -> int:
           f"{a.jobs} jobs, timeout {a.timeout} s", flush=True)
     t0 = time.monotonic()
     finished = 0
+    # A bounded window of cases in flight (memory stays small whatever --count is).
+    pending = iter(todo)
+    window = 4 * a.jobs
     with cf.ThreadPoolExecutor(max_workers=a.jobs) as ex:
-        futures = [ex.submit(case, m, i) for m, i in todo]
+        futures = {ex.submit(case, m, i) for m, i in itertools.islice(pending, window)}
         try:
-            for f in cf.as_completed(futures):
-                f.result()
-                finished += 1
-                if finished % 200 == 0:
-                    print(f"  {finished}/{len(todo)} cases, {time.monotonic() - t0:.0f} s", flush=True)
+            while futures:
+                finished_now, futures = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+                for f in finished_now:
+                    f.result()
+                    finished += 1
+                    if finished % 1000 == 0:
+                        print(f"  {finished}/{len(todo)} cases, {time.monotonic() - t0:.0f} s", flush=True)
+                futures |= {ex.submit(case, m, i) for m, i in itertools.islice(pending, len(finished_now))}
         except KeyboardInterrupt:
             print("interrupted: finished cases are kept, rerun to resume", flush=True)
             for f in futures:
