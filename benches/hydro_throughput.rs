@@ -92,6 +92,9 @@ fn main() -> anyhow::Result<()> {
                     step_s,
                     sim.neuron_steps_per_second()
                 );
+                if let Some(t) = sim.gpu_info().and_then(|g| g.kernel_times) {
+                    println!("{:<12} kernel times ({}): {}", "", t.source, t.summary());
+                }
             }
         }
     }

@@ -34,6 +34,9 @@ fn bench(label: &str, device: &Device, cfg: LifConfig) -> anyhow::Result<()> {
         events / wall,
         sim.neuron_steps_per_second()
     );
+    if let Some(t) = sim.gpu_info().and_then(|g| g.kernel_times) {
+        println!("{:<40} kernel times ({}): {}", "", t.source, t.summary());
+    }
     Ok(())
 }
 

@@ -4,7 +4,8 @@
 # in the `gpu` kernel layout, the throughput benches (model H at n = 1e6, 1e7, 1e8 in both
 # coupling modes, 1024 replicas of n = 1e3, model L at K = 1e3) and a short model L run of the
 # paper-size K = 1e4 network (N_E = N_I = 1e5, 2.5e9 synapses), and writes everything into one
-# results file.
+# results file. The GPU bench rows and the short run's run.json (gpu.kernel_times) carry the
+# device time per dispatch kind from timestamp queries where the adapter has them.
 #
 #   scripts/device_check.sh [--small] [RESULTS]
 #
@@ -51,13 +52,14 @@ step "selftest --backend gpu" "$bin" selftest --backend gpu
 
 if [ "$small" -eq 1 ]; then
     step "GPU tests, gpu layout" env BALNET_GPU_LAYOUT=gpu cargo test --release \
-        --test rng_samplers --test math_twins --test checkpoint
+        --test rng_samplers --test math_twins --test checkpoint --test kernel_times
     step "hydro_throughput" cargo bench --bench hydro_throughput -- gpu independent shared n=1e4,1e5 steps=200
     step "replica_throughput" cargo bench --bench replica_throughput -- gpu n=1000 replicas=64 steps=200 sequential=4
     run_cfg=configs/lif_cond_k100.json
 else
     step "GPU tests, gpu layout" env BALNET_GPU_LAYOUT=gpu cargo test --release \
-        --test hydro --test replicas --test checkpoint --test lif_gpu --test rng_samplers --test math_twins
+        --test hydro --test replicas --test checkpoint --test lif_gpu --test rng_samplers --test math_twins \
+        --test kernel_times
     step "hydro_throughput" cargo bench --bench hydro_throughput -- gpu independent shared n=1e6,1e7,1e8 steps=1000
     step "replica_throughput" cargo bench --bench replica_throughput -- gpu n=1000 replicas=1024 steps=1000 sequential=16
     step "lif_throughput K = 1e3" cargo bench --bench lif_throughput -- gpu k1e3

@@ -23,7 +23,7 @@ if [[ $python_only == 0 ]]; then
   # 64 x 4 model L blocks, 256-wide sorts), whatever the adapter; without an adapter they
   # skip (or fail, with BALNET_REQUIRE_GPU=1).
   BALNET_GPU_LAYOUT=gpu cargo test --release --test hydro --test replicas --test checkpoint \
-    --test lif_gpu --test rng_samplers --test math_twins --test spikes --test numerics
+    --test lif_gpu --test rng_samplers --test math_twins --test spikes --test numerics --test kernel_times
 fi
 # The CLI the Python tests compare against (cargo test builds it too; this is a no-op then).
 cargo build --release --bin balnet

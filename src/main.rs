@@ -129,6 +129,19 @@ enum Command {
 /// run.json of the run in progress, for the second-signal exit to mark `interrupted`.
 static RUN_JSON: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
 
+/// "kernel times (timestamp queries): update 2.65 us, finalize 0.09 us" after a GPU run.
+fn print_kernel_times(gpu: Option<&balnet::device::GpuRunInfo>) {
+    if let Some(t) = gpu.and_then(|g| g.kernel_times.as_ref())
+        && !t.kinds.is_empty()
+    {
+        println!(
+            "kernel times ({}, mean per dispatch): {}",
+            t.source,
+            t.summary()
+        );
+    }
+}
+
 fn main() -> ExitCode {
     // Mesa's Vulkan window-system layer prints an error when XDG_RUNTIME_DIR is unset, which
     // headless batch machines often leave unset; balnet never presents to a window.
@@ -309,6 +322,7 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
                 "n = {} per population, {} steps: setup {:.2} s, stepping {:.2} s, {:.3e} neuron-steps/s",
                 s.config.n, s.steps, s.setup_seconds, s.stepping_seconds, s.neuron_steps_per_second
             );
+            print_kernel_times(s.gpu.as_ref());
             for p in &s.late_time {
                 println!(
                     "{} (t >= {}): rate {:.5} (limit {:.5}, corrected {:.5}), mean {:.5} (limit {:.5}, corrected {:.5}), var {:.5} (limit {:.5}, corrected {:.5})",
@@ -623,6 +637,7 @@ fn run_lif(
             .map(|e| format!(", {e:.3e} synaptic events/s"))
             .unwrap_or_default()
     );
+    print_kernel_times(s.gpu.as_ref());
     if let Some(sm) = &s.summary {
         for (a, name) in ["E", "I"].iter().enumerate() {
             println!(

@@ -391,3 +391,77 @@ fn x_is_gaussian_at_n_1e5() {
         }
     }
 }
+
+/// The state x split over several storage bindings (`BALNET_MAX_BINDING_BYTES` lowered so
+/// that one network's x spans 3 bindings) gives every record and state bit of the unsplit
+/// run, for one network and for replicas, and a checkpoint taken split resumes bit for bit.
+#[test]
+fn x_state_split_over_bindings_gives_the_same_bits() {
+    use balnet::device::gpu::{GpuContext, GpuOptions};
+    let Some(base) = common::gpu() else { return };
+    // n = 1e4: x is 2 x n_pad x 4 bytes, about 80 kB per network.
+    let limit = 32 << 10;
+    let split_ctx = GpuContext::open(GpuOptions {
+        layout: base.layout_requested,
+        max_binding_bytes: Some(limit),
+        kernel_times: true,
+    })
+    .expect("gpu context");
+    let devices = [Device::Gpu(base.clone()), Device::Gpu(split_ctx)];
+    for (coupling, replicas) in [(Coupling::Independent, 1), (Coupling::Shared, 3)] {
+        let c = HydroConfig {
+            replicas,
+            ..cfg(10_000, 0.2, coupling, 11)
+        };
+        let mut out = Vec::new();
+        for d in &devices {
+            let mut sim = Simulation::new(setup(c.clone()), d).expect("simulation");
+            let bindings = sim
+                .gpu_info()
+                .and_then(|g| g.device_memory)
+                .map(|m| m.largest_single_binding_bytes);
+            sim.run_to_end(&mut Quiet).expect("run");
+            let mut bits = Vec::new();
+            for r in 0..replicas as usize {
+                bits.push(serde_json::to_string(sim.records(r)).unwrap());
+                let x = sim.state(r).unwrap();
+                assert_eq!(x.len(), 20_000);
+                bits.push(format!(
+                    "{:?}",
+                    x.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                ));
+            }
+            out.push((bits, bindings));
+        }
+        assert_eq!(
+            out[1].1,
+            Some(limit),
+            "the split run's x is in bindings of {limit}"
+        );
+        assert!(
+            out[0].0 == out[1].0,
+            "{coupling:?}: split and unsplit runs differ"
+        );
+    }
+    // Checkpoint half-way on the split device, resume on a fresh one: the same end state.
+    let c = cfg(10_000, 0.2, Coupling::Independent, 12);
+    let whole = {
+        let mut sim = Simulation::new(setup(c.clone()), &devices[1]).unwrap();
+        sim.run_to_end(&mut Quiet).unwrap();
+        sim.state(0).unwrap()
+    };
+    let mut first = Simulation::new(setup(c.clone()), &devices[1]).unwrap();
+    first.run(100, &mut Quiet).unwrap();
+    let ck = first.checkpoint().unwrap();
+    let mut second = Simulation::new(setup(c), &devices[1]).unwrap();
+    second.restore(&ck).unwrap();
+    second.run_to_end(&mut Quiet).unwrap();
+    let resumed = second.state(0).unwrap();
+    assert!(
+        whole
+            .iter()
+            .map(|v| v.to_bits())
+            .eq(resumed.iter().map(|v| v.to_bits())),
+        "resumed split run differs"
+    );
+}

@@ -249,6 +249,7 @@ fn synapses_split_over_bindings() {
     let ctx = GpuContext::open(GpuOptions {
         layout: base.layout_requested,
         max_binding_bytes: Some(limit),
+        kernel_times: true,
     })
     .expect("gpu context");
     assert_eq!(ctx.max_binding_bytes(), limit);

@@ -8,7 +8,9 @@
 // `INVOCATION_PARTIALS` (each invocation writes its own partial sums instead of a workgroup
 // tree: no barrier in the neuron kernels, for CPU devices where barriers are costly), and
 // `table_entry(i)`, which reads the step's alias tables from a uniform buffer where they fit,
-// else from a storage buffer.
+// else from a storage buffer, and `xs_load(q)` / `xs_store(q, v)`, quad q of the state x of all
+// segments: `xs` itself, or where x is larger than one storage binding, `xs` and the parts
+// `xs_1` ... at group 3 (src/device/split.rs).
 //
 // R replicas run side by side. Segment s = 2 r + a holds population a of replica r: x as vec4s
 // (neurons 4q .. 4q + 3 of a quad q together), padded to n_pad neurons so that every workgroup
@@ -330,7 +332,7 @@ fn init(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
                 var s = stream_new(counter(g, 0u, PURPOSE_HYDRO_INIT, replica), key);
                 x[j] = pick(a, params.x0_mean_e, params.x0_mean_i) + pick(a, params.x0_sd_e, params.x0_sd_i) * normal(&s);
             }
-            xs[sc.x * (params.n_pad / 4u) + q] = x;
+            xs_store(sc.x * (params.n_pad / 4u) + q, x);
             var fired = vec4<bool>(false);
             let rates = rates_of(a, x);
             if (COUPLING == COUPLING_SHARED) {
@@ -382,7 +384,7 @@ fn update_body(lid: u32, wid: vec3<u32>, nwg: vec3<u32>, record: bool) {
         if (4u * q < params.n) {
             let vi = sc.x * (params.n_pad / 4u) + q;
             let qi = a * params.quads + q;
-            let x = xs[vi];
+            let x = xs_load(vi);
             var xn: vec4<f32>;
             if (COUPLING == COUPLING_SHARED) {
                 for (var j = 0u; j < 4u; j = j + 1u) {
@@ -397,7 +399,7 @@ fn update_body(lid: u32, wid: vec3<u32>, nwg: vec3<u32>, record: bool) {
                                step_independent(a, x.z, w1.z, w1.w, w2.x, st),
                                step_independent(a, x.w, w2.y, w2.z, w2.w, st));
             }
-            xs[vi] = xn;
+            xs_store(vi, xn);
             let rates = rates_of(a, xn);
             var fired = vec4<bool>(false);
             if (COUPLING == COUPLING_SHARED) {

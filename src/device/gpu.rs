@@ -115,6 +115,9 @@ pub fn resolve_layout(requested: GpuLayout, device_type: &str) -> GpuLayout {
 pub struct GpuOptions {
     pub layout: GpuLayout,
     pub max_binding_bytes: Option<u64>,
+    /// Whether to time dispatches with timestamp queries where the adapter has them
+    /// (`BALNET_KERNEL_TIMES`, default on).
+    pub kernel_times: bool,
 }
 
 impl GpuOptions {
@@ -122,7 +125,28 @@ impl GpuOptions {
         Ok(GpuOptions {
             layout: requested_layout()?,
             max_binding_bytes: max_binding_override()?,
+            kernel_times: kernel_times_requested()?,
         })
+    }
+}
+
+/// `BALNET_KERNEL_TIMES`: `on` (or `1`, or unset) times dispatches with timestamp queries
+/// where the adapter has them; `off` (or `0`) does not. Anything else is a config error.
+pub const KERNEL_TIMES_ENV: &str = "BALNET_KERNEL_TIMES";
+
+/// See [`KERNEL_TIMES_ENV`].
+pub fn kernel_times_requested() -> Result<bool, crate::config::ConfigError> {
+    match std::env::var(KERNEL_TIMES_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(true),
+        Ok(v) if matches!(v.trim(), "on" | "1") => Ok(true),
+        Ok(v) if matches!(v.trim(), "off" | "0") => Ok(false),
+        Ok(v) => Err(crate::config::ConfigError(format!(
+            "{KERNEL_TIMES_ENV} = {}: allowed values are on, off, 1, 0",
+            crate::io::shorten(&v, crate::config::MAX_VALUE_CHARS)
+        ))),
+        Err(std::env::VarError::NotUnicode(_)) => Err(crate::config::ConfigError(format!(
+            "{KERNEL_TIMES_ENV} is not valid UTF-8: allowed values are on, off, 1, 0"
+        ))),
     }
 }
 
@@ -131,12 +155,17 @@ impl GpuOptions {
 pub fn check_env() -> Result<(), crate::config::ConfigError> {
     requested_layout()?;
     max_binding_override()?;
+    kernel_times_requested()?;
     Ok(())
 }
 
 /// The device features balnet asks for: none, so that every WebGPU adapter runs it (the
 /// kernels are validated against exactly this in tests/naga_translate.rs).
 pub const REQUIRED_FEATURES: wgpu::Features = wgpu::Features::empty();
+
+/// Features used where the adapter has them, none by a shader: timestamp queries, for the
+/// kernel times (`device::timing`).
+pub const OPTIONAL_FEATURES: wgpu::Features = wgpu::Features::TIMESTAMP_QUERY;
 
 /// How to get a GPU adapter when none is found.
 pub const NO_ADAPTER_FIX: &str = "no GPU adapter found: install a Vulkan driver (on Debian/Ubuntu: \
@@ -244,6 +273,9 @@ pub struct GpuRunInfo {
     pub max_binding_lowered: bool,
     /// The device-memory estimate of the run (buffers and bindings).
     pub device_memory: Option<crate::device::DeviceMemory>,
+    /// Device time per dispatch kind (timestamp queries), or the wall time per step where
+    /// the adapter has none; set when the run ends.
+    pub kernel_times: Option<crate::device::timing::KernelTimes>,
 }
 
 /// A device and queue, created with the adapter's own limits so large networks fit.
@@ -258,6 +290,8 @@ pub struct GpuContext {
     pub layout_requested: GpuLayout,
     /// The shapes the kernels use: `Gpu` or `Cpu` (`Auto` resolved by the device type).
     pub layout: GpuLayout,
+    /// Whether the device was opened with timestamp queries (the adapter has them).
+    pub timestamps: bool,
 }
 
 impl GpuContext {
@@ -289,9 +323,13 @@ impl GpuContext {
             .ok_or_else(|| anyhow::anyhow!(NO_ADAPTER_FIX))?;
         let report = AdapterReport::from_adapter(&adapter);
         let limits = adapter.limits();
+        let mut optional = adapter.features() & OPTIONAL_FEATURES;
+        if !options.kernel_times {
+            optional.remove(wgpu::Features::TIMESTAMP_QUERY);
+        }
         let desc = wgpu::DeviceDescriptor {
             label: Some("balnet"),
-            required_features: REQUIRED_FEATURES,
+            required_features: REQUIRED_FEATURES | optional,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -311,6 +349,7 @@ impl GpuContext {
             limits,
             layout_requested,
             layout,
+            timestamps: optional.contains(wgpu::Features::TIMESTAMP_QUERY),
         }))
     }
 
@@ -379,6 +418,7 @@ impl GpuContext {
             max_binding_lowered: self.limits.max_storage_buffer_binding_size
                 < self.report.max_storage_buffer_binding_size,
             device_memory: None,
+            kernel_times: None,
         }
     }
 

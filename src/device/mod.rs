@@ -8,6 +8,9 @@ pub mod isa;
 pub mod kernels;
 pub mod layout;
 pub mod shaders;
+pub mod split;
+pub mod timer;
+pub mod timing;
 
 pub use gpu::{
     AdapterReport, GpuContext, GpuLayout, GpuOptions, GpuRunInfo, NO_ADAPTER_FIX, list_adapters,

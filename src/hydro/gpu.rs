@@ -7,6 +7,9 @@ use crate::device::constants::WgslConst;
 use crate::device::gpu::GpuContext;
 use crate::device::kernels::{KernelSource, PipelineSpec};
 use crate::device::layout::HostLayout;
+use crate::device::split::{Split, part_decls, part_switch};
+use crate::device::timer::{KernelTimer, TIMED_STEPS};
+use crate::device::timing::KernelTimes;
 use crate::hydro::backend::HydroBackend;
 use crate::hydro::config::Coupling;
 use crate::hydro::record::{PowerSums, RecordSample};
@@ -20,6 +23,11 @@ pub const HYDRO_REC_STRIDE: usize = 26;
 const STATE_BYTES: u64 = std::mem::size_of::<ReplicaState>() as u64;
 /// Steps encoded in one command buffer.
 pub const STEPS_PER_SUBMIT: u32 = 256;
+
+/// Most storage bindings the state x is split over: 8 x 2 GiB (Vulkan's binding limit in
+/// wgpu) = 16 GiB, a network of 2 x 2e9 neurons; the kernels then bind 8 + 7 = 15 storage
+/// buffers (Metal allows 31 per stage).
+pub const HYDRO_X_PARTS_MAX: u32 = 8;
 /// Bytes of records held on the device between readbacks (all replicas together).
 const RECORD_BYTES: u64 = 1 << 25;
 
@@ -100,6 +108,10 @@ pub struct HydroKernel {
     /// Some(vec4s of all replicas' tables) where they are read from a uniform buffer, None for
     /// a storage buffer.
     pub uniform_tables: Option<u64>,
+    /// Storage bindings the state x is split over (`device::split`; 1: one binding) and the
+    /// vec4s of x per part (the override constant XS_PART_QUADS; unused for one part).
+    pub x_parts: u32,
+    pub x_part_quads: u64,
 }
 
 impl HydroKernel {
@@ -130,16 +142,20 @@ impl HydroKernel {
                             for uniform_tables in
                                 [None, Some(2), Some(Self::UNIFORM_TABLE_VEC4S_MAX)]
                             {
-                                v.push(HydroKernel {
-                                    wg: wg as u32,
-                                    fwg: HydroLayout::finalize_wg(cpu_device),
-                                    quads: quads as u32,
-                                    coupling,
-                                    own_extra_terms,
-                                    expm1_series_only,
-                                    invocation_partials: cpu_device,
-                                    uniform_tables,
-                                });
+                                for x_parts in [1, HYDRO_X_PARTS_MAX] {
+                                    v.push(HydroKernel {
+                                        wg: wg as u32,
+                                        fwg: HydroLayout::finalize_wg(cpu_device),
+                                        quads: quads as u32,
+                                        coupling,
+                                        own_extra_terms,
+                                        expm1_series_only,
+                                        invocation_partials: cpu_device,
+                                        uniform_tables,
+                                        x_parts,
+                                        x_part_quads: 1 << 20,
+                                    });
+                                }
                             }
                         }
                     }
@@ -160,10 +176,29 @@ impl HydroKernel {
                      fn table_entry(i: u32) -> u32 { return tables_r[i]; }\n"
                 .to_string(),
         };
+        // The state x: part 0 is `xs` (group 0, binding 1, in the kernel file), the others at
+        // group 3 (split.rs's accessors).
+        let mut xs = String::new();
+        if self.x_parts > 1 {
+            xs += "override XS_PART_QUADS: u32;\n";
+            xs += &part_decls("xs", "read_write", "vec4<f32>", self.x_parts, 3, 0);
+        }
+        xs += "fn xs_load(q: u32) -> vec4<f32> {\n";
+        xs += &part_switch("xs", self.x_parts, "XS_PART_QUADS", "q", |a| {
+            format!("return {a}")
+        });
+        if self.x_parts > 1 {
+            xs += "    return vec4<f32>(0.0);\n";
+        }
+        xs += "}\nfn xs_store(q: u32, v: vec4<f32>) {\n";
+        xs += &part_switch("xs", self.x_parts, "XS_PART_QUADS", "q", |a| {
+            format!("{a} = v")
+        });
+        xs += "}\n";
         format!(
             "const WG: u32 = {}u;\nconst FWG: u32 = {}u;\nconst QUADS: u32 = {}u;\n\
              const COUPLING: u32 = {}u;\nconst OWN_EXTRA_TERMS: u32 = {}u;\n\
-             const EXPM1_SERIES_ONLY: bool = {};\nconst INVOCATION_PARTIALS: bool = {};\n{tables}",
+             const EXPM1_SERIES_ONLY: bool = {};\nconst INVOCATION_PARTIALS: bool = {};\n{tables}{xs}",
             self.wg,
             self.fwg,
             self.quads,
@@ -194,7 +229,16 @@ impl HydroKernel {
             true,
             Self::ENTRIES
                 .iter()
-                .map(|&e| PipelineSpec::new(e))
+                .map(|&e| {
+                    if self.x_parts > 1 {
+                        PipelineSpec::with_constants(
+                            e,
+                            vec![("XS_PART_QUADS", self.x_part_quads as f64)],
+                        )
+                    } else {
+                        PipelineSpec::new(e)
+                    }
+                })
                 .collect(),
         )
     }
@@ -341,6 +385,8 @@ impl HydroLayout {
             uniform_tables: self
                 .tables_uniform
                 .then_some(self.replicas * self.table_stride),
+            x_parts: 1,
+            x_part_quads: 0,
         }
     }
 }
@@ -349,7 +395,11 @@ pub struct HydroGpu {
     ctx: Arc<GpuContext>,
     params: HydroParams,
     params_buffer: wgpu::Buffer,
-    x: wgpu::Buffer,
+    /// The state x, in `x_split.parts` buffers.
+    x: Vec<wgpu::Buffer>,
+    x_split: Split,
+    /// x's parts after the first (group 3), where there are several.
+    bind_x_parts: Option<wgpu::BindGroup>,
     spikes: wgpu::Buffer,
     tables: wgpu::Buffer,
     state: wgpu::Buffer,
@@ -366,6 +416,8 @@ pub struct HydroGpu {
     grid: (u32, u32),
     grid_replicas: (u32, u32),
     initial: Vec<RecordSample>,
+    /// Timestamp queries of the first steps of each chunk (None without the feature).
+    timer: Option<KernelTimer>,
 }
 
 fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
@@ -414,17 +466,34 @@ impl HydroGpu {
         let x_bytes = layout.x_bytes();
         let max_bind = ctx.limits.max_storage_buffer_binding_size;
         let max_buf = ctx.limits.max_buffer_size;
-        if x_bytes > max_bind.min(max_buf) {
+        // x in parts of whole vec4s where it exceeds one binding.
+        let x_split = Split::new(x_bytes / 16, 16, 1, max_bind.min(max_buf));
+        // Storage buffers of the kernels: 6 in group 0, the tables (2) and x's other parts.
+        let storage = 8 + x_split.parts - 1;
+        if x_split.parts > HYDRO_X_PARTS_MAX
+            || storage > ctx.limits.max_storage_buffers_per_shader_stage
+        {
             let per = layout.wg as u64 * 4 * layout.quads;
+            let parts = HYDRO_X_PARTS_MAX
+                .min(
+                    ctx.limits
+                        .max_storage_buffers_per_shader_stage
+                        .saturating_sub(7),
+                )
+                .max(1) as u64;
             return Err(crate::Error::DoesNotFit(format!(
-                "n = {n} per population x {replicas} replicas needs a {x_bytes}-byte state buffer; the adapter {} allows {} bytes per storage binding and {} per buffer (largest n here: {})",
+                "n = {n} per population x {replicas} replicas needs a {x_bytes}-byte state in {} storage bindings; the adapter {} allows {} bytes per binding and {} storage buffers per kernel, so {parts} parts at most (largest n here: {})",
+                x_split.parts,
                 ctx.report.name,
-                max_bind,
-                max_buf,
-                max_bind.min(max_buf) / 8 / replicas as u64 / per * per
+                max_bind.min(max_buf),
+                ctx.limits.max_storage_buffers_per_shader_stage,
+                max_bind.min(max_buf) * parts / 8 / replicas as u64 / per * per
             ))
             .into());
         }
+        let mut kernel = layout.kernel(&c);
+        kernel.x_parts = x_split.parts;
+        kernel.x_part_quads = x_split.part_len;
         let params = HydroParams {
             n: c.n,
             n_pad: layout.n_pad as u32,
@@ -450,7 +519,7 @@ impl HydroGpu {
         };
         let r = replicas as u64;
         let pbuf = buffers::uniform_from(&ctx, "hydro params", &params);
-        let x = buffers::storage_zeroed(&ctx, "hydro x", x_bytes);
+        let x = x_split.buffers(&ctx, "hydro x");
         let spikes_bytes = if c.coupling == Coupling::Shared {
             layout.workgroups() * layout.wg as u64 * 4
         } else {
@@ -520,10 +589,20 @@ impl HydroGpu {
                 immediate_size: 0,
             })
         };
-        let pl_init = pl(&[Some(&main_layout)]);
-        let pl_update = pl(&[Some(&main_layout), None, Some(&tables_r_layout)]);
+        // x's parts after the first (group 3), where x spans several bindings.
+        let x_parts_layout = (x.len() > 1).then(|| {
+            dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("hydro x parts"),
+                entries: &(0..x.len() as u32 - 1)
+                    .map(|i| storage_entry(i, false))
+                    .collect::<Vec<_>>(),
+            })
+        });
+        let xp = x_parts_layout.as_ref();
+        let pl_init = pl(&[Some(&main_layout), None, None, xp]);
+        let pl_update = pl(&[Some(&main_layout), None, Some(&tables_r_layout), xp]);
         let pl_finalize = pl(&[Some(&main_layout), Some(&tables_w_layout)]);
-        let pipelines = ctx.kernel_pipelines(&layout.kernel(&c).source(), |entry| {
+        let pipelines = ctx.kernel_pipelines(&kernel.source(), |entry| {
             Some(match entry {
                 "init" => &pl_init,
                 "update" | "update_record" => &pl_update,
@@ -539,8 +618,12 @@ impl HydroGpu {
             &ctx,
             Some("hydro"),
             &main_layout,
-            &[&pbuf, &x, &spikes, &partials, &state, &records, &scratch],
+            &[&pbuf, &x[0], &spikes, &partials, &state, &records, &scratch],
         );
+        let bind_x_parts = x_parts_layout.as_ref().map(|l| {
+            let rest: Vec<&wgpu::Buffer> = x[1..].iter().collect();
+            buffers::bind_buffers(&ctx, Some("hydro x parts"), l, &rest)
+        });
         let bind_tables_w =
             buffers::bind_buffers(&ctx, Some("hydro"), &tables_w_layout, &[&tables]);
         let bind_tables_r =
@@ -554,17 +637,23 @@ impl HydroGpu {
             let mut pass = enc.begin_compute_pass(&Default::default());
             pass.set_bind_group(0, &bind, &[]);
             pass.set_bind_group(1, &bind_tables_w, &[]);
+            if let Some(b) = &bind_x_parts {
+                pass.set_bind_group(3, b, &[]);
+            }
             pass.set_pipeline(&init);
             pass.dispatch_workgroups(grid.0, grid.1, 1);
             pass.set_pipeline(&finalize_init);
             pass.dispatch_workgroups(grid_replicas.0, grid_replicas.1, 1);
         }
         ctx.queue.submit([enc.finish()]);
+        let timer = KernelTimer::new(&ctx);
         let mut g = HydroGpu {
             ctx,
             params,
             params_buffer: pbuf,
             x,
+            x_split,
+            bind_x_parts,
             spikes,
             tables,
             state,
@@ -580,6 +669,7 @@ impl HydroGpu {
             grid,
             grid_replicas,
             initial: Vec::new(),
+            timer,
         };
         let first = g.take_records()?;
         g.initial = first
@@ -649,9 +739,13 @@ impl HydroGpu {
             self.ctx
                 .queue
                 .write_buffer(&self.params_buffer, 0, bytemuck::bytes_of(&self.params));
+            // The chunk's last steps (which hold its last record's update) are timed where
+            // the device has timestamp queries.
+            let timed = self.timed_steps(chunk);
+            let batched = chunk - timed;
             let mut done = 0;
-            while done < chunk {
-                let k = (chunk - done).min(STEPS_PER_SUBMIT);
+            while done < batched {
+                let k = (batched - done).min(STEPS_PER_SUBMIT);
                 let mut enc =
                     self.ctx
                         .device
@@ -663,6 +757,9 @@ impl HydroGpu {
                     pass.set_bind_group(0, &self.bind, &[]);
                     pass.set_bind_group(1, &self.bind_tables_w, &[]);
                     pass.set_bind_group(2, &self.bind_tables_r, &[]);
+                    if let Some(b) = &self.bind_x_parts {
+                        pass.set_bind_group(3, b, &[]);
+                    }
                     for _ in 0..k {
                         self.t += 1;
                         pass.set_pipeline(if self.t.is_multiple_of(record_every as u64) {
@@ -678,26 +775,91 @@ impl HydroGpu {
                 self.ctx.queue.submit([enc.finish()]);
                 done += k;
             }
+            self.submit_timed_steps(timed, record_every);
             for (all, new) in out.iter_mut().zip(self.take_records()?) {
                 all.extend(new);
+            }
+            if let Some(timer) = &mut self.timer {
+                timer.collect(&self.ctx)?;
             }
             left -= chunk;
         }
         Ok(out)
     }
 
+    /// How many of a chunk's steps to time: min(chunk, TIMED_STEPS) where the device has
+    /// timestamp queries, else 0.
+    fn timed_steps(&self, chunk: u32) -> u32 {
+        let steps = chunk.min(TIMED_STEPS);
+        match &self.timer {
+            Some(t) if t.has_room(2 * steps) => steps,
+            _ => 0,
+        }
+    }
+
+    /// Encodes and submits `steps` steps with a pass (and two timestamps) per dispatch: the
+    /// same dispatches in the same order as `advance_replicas`' batched pass.
+    fn submit_timed_steps(&mut self, steps: u32, record_every: u32) {
+        let Some(timer) = self.timer.as_mut() else {
+            return;
+        };
+        if steps == 0 {
+            return;
+        }
+        let mut enc = self
+            .ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("timed steps"),
+            });
+        for _ in 0..steps {
+            self.t += 1;
+            let recording = self.t.is_multiple_of(record_every as u64);
+            let kinds = [
+                if recording {
+                    ("update_record", &self.update_record, self.grid)
+                } else {
+                    ("update", &self.update, self.grid)
+                },
+                ("finalize", &self.finalize, self.grid_replicas),
+            ];
+            for (kind, pipeline, grid) in kinds {
+                let mut pass = timer.pass(&mut enc, kind);
+                pass.set_bind_group(0, &self.bind, &[]);
+                pass.set_bind_group(1, &self.bind_tables_w, &[]);
+                pass.set_bind_group(2, &self.bind_tables_r, &[]);
+                if let Some(b) = &self.bind_x_parts {
+                    pass.set_bind_group(3, b, &[]);
+                }
+                pass.set_pipeline(pipeline);
+                pass.dispatch_workgroups(grid.0, grid.1, 1);
+            }
+            timer.step_timed();
+        }
+        timer.resolve(&mut enc);
+        self.ctx.queue.submit([enc.finish()]);
+    }
+
+    /// Device time per dispatch kind so far (None without timestamp queries).
+    pub fn kernel_times(&self) -> Option<KernelTimes> {
+        self.timer.as_ref().map(|t| t.report())
+    }
+
     /// The state x of replica `r` (index within the batch): E neurons then I neurons.
     pub fn replica_state(&self, r: u32) -> anyhow::Result<Vec<f32>> {
-        let n = self.params.n as usize;
+        let n = self.params.n as u64;
         let seg = self.layout.n_pad;
         let base = 2 * r as u64 * seg;
-        let mut x: Vec<f32> = buffers::read_back(&self.ctx, &self.x, base, n)?;
-        x.extend(buffers::read_back::<f32>(
-            &self.ctx,
-            &self.x,
-            base + seg,
-            n,
-        )?);
+        // In f32 elements: the split counts vec4s.
+        let quads = |start: u64| -> anyhow::Result<Vec<f32>> {
+            let q0 = start / 4;
+            let raw: Vec<[f32; 4]> =
+                self.x_split
+                    .read_back(&self.ctx, &self.x, q0, n.div_ceil(4))?;
+            Ok(raw.into_iter().flatten().take(n as usize).collect())
+        };
+        let mut x = quads(base)?;
+        x.extend(quads(base + seg)?);
         Ok(x)
     }
 }
@@ -749,9 +911,14 @@ impl HydroBackend for HydroGpu {
     fn snapshot(&mut self) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         // The device buffers that carry state from step to step, raw (partials, scratch and
         // records are rewritten every step / chunk).
-        let mut out = Vec::new();
+        let x: Vec<u32> = self
+            .x_split
+            .read_back::<[u32; 4]>(&self.ctx, &self.x, 0, self.x_split.total)?
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut out = vec![("gpu_x".to_string(), bytemuck::cast_slice(&x).to_vec())];
         for (name, buf) in [
-            ("gpu_x", &self.x),
             ("gpu_spikes", &self.spikes),
             ("gpu_state", &self.state),
             ("gpu_tables", &self.tables),
@@ -763,8 +930,15 @@ impl HydroBackend for HydroGpu {
     }
 
     fn restore(&mut self, blobs: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+        let bx = crate::io::checkpoint::blob(blobs, "gpu_x")?;
+        let x_bytes = self.x_split.total * self.x_split.elem_bytes;
+        anyhow::ensure!(
+            bx.len() as u64 == x_bytes,
+            "checkpoint `gpu_x` has {} bytes, this network's state {x_bytes}",
+            bx.len()
+        );
+        self.x_split.write_all(&self.ctx, &self.x, bx);
         for (name, buf) in [
-            ("gpu_x", &self.x),
             ("gpu_spikes", &self.spikes),
             ("gpu_state", &self.state),
             ("gpu_tables", &self.tables),

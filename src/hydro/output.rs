@@ -243,7 +243,7 @@ pub fn run(
         sim.setup(),
         sim.backend_name().to_string(),
         sim.adapter().map(String::from),
-        sim.gpu_info().cloned(),
+        sim.gpu_info(),
     );
     let ck_path = opts.out.join("checkpoint.bin");
     if opts.resume {
@@ -271,6 +271,7 @@ pub fn run(
         }
         summary.stepping_seconds = sim.stepping_seconds();
         summary.neuron_steps_per_second = sim.neuron_steps_per_second();
+        summary.gpu = sim.gpu_info();
         let failure = sim.failure(0).map(String::from);
         let state = if sim.setup().config.save_state && failure.is_none() {
             Some(sim.state(0)?)
@@ -308,7 +309,7 @@ fn run_replicas(
         balnet_version: env!("CARGO_PKG_VERSION"),
         model: "hydro",
         backend: sim.backend_name().to_string(),
-        gpu: sim.gpu_info().cloned(),
+        gpu: sim.gpu_info(),
         config: s.config.clone(),
         steps: s.steps,
         replicas: r_count,
@@ -355,6 +356,7 @@ fn run_replicas(
         summary.status = outcome.status((0..r_count as usize).all(|r| sim.failure(r).is_some()));
         summary.stepping_seconds = sim.stepping_seconds();
         summary.neuron_steps_per_second = sim.neuron_steps_per_second();
+        summary.gpu = sim.gpu_info();
         json.finish(&summary)?;
         Ok(RunSummary {
             status: summary.status,
@@ -365,7 +367,7 @@ fn run_replicas(
                 &s,
                 summary.backend.clone(),
                 sim.adapter().map(String::from),
-                sim.gpu_info().cloned(),
+                sim.gpu_info(),
             )
         })
     })();
@@ -398,7 +400,7 @@ pub fn run_seed_batch(
     let mut sim = Simulation::with_members(s, members, device)?;
     let name = sim.backend_name().to_string();
     let adapter = sim.adapter().map(String::from);
-    let gpu = sim.gpu_info().cloned();
+    let gpu = sim.gpu_info();
     let note = format!(
         "stepped in one batch of {} sweep points (seeds); timings are the batch's",
         runs.len()
@@ -450,6 +452,7 @@ pub fn run_seed_batch(
             summary.setup_seconds = sim.setup_seconds();
             summary.stepping_seconds = sim.stepping_seconds();
             summary.neuron_steps_per_second = sim.neuron_steps_per_second();
+            summary.gpu = sim.gpu_info();
             let failure = sim.failure(i).map(String::from);
             let state = if m.config.save_state && failure.is_none() {
                 Some(sim.state(i)?)

@@ -98,8 +98,8 @@ pub fn memory_estimate(s: &HydroSetup, members: u64) -> f64 {
 /// Estimated device memory of the GPU backend for `members` networks of `s` in the kernel
 /// layout `cpu_layout` (`HydroLayout::bytes`: the x state, 8 bytes per padded neuron pair,
 /// spike words in `shared` mode, partial sums, alias tables and the record ring). The x state
-/// of one network must fit one storage binding of `max_binding` bytes (not split: a larger
-/// network is refused).
+/// of one network is split over up to `HYDRO_X_PARTS_MAX` storage bindings of `max_binding`
+/// bytes (a larger network is refused).
 pub fn device_memory_estimate(
     s: &HydroSetup,
     members: u64,
@@ -119,10 +119,14 @@ pub fn device_memory_estimate(
         largest_array_bytes: members.max(1) * x,
         largest_array_bindings: (members.max(1) * x).div_ceil(max_binding.max(1)),
         max_binding_bytes: max_binding,
-        largest_single_binding_bytes: x,
-        refused: (x > max_binding).then(|| {
-            format!("the x state of one network ({x} bytes) exceeds one binding (not split)")
-        }),
+        largest_single_binding_bytes: x.min(max_binding),
+        refused: (x.div_ceil(max_binding.max(1)) > crate::hydro::gpu::HYDRO_X_PARTS_MAX as u64)
+            .then(|| {
+                format!(
+                    "the x state of one network ({x} bytes) needs more than {} bindings",
+                    crate::hydro::gpu::HYDRO_X_PARTS_MAX
+                )
+            }),
     }
 }
 
@@ -268,9 +272,20 @@ impl Simulation {
         self.adapter.as_deref()
     }
 
-    /// The GPU's layout and binding limit (None on the CPU).
-    pub fn gpu_info(&self) -> Option<&crate::device::GpuRunInfo> {
-        self.gpu.as_ref()
+    /// The GPU's layout, binding limit, memory estimate and kernel times so far (None on
+    /// the CPU).
+    pub fn gpu_info(&self) -> Option<crate::device::GpuRunInfo> {
+        let mut g = self.gpu.clone()?;
+        if let Engine::Gpu(batches) = &self.engine {
+            let timed = batches.iter().filter_map(|b| b.kernel_times()).collect();
+            g.kernel_times = crate::device::timing::KernelTimes::merged(timed).or_else(|| {
+                Some(crate::device::timing::KernelTimes::wall(
+                    self.stepping_seconds,
+                    self.stepped,
+                ))
+            });
+        }
+        Some(g)
     }
 
     /// Steps completed.

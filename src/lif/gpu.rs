@@ -10,6 +10,8 @@ use crate::device::constants::WgslConst;
 use crate::device::gpu::GpuContext;
 use crate::device::kernels::{KernelSource, PipelineSpec};
 use crate::device::layout::HostLayout;
+use crate::device::timer::{KernelTimer, TIMED_STEPS};
+use crate::device::timing::KernelTimes;
 use crate::lif::backend::LifBackend;
 use crate::lif::config::{Connectivity, Integrator, LifSetup};
 use crate::lif::connectivity::Csr;
@@ -327,6 +329,8 @@ pub struct LifGpu {
     t: u64,
     rec: LifRecording,
     build_seconds: f64,
+    /// Timestamp queries of the first steps of each chunk (None without the feature).
+    timer: Option<KernelTimer>,
 }
 
 /// Device buffers a snapshot saves besides `counters` and `records`.
@@ -594,6 +598,7 @@ impl LifGpu {
         });
         let blocks = n.div_ceil(wg * items);
         let grid = buffers::grid_2d(&ctx, blocks as u64, 1)?;
+        let timer = KernelTimer::new(&ctx);
         Ok(LifGpu {
             ctx,
             s: s.clone(),
@@ -622,6 +627,7 @@ impl LifGpu {
             t: 0,
             rec: LifRecording::new(s),
             build_seconds,
+            timer,
         })
     }
 
@@ -637,11 +643,18 @@ impl LifGpu {
     }
 
     /// Encodes and submits steps [t, t + count), each submission ending with the recording
-    /// of its last step's spikes.
+    /// of its last step's spikes. Where the device has timestamp queries, the first
+    /// submission holds min(count, TIMED_STEPS) steps, each dispatch in a pass of its own
+    /// with two timestamps (the same dispatches in the same order).
     fn submit_steps(&mut self, count: u32) {
         let mut done = 0;
         while done < count {
-            let k = (count - done).min(STEPS_PER_SUBMIT);
+            let timed = done == 0
+                && self
+                    .timer
+                    .as_ref()
+                    .is_some_and(|t| t.has_room(count.min(TIMED_STEPS) + 1));
+            let k = (count - done).min(if timed { TIMED_STEPS } else { STEPS_PER_SUBMIT });
             self.params.base_step = (self.t + done as u64) as u32;
             self.ctx
                 .queue
@@ -652,28 +665,58 @@ impl LifGpu {
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                     label: Some("lif steps"),
                 });
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_bind_group(0, &self.bind, &[]);
-                if let Some(b) = &self.bind_parts {
-                    pass.set_bind_group(2, b, &[]);
-                }
-                for j in 0..=k {
+            let mut timer = self.timer.take();
+            // (kind, pipeline) of each dispatch: k steps, then the flush.
+            let dispatches: Vec<(&'static str, &wgpu::ComputePipeline)> = (0..=k)
+                .map(|j| {
                     let t = self.t + (done + j) as u64;
-                    pass.set_pipeline(if j == k {
-                        &self.flush
+                    if j == k {
+                        ("flush", &self.flush)
                     } else if self.samples_v(t) {
-                        &self.step_v
+                        ("step_v", &self.step_v)
                     } else {
-                        &self.pipeline
-                    });
+                        ("step", &self.pipeline)
+                    }
+                })
+                .collect();
+            let encode =
+                |pass: &mut wgpu::ComputePass, j: u32, pipeline: &wgpu::ComputePipeline| {
+                    pass.set_bind_group(0, &self.bind, &[]);
+                    if let Some(b) = &self.bind_parts {
+                        pass.set_bind_group(2, b, &[]);
+                    }
+                    pass.set_pipeline(pipeline);
                     pass.set_bind_group(1, &self.bind_step, &[j * self.step_stride]);
                     pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
+                };
+            match timer.as_mut() {
+                Some(timer) if timed => {
+                    for (j, (kind, pipeline)) in dispatches.iter().enumerate() {
+                        let mut pass = timer.pass(&mut enc, kind);
+                        encode(&mut pass, j as u32, pipeline);
+                    }
+                    for _ in 0..k {
+                        timer.step_timed();
+                    }
+                    timer.resolve(&mut enc);
+                }
+                _ => {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    for (j, (_, pipeline)) in dispatches.iter().enumerate() {
+                        encode(&mut pass, j as u32, pipeline);
+                    }
                 }
             }
+            drop(dispatches);
+            self.timer = timer;
             self.ctx.queue.submit([enc.finish()]);
             done += k;
         }
+    }
+
+    /// Device time per dispatch kind so far (None without timestamp queries).
+    pub fn kernel_times(&self) -> Option<KernelTimes> {
+        self.timer.as_ref().map(|t| t.report())
     }
 
     /// The buffers a snapshot saves, by blob name.
@@ -786,6 +829,9 @@ impl LifBackend for LifGpu {
             self.submit_steps(chunk);
             self.t += chunk as u64;
             self.collect(t0, self.t)?;
+            if let Some(timer) = &mut self.timer {
+                timer.collect(&self.ctx)?;
+            }
             left -= chunk;
         }
         Ok(())

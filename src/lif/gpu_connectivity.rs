@@ -9,6 +9,7 @@ use crate::device::constants::WgslConst;
 use crate::device::gpu::GpuContext;
 use crate::device::kernels::{KernelSource, PipelineSpec};
 use crate::device::layout::HostLayout;
+use crate::device::split::{Split, part_decls, part_switch};
 use crate::lif::config::{DelayConfig, LifSetup};
 use crate::lif::connectivity::{self as conn, Csr};
 use crate::rng;
@@ -32,11 +33,12 @@ pub const SYN_PARTS_MAX: u32 = 12;
 
 /// How the synapse words are split over storage buffers, one binding each: part p holds words
 /// [p * part_words, (p + 1) * part_words) (the last part fewer). One part when the array fits
-/// one binding (then the kernels index it directly).
+/// one binding (then the kernels index it directly). `device::split::Split` in words of whole
+/// quads (the step kernel reads quads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SynSplit {
     pub parts: u32,
-    /// Words per part, a multiple of 4 (whole quads: the step kernel reads quads).
+    /// Words per part, a multiple of 4.
     pub part_words: u64,
     pub total_words: u64,
 }
@@ -45,25 +47,32 @@ impl SynSplit {
     /// The split of `total_words` words for bindings of at most `max_binding_bytes`; an error
     /// when more than SYN_PARTS_MAX parts would be needed.
     pub fn new(total_words: u64, max_binding_bytes: u64) -> Result<Self, crate::Error> {
-        let part_words = (max_binding_bytes / 16 * 4).max(4);
-        let parts = total_words.div_ceil(part_words).max(1);
-        if parts > SYN_PARTS_MAX as u64 {
+        let sp = Split::new(total_words, 4, 4, max_binding_bytes);
+        if sp.parts > SYN_PARTS_MAX {
             return Err(crate::Error::DoesNotFit(format!(
                 "the network has {total_words} synapses ({} bytes at 4 bytes each): more than {SYN_PARTS_MAX} storage bindings of {max_binding_bytes} bytes: lower n_e, n_i or K, or use --backend cpu",
                 total_words * 4
             )));
         }
         Ok(SynSplit {
-            parts: parts as u32,
-            part_words: if parts == 1 { total_words } else { part_words },
+            parts: sp.parts,
+            part_words: sp.part_len,
             total_words,
         })
     }
 
+    fn split(&self) -> Split {
+        Split {
+            parts: self.parts,
+            part_len: self.part_words,
+            total: self.total_words,
+            elem_bytes: 4,
+        }
+    }
+
     /// Words of part p.
     pub fn len(&self, p: u32) -> u64 {
-        let start = p as u64 * self.part_words;
-        self.total_words.saturating_sub(start).min(self.part_words)
+        self.split().len(p)
     }
 
     /// Whether the split holds no word.
@@ -73,50 +82,8 @@ impl SynSplit {
 
     /// Zeroed storage buffers for the parts.
     pub fn buffers(&self, ctx: &GpuContext, label: &str) -> Vec<wgpu::Buffer> {
-        (0..self.parts)
-            .map(|p| buffers::storage_zeroed(ctx, &format!("{label} {p}"), self.len(p) * 4))
-            .collect()
+        self.split().buffers(ctx, label)
     }
-}
-
-/// WGSL for part `p >= 1` of a split array: `name_p` bound at @group(`group`) @binding(`first
-/// + p - 1`).
-fn part_decls(name: &str, access: &str, elem: &str, parts: u32, group: u32, first: u32) -> String {
-    (1..parts)
-        .map(|p| {
-            format!(
-                "@group({group}) @binding({}) var<storage, {access}> {name}_{p}: array<{elem}>;\n",
-                first + p - 1
-            )
-        })
-        .collect()
-}
-
-/// The WGSL switch over the parts of `name` at index `idx` (split into part `p` and rest `r`
-/// by `per`): `body(array expression)` in each case, part 0 as the default.
-fn part_switch(
-    name: &str,
-    parts: u32,
-    per: &str,
-    idx: &str,
-    body: impl Fn(&str) -> String,
-) -> String {
-    if parts == 1 {
-        return format!("    {};\n", body(&format!("{name}[{idx}]")));
-    }
-    let mut s =
-        format!("    let p = {idx} / {per};\n    let r = {idx} - p * {per};\n    switch p {{\n");
-    for p in 1..parts {
-        s += &format!(
-            "        case {p}u: {{ {}; }}\n",
-            body(&format!("{name}_{p}[r]"))
-        );
-    }
-    s += &format!(
-        "        default: {{ {}; }}\n    }}\n",
-        body(&format!("{name}[r]"))
-    );
-    s
 }
 
 /// The step kernel's prelude for `parts` synapse parts: the parts after the first (binding 3

@@ -406,7 +406,7 @@ pub fn run_lif_with(
         balnet_version: env!("CARGO_PKG_VERSION"),
         model: "lif",
         backend: sim.backend_name(),
-        gpu: sim.gpu_info().cloned(),
+        gpu: sim.gpu_info(),
         config: s.config.clone(),
         n_e: s.n_e,
         n_i: s.n_i,
@@ -460,6 +460,7 @@ pub fn run_lif_with(
         summary.simulated_per_wall = sim_s / wall;
         summary.wall_seconds_per_simulated_second = wall / sim_s.max(1e-12);
         summary.neuron_steps_per_second = sim.neuron_steps_per_second();
+        summary.gpu = sim.gpu_info();
         let sm = rec.summary();
         if let Some(k) = synapses {
             // Events over the whole run from the recorded rate (warm-up included).

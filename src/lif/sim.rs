@@ -117,9 +117,19 @@ impl Simulation {
         }
     }
 
-    /// The GPU's layout and binding limit (None on the CPU).
-    pub fn gpu_info(&self) -> Option<&crate::device::GpuRunInfo> {
-        self.gpu.as_ref()
+    /// The GPU's layout, binding limit, memory estimate and kernel times so far (None on
+    /// the CPU).
+    pub fn gpu_info(&self) -> Option<crate::device::GpuRunInfo> {
+        let mut g = self.gpu.clone()?;
+        if let Engine::Gpu(b) = &self.engine {
+            g.kernel_times = b.kernel_times().or_else(|| {
+                Some(crate::device::timing::KernelTimes::wall(
+                    self.stepping_seconds,
+                    self.stepped,
+                ))
+            });
+        }
+        Some(g)
     }
 
     pub fn device_kind(&self) -> DeviceKind {
