@@ -772,10 +772,7 @@ fn info(json: bool) -> anyhow::Result<ExitCode> {
 /// The device for `--backend`: `auto` falls back to the CPU with a notice; a CPU-only
 /// config (`pairwise`) runs on the CPU unless the GPU was demanded (then the run refuses).
 fn open_device(backend: BackendChoice, cpu_only: bool) -> anyhow::Result<Device> {
-    if cpu_only && backend != BackendChoice::Gpu {
-        return Device::cpu();
-    }
-    let (device, note) = Device::open(backend)?;
+    let (device, note) = Device::open_for(backend, cpu_only)?;
     if let Some(n) = note {
         eprintln!("note: {n}");
     }

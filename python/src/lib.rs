@@ -228,24 +228,7 @@ impl Source {
 }
 
 fn backend_choice(b: &str) -> anyhow::Result<BackendChoice> {
-    match b {
-        "auto" => Ok(BackendChoice::Auto),
-        "cpu" => Ok(BackendChoice::Cpu),
-        "gpu" => Ok(BackendChoice::Gpu),
-        other => Err(config_err(format!(
-            "backend = {}: must be \"auto\", \"cpu\" or \"gpu\"",
-            config::shorten(&format!("{other:?}"), 40)
-        ))),
-    }
-}
-
-/// The device for `backend` as the command line opens it: `auto` falls back to the CPU with
-/// a notice; a CPU-only config (`pairwise`) runs on the CPU unless the GPU was demanded.
-fn open_device(backend: BackendChoice, cpu_only: bool) -> anyhow::Result<(Device, Option<String>)> {
-    if cpu_only && backend != BackendChoice::Gpu {
-        return Ok((Device::cpu()?, None));
-    }
-    Device::open(backend)
+    BackendChoice::parse(b).map_err(|e| config_err(e.0))
 }
 
 /// What a run hands back to Python.
@@ -306,7 +289,7 @@ fn run_inner(a: &RunArgs, obs: &mut RunObserver) -> anyhow::Result<RunOutput> {
     if let Some(cfg) = lif {
         let setup = balnet::lif::output::setup(cfg, a.seed, a.steps)?;
         let warnings = setup.warnings.clone();
-        let (device, note) = open_device(backend, false)?;
+        let (device, note) = Device::open_for(backend, false)?;
         let opts = balnet::lif::output::LifRunOptions {
             out: a.out.clone(),
             checkpoint_every: a.checkpoint_every,
@@ -328,7 +311,7 @@ fn run_inner(a: &RunArgs, obs: &mut RunObserver) -> anyhow::Result<RunOutput> {
     };
     let setup = balnet::hydro::output::setup(cfg, &overrides, a.force)?;
     let warnings = setup.warnings.clone();
-    let (device, note) = open_device(backend, setup.config.coupling == Coupling::Pairwise)?;
+    let (device, note) = Device::open_for(backend, setup.config.coupling == Coupling::Pairwise)?;
     let opts = balnet::hydro::output::RunOptions {
         out: a.out.clone(),
         checkpoint_every: a.checkpoint_every,

@@ -26,6 +26,21 @@ pub enum BackendChoice {
     Gpu,
 }
 
+impl BackendChoice {
+    /// "auto", "cpu" or "gpu"; a config error naming the value otherwise.
+    pub fn parse(s: &str) -> Result<Self, crate::config::ConfigError> {
+        match s {
+            "auto" => Ok(BackendChoice::Auto),
+            "cpu" => Ok(BackendChoice::Cpu),
+            "gpu" => Ok(BackendChoice::Gpu),
+            other => Err(crate::config::ConfigError(format!(
+                "backend = {}: must be \"auto\", \"cpu\" or \"gpu\"",
+                crate::io::shorten(&format!("{other:?}"), 40)
+            ))),
+        }
+    }
+}
+
 /// The two kinds of device (a checkpoint resumes on the kind that wrote it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -123,6 +138,18 @@ impl Device {
                 ),
             },
         })
+    }
+
+    /// `open` for a run whose config may be CPU-only (model H `pairwise`): such a run stays
+    /// on the CPU unless the GPU was demanded (then the backend refuses it with the reason).
+    pub fn open_for(
+        choice: BackendChoice,
+        cpu_only: bool,
+    ) -> anyhow::Result<(Device, Option<String>)> {
+        if cpu_only && choice != BackendChoice::Gpu {
+            return Ok((Device::cpu()?, None));
+        }
+        Device::open(choice)
     }
 
     pub fn kind(&self) -> DeviceKind {
