@@ -76,6 +76,16 @@ pub fn exp_neg(x: f32) -> f32 {
     }
 }
 
+/// `exp_neg` without its branch: both sides evaluated and one selected, the same value as
+/// `exp_neg` for every x, so that a loop over lanes if-converts into packed code (CPU only:
+/// a lane-wise helper with no WGSL twin).
+#[inline(always)]
+pub fn exp_neg_select(x: f32) -> f32 {
+    let series = exp_neg_series(x);
+    let full = exp_f32(-x);
+    if x < EXP_NEG_SERIES_MAX { series } else { full }
+}
+
 /// ln x for x in (0, 1] and beyond (finite, > 0) in f32 within 2 ulp (Cephes logf), spelled
 /// out so that it vectorises and the WGSL twin computes the same function.
 #[inline(always)]
@@ -203,6 +213,18 @@ mod tests {
             "worst relative error {worst:e}"
         );
         assert_eq!(ln_f32(1.0), 0.0);
+    }
+
+    #[test]
+    fn exp_neg_select_equals_exp_neg() {
+        // Both sides of the branch, its boundary (bit patterns around 2^-6) and the clamp.
+        let b = EXP_NEG_SERIES_MAX.to_bits();
+        let near = (b - 4096..b + 4096).map(f32::from_bits);
+        let sweep = (0..200_000).map(|k| k as f32 * 1e-4);
+        let ends = [0.0f32, -0.0, 1e-30, 86.9, 87.0, 88.0, 100.0, f32::INFINITY];
+        for x in near.chain(sweep).chain(ends) {
+            assert_eq!(exp_neg_select(x).to_bits(), exp_neg(x).to_bits(), "{x:e}");
+        }
     }
 
     #[test]

@@ -169,7 +169,7 @@ fn neuron_chunk_body(
                 };
                 let mut any_spike = false;
                 for l in 0..LANES {
-                    st[k_local + l] = r.state[l];
+                    st[k_local + l] = r.state(l);
                     let f = r.spike[l].is_finite();
                     spiked[k_local + l] = f as u8;
                     any_spike |= f;
@@ -179,7 +179,7 @@ fn neuron_chunk_body(
                         let spike = r.spike[l].is_finite().then_some(r.spike[l]);
                         finish(
                             i + l as u32,
-                            r.state[l],
+                            r.state(l),
                             spike,
                             &mut spiked[k_local + l],
                             &mut out,

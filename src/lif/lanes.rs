@@ -4,13 +4,117 @@
 //! lane whose external process outlives those words finishes on the per-neuron code. Lane by
 //! lane it computes bitwise what `lif::step_neuron_with` computes (the tests check it).
 
-use super::step::{self as ml, LifConsts, NeuronState};
+use super::step::{self as ml, LifConsts, LifPop, LifSyn, NeuronState};
+use crate::math::{exp_neg_select, exp_neg_series, ln_f32};
 use crate::rng::{LANES, Stream};
 
-/// Results of a block: per lane the new state and the spike time (NaN: no spike).
+/// Results of a block, lane by lane (structure of arrays): the new state and the spike time
+/// (NaN: no spike).
 pub struct BlockOut {
-    pub state: [NeuronState; LANES],
+    pub v: [f32; LANES],
+    pub refractory: [f32; LANES],
     pub spike: [f32; LANES],
+}
+
+impl BlockOut {
+    /// Lane l's new state.
+    #[inline(always)]
+    pub fn state(&self, l: usize) -> NeuronState {
+        NeuronState {
+            v: self.v[l],
+            refractory: self.refractory[l],
+        }
+    }
+}
+
+/// The constants of one population and synapse kind, copied out of `LifConsts` so that the
+/// lane loops read registers; COND picks the synapse kind (the other kind's fields are 0).
+#[derive(Clone, Copy)]
+struct K {
+    dt: f32,
+    e_l: f32,
+    e_e: f32,
+    e_i: f32,
+    theta: f32,
+    v_r: f32,
+    tau_rp: f32,
+    inv_tau_l: f32,
+    a: f32,
+    ga: f32,
+    exp_neg_a: f32,
+    j_e: f32,
+    j_i: f32,
+    mean_gap: f32,
+}
+
+impl K {
+    fn new(c: &LifConsts, p: &LifPop) -> Self {
+        let (a, ga, exp_neg_a, j_e, j_i) = match c.syn {
+            LifSyn::Conductance { a, ga, exp_neg_a } => (a, ga, exp_neg_a, 0.0, 0.0),
+            LifSyn::Current { j_e, j_i } => (0.0, 0.0, 0.0, j_e, j_i),
+        };
+        K {
+            dt: c.dt,
+            e_l: p.e_l,
+            e_e: p.e_e,
+            e_i: p.e_i,
+            theta: p.theta,
+            v_r: p.v_r,
+            tau_rp: p.tau_rp,
+            inv_tau_l: p.inv_tau_l,
+            a,
+            ga,
+            exp_neg_a,
+            j_e,
+            j_i,
+            mean_gap: c.ext_mean_gap,
+        }
+    }
+
+    /// `ml::leak` (SHORT: `ml::leak_short`), branch-free.
+    #[inline(always)]
+    fn leak<const SHORT: bool>(&self, v: f32, t: f32) -> f32 {
+        let x = t * self.inv_tau_l;
+        let d = if SHORT {
+            exp_neg_series(x)
+        } else {
+            exp_neg_select(x)
+        };
+        self.e_l + (v - self.e_l) * d
+    }
+
+    /// `ml::apply_inputs`, branch-free.
+    #[inline(always)]
+    fn inputs<const COND: bool>(&self, v: f32, n_e: u32, n_i: u32) -> f32 {
+        if COND {
+            let ge = self.a * n_e as f32;
+            let gi = self.ga * n_i as f32;
+            let g = ge + gi;
+            let v_inf = (ge * self.e_e + gi * self.e_i) / g.max(f32::MIN_POSITIVE);
+            v_inf + (v - v_inf) * exp_neg_select(g)
+        } else {
+            v + self.j_e * n_e as f32 + self.j_i * n_i as f32
+        }
+    }
+
+    /// `ml::precise_arrival` (SHORT: `_short`), branch-free.
+    #[inline(always)]
+    fn arrival<const SHORT: bool, const COND: bool>(&self, v: f32, now: f32, at: f32) -> f32 {
+        let v = self.leak::<SHORT>(v, at - now);
+        if COND {
+            self.e_e + (v - self.e_e) * self.exp_neg_a
+        } else {
+            v + self.j_e
+        }
+    }
+
+    /// `ml::ext_gap` (the uniform `rng::u32_to_uniform_open0`, converted as the signed
+    /// integer it fits in: the same value).
+    #[inline(always)]
+    fn gap(&self, w: u32) -> f32 {
+        let u = ((w >> 8) + 1) as i32 as f32 * (1.0 / 16_777_216.0);
+        -ln_f32(u) * self.mean_gap
+    }
 }
 
 /// `precise` step of neurons i0 .. i0 + LANES, all of population a; `first[w][l]` is word w of
@@ -29,77 +133,99 @@ pub fn step_precise_lanes<const SHORT: bool>(
     rec_i: &[u32; LANES],
     first: &[[u32; LANES]; 4],
 ) -> BlockOut {
-    let p = &c.pop[a];
-    let dt = c.dt;
+    // The synapse kind fixed per instance, so that the lane loops hold no match.
+    match c.syn {
+        LifSyn::Conductance { .. } => {
+            block::<SHORT, true>(c, a, i0, t, replica, st, rec_e, rec_i, first)
+        }
+        LifSyn::Current { .. } => {
+            block::<SHORT, false>(c, a, i0, t, replica, st, rec_e, rec_i, first)
+        }
+    }
+}
+
+/// `step_precise_lanes` for one synapse kind (COND: conductance). Every lane loop is
+/// straight-line arithmetic and selects (no branch, no call), so that it compiles to packed
+/// code at every level: one zmm, two ymm or four xmm registers per quantity.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block<const SHORT: bool, const COND: bool>(
+    c: &LifConsts,
+    a: usize,
+    i0: u32,
+    t: u32,
+    replica: u32,
+    st: &[NeuronState; LANES],
+    rec_e: &[u32; LANES],
+    rec_i: &[u32; LANES],
+    first: &[[u32; LANES]; 4],
+) -> BlockOut {
+    let k = K::new(c, &c.pop[a]);
+    let dt = k.dt;
+    let no_ext = c.ext_lambda <= 0.0;
+    let mut v0 = [0f32; LANES];
+    let mut r0 = [0f32; LANES];
+    for l in 0..LANES {
+        v0[l] = st[l].v;
+        r0[l] = st[l].refractory;
+    }
     let mut v = [0f32; LANES];
     let mut now = [0f32; LANES];
     let mut at = [0f32; LANES];
     let mut spike = [f32::NAN; LANES];
+    let mut fired = [false; LANES];
     // ended: the lane's step is settled (whole-step refractory, fired, or process past dt).
     let mut ended = [false; LANES];
     let mut whole_ref = [false; LANES];
+    // `ml::precise_start`.
     for l in 0..LANES {
-        whole_ref[l] = st[l].refractory >= dt;
-        let (vs, ns, fired) = ml::precise_start(c, p, st[l], rec_e[l], rec_i[l]);
-        v[l] = vs;
-        now[l] = ns;
-        at[l] = ns;
-        if fired && !whole_ref[l] {
-            spike[l] = 0.0;
-        }
-        ended[l] = whole_ref[l] || fired || c.ext_lambda <= 0.0;
+        let w_ref = r0[l] >= dt;
+        let vin = k.inputs::<COND>(v0[l], rec_e[l], rec_i[l]);
+        let refractory = r0[l] > 0.0;
+        let f = !refractory && vin >= k.theta && !w_ref;
+        v[l] = if refractory { k.v_r } else { vin };
+        now[l] = if refractory { r0[l] } else { 0.0 };
+        at[l] = now[l];
+        spike[l] = if f { 0.0 } else { f32::NAN };
+        fired[l] = f;
+        whole_ref[l] = w_ref;
+        ended[l] = w_ref || f || no_ext;
     }
+    // The first four arrivals of `ml::precise_continue`.
     for w in 0..4 {
         for l in 0..LANES {
-            let next = at[l] + ml::ext_gap(c, first[w][l]);
-            let live = !ended[l] && next < dt;
-            let vx = if SHORT {
-                ml::precise_arrival_short(c, p, v[l], now[l], next)
-            } else {
-                ml::precise_arrival(c, p, v[l], now[l], next)
-            };
-            let fired = live && vx >= p.theta;
-            if !ended[l] {
-                at[l] = next;
-            }
-            if live {
-                v[l] = vx;
-                now[l] = next;
-            }
-            if fired {
-                spike[l] = next;
-            }
-            ended[l] |= !live || fired;
+            let next = at[l] + k.gap(first[w][l]);
+            let e = ended[l];
+            let live = !e && next < dt;
+            let vx = k.arrival::<SHORT, COND>(v[l], now[l], next);
+            let f = live && vx >= k.theta;
+            at[l] = if e { at[l] } else { next };
+            v[l] = if live { vx } else { v[l] };
+            now[l] = if live { next } else { now[l] };
+            spike[l] = if f { next } else { spike[l] };
+            fired[l] |= f;
+            ended[l] = e || !live || f;
         }
     }
+    // Settled lanes, branch-free; the rare unsettled ones below.
     let mut out = BlockOut {
-        state: [NeuronState::default(); LANES],
+        v: [0f32; LANES],
+        refractory: [0f32; LANES],
         spike,
     };
-    // Settled lanes, written branch-free; the rare unsettled ones below.
     for l in 0..LANES {
-        let leaked = NeuronState {
-            v: if SHORT {
-                ml::leak_short(p, v[l], dt - now[l])
-            } else {
-                ml::leak(p, v[l], dt - now[l])
-            },
-            refractory: 0.0,
-        };
-        let fired = NeuronState {
-            v: p.v_r,
-            refractory: spike[l] + p.tau_rp - dt,
-        };
-        let held = NeuronState {
-            v: p.v_r,
-            refractory: st[l].refractory - dt,
-        };
-        out.state[l] = if whole_ref[l] {
-            held
-        } else if spike[l].is_finite() {
-            fired
+        let leaked = k.leak::<SHORT>(v[l], dt - now[l]);
+        out.v[l] = if whole_ref[l] || fired[l] {
+            k.v_r
         } else {
             leaked
+        };
+        out.refractory[l] = if whole_ref[l] {
+            r0[l] - dt
+        } else if fired[l] {
+            spike[l] + k.tau_rp - dt
+        } else {
+            0.0
         };
     }
     for l in 0..LANES {
@@ -112,8 +238,9 @@ pub fn step_precise_lanes<const SHORT: bool>(
             for _ in 0..4 {
                 s.next_u32();
             }
-            let (ns, o) = ml::precise_continue(c, p, &mut s, v[l], now[l], at[l]);
-            out.state[l] = ns;
+            let (ns, o) = ml::precise_continue(c, &c.pop[a], &mut s, v[l], now[l], at[l]);
+            out.v[l] = ns.v;
+            out.refractory[l] = ns.refractory;
             if let Some(x) = o.spike {
                 out.spike[l] = x;
             }
@@ -180,14 +307,10 @@ mod tests {
                     for l in 0..LANES {
                         let (want, o) =
                             ml::step_neuron(&c, 0, i0 + l as u32, t, 0, st[l], rec_e[l], rec_i[l]);
-                        assert_eq!(
-                            want.v.to_bits(),
-                            out.state[l].v.to_bits(),
-                            "block {b} lane {l}"
-                        );
+                        assert_eq!(want.v.to_bits(), out.v[l].to_bits(), "block {b} lane {l}");
                         assert_eq!(
                             want.refractory.to_bits(),
-                            out.state[l].refractory.to_bits(),
+                            out.refractory[l].to_bits(),
                             "block {b} lane {l}"
                         );
                         match o.spike {
