@@ -5,8 +5,8 @@
 //! lane it computes bitwise what `lif::step_neuron_with` computes (the tests check it).
 
 use super::step::{self as ml, LifConsts, LifPop, LifSyn, NeuronState};
-use crate::math::{exp_neg_select, exp_neg_series, ln_f32};
-use crate::rng::{LANES, Stream};
+use crate::math::{exp_neg_select, exp_neg_series, ln_f32, u32_to_f32_lane};
+use crate::rng::{self, LANES, Stream};
 
 /// Results of a block, lane by lane (structure of arrays): the new state and the spike time
 /// (NaN: no spike).
@@ -87,13 +87,19 @@ impl K {
     #[inline(always)]
     fn inputs<const COND: bool>(&self, v: f32, n_e: u32, n_i: u32) -> f32 {
         if COND {
-            let ge = self.a * n_e as f32;
-            let gi = self.ga * n_i as f32;
+            let ge = self.a * u32_to_f32_lane(n_e);
+            let gi = self.ga * u32_to_f32_lane(n_i);
             let g = ge + gi;
-            let v_inf = (ge * self.e_e + gi * self.e_i) / g.max(f32::MIN_POSITIVE);
+            // g.max(MIN_POSITIVE) for every g, NaN included (then MIN_POSITIVE).
+            let floor = if g > f32::MIN_POSITIVE {
+                g
+            } else {
+                f32::MIN_POSITIVE
+            };
+            let v_inf = (ge * self.e_e + gi * self.e_i) / floor;
             v_inf + (v - v_inf) * exp_neg_select(g)
         } else {
-            v + self.j_e * n_e as f32 + self.j_i * n_i as f32
+            v + self.j_e * u32_to_f32_lane(n_e) + self.j_i * u32_to_f32_lane(n_i)
         }
     }
 
@@ -191,10 +197,18 @@ fn block<const SHORT: bool, const COND: bool>(
         whole_ref[l] = w_ref;
         ended[l] = w_ref || f || no_ext;
     }
+    // The gaps of the first four arrivals first: 64 independent logarithms, whose
+    // polynomial chains then overlap instead of waiting on each arrival.
+    let mut gap = [[0f32; LANES]; 4];
+    for w in 0..4 {
+        for l in 0..LANES {
+            gap[w][l] = k.gap(first[w][l]);
+        }
+    }
     // The first four arrivals of `ml::precise_continue`.
     for w in 0..4 {
         for l in 0..LANES {
-            let next = at[l] + k.gap(first[w][l]);
+            let next = at[l] + gap[w][l];
             let e = ended[l];
             let live = !e && next < dt;
             let vx = k.arrival::<SHORT, COND>(v[l], now[l], next);
@@ -247,6 +261,117 @@ fn block<const SHORT: bool, const COND: bool>(
         }
     }
     out
+}
+
+/// Whether `step_lumped_lanes` serves c: its external count is none or `rng`'s inversion
+/// (else the per-neuron code draws it).
+pub fn lumped_lanes_apply(c: &LifConsts) -> bool {
+    c.ext_lambda < rng::POISSON_INVERSION_MAX
+}
+
+/// `lumped` step of neurons i0 .. i0 + LANES, all of population a (`lumped_lanes_apply(c)`
+/// must hold); `first0[l]` is word 0 of lane l's external stream. Lane by lane bitwise what
+/// `lif::step_neuron_with` computes.
+#[inline(always)]
+pub fn step_lumped_lanes(
+    c: &LifConsts,
+    a: usize,
+    st: &[NeuronState; LANES],
+    rec_e: &[u32; LANES],
+    rec_i: &[u32; LANES],
+    first0: &[u32; LANES],
+) -> BlockOut {
+    match c.syn {
+        LifSyn::Conductance { .. } => lumped_block::<true>(c, a, st, rec_e, rec_i, first0),
+        LifSyn::Current { .. } => lumped_block::<false>(c, a, st, rec_e, rec_i, first0),
+    }
+}
+
+/// `step_lumped_lanes` for one synapse kind (COND: conductance).
+#[inline(always)]
+fn lumped_block<const COND: bool>(
+    c: &LifConsts,
+    a: usize,
+    st: &[NeuronState; LANES],
+    rec_e: &[u32; LANES],
+    rec_i: &[u32; LANES],
+    first0: &[u32; LANES],
+) -> BlockOut {
+    let p = &c.pop[a];
+    let k = K::new(c, p);
+    let dt = k.dt;
+    let mut v0 = [0f32; LANES];
+    let mut r0 = [0f32; LANES];
+    for l in 0..LANES {
+        v0[l] = st[l].v;
+        r0[l] = st[l].refractory;
+    }
+    let n_x = if c.ext_lambda <= 0.0 {
+        [0; LANES]
+    } else {
+        inversion_lanes(first0, c.ext_lambda, c.ext_p0)
+    };
+    // `ml::leak(p, v, dt)`'s factor, the same for every lane.
+    let decay = crate::math::exp_neg(dt * k.inv_tau_l);
+    let mut out = BlockOut {
+        v: [0f32; LANES],
+        refractory: [0f32; LANES],
+        spike: [f32::NAN; LANES],
+    };
+    for l in 0..LANES {
+        let w_ref = r0[l] >= dt;
+        let part_ref = r0[l] > 0.0;
+        let leaked = k.e_l + (v0[l] - k.e_l) * decay;
+        let vn = k.inputs::<COND>(leaked, rec_e[l] + n_x[l], rec_i[l]);
+        let fired = !part_ref && vn >= k.theta;
+        out.v[l] = if part_ref || fired { k.v_r } else { vn };
+        out.refractory[l] = if w_ref {
+            r0[l] - dt
+        } else if part_ref {
+            0.0
+        } else if fired {
+            k.tau_rp - dt
+        } else {
+            0.0
+        };
+        out.spike[l] = if fired { dt } else { f32::NAN };
+    }
+    out
+}
+
+/// `rng::poisson_inversion_p0` of each lane's uniform `rng::u32_to_uniform(w[l])`, the CDF
+/// walked one term per round in every lane at once while any lane still walks.
+#[inline(always)]
+fn inversion_lanes(w: &[u32; LANES], lambda: f32, p0: f32) -> [u32; LANES] {
+    let mut u = [0f32; LANES];
+    for l in 0..LANES {
+        // `rng::u32_to_uniform`, converted as the signed integer it fits in (the same value).
+        u[l] = (w[l] >> 8) as i32 as f32 * (1.0 / 16_777_216.0);
+    }
+    let mut p = [p0; LANES];
+    let mut f = [p0; LANES];
+    let mut n = [0u32; LANES];
+    let mut done = [false; LANES];
+    let mut j = 0u32;
+    // Round j runs where the scalar loop has k = j - 1 < 200 and u >= f.
+    while j < 200 {
+        j += 1;
+        let jf = j as f32;
+        for l in 0..LANES {
+            let act = !done[l] && u[l] >= f[l];
+            let p_next = p[l] * lambda / jf;
+            let f_next = f[l] + p_next;
+            let stop = f_next == f[l];
+            n[l] = if act { j } else { n[l] };
+            p[l] = if act { p_next } else { p[l] };
+            f[l] = if act && !stop { f_next } else { f[l] };
+            done[l] = !act || stop;
+        }
+        if done.iter().all(|&d| d) {
+            break;
+        }
+    }
+    n
 }
 
 #[cfg(test)]
@@ -325,5 +450,67 @@ mod tests {
             }
             assert!(fired > 0, "some lanes fire (nu_x {nu_x})");
         }
+    }
+
+    #[test]
+    fn lumped_lanes_equal_the_per_neuron_step() {
+        let mut fired = 0;
+        for (nu_x, syn) in [
+            (25.0, SynapseConfig::Conductance { a: 2e-3, g: 20.0 }),
+            (150.0, SynapseConfig::Conductance { a: 2e-3, g: 20.0 }),
+            (0.0, SynapseConfig::Conductance { a: 2e-3, g: 20.0 }),
+            (40.0, SynapseConfig::Current { j: 0.5, g: 5.0 }),
+        ] {
+            let s = LifConfig {
+                k: 1000,
+                nu_x,
+                synapse: syn,
+                integrator: Integrator::Lumped,
+                ..LifConfig::default()
+            }
+            .validate()
+            .expect("valid");
+            let c = LifConsts::new(&s);
+            assert!(lumped_lanes_apply(&c));
+            for b in 0..400u32 {
+                let i0 = 16 * b;
+                let t = 7 + b;
+                let mut st = [NeuronState::default(); LANES];
+                let mut rec_e = [0u32; LANES];
+                let mut rec_i = [0u32; LANES];
+                let mut first0 = [0u32; LANES];
+                for l in 0..LANES {
+                    let h = rng::philox4x32_10([i0 + l as u32, b, 98, 0], [3, 4]);
+                    st[l].v = -70.0 + 20.0 * rng::u32_to_uniform(h[0]);
+                    st[l].refractory = match h[1] % 5 {
+                        0 => 1.0,
+                        1 => 0.02,
+                        _ => 0.0,
+                    };
+                    rec_e[l] = h[2] % 12;
+                    rec_i[l] = h[3] % 5;
+                    first0[l] = rng::philox4x32_10(ml::ext_counter(i0 + l as u32, t, 0), c.key)[0];
+                }
+                let out = step_lumped_lanes(&c, 0, &st, &rec_e, &rec_i, &first0);
+                for l in 0..LANES {
+                    let (want, o) =
+                        ml::step_neuron(&c, 0, i0 + l as u32, t, 0, st[l], rec_e[l], rec_i[l]);
+                    assert_eq!(want.v.to_bits(), out.v[l].to_bits(), "block {b} lane {l}");
+                    assert_eq!(
+                        want.refractory.to_bits(),
+                        out.refractory[l].to_bits(),
+                        "block {b} lane {l}"
+                    );
+                    match o.spike {
+                        Some(x) => {
+                            fired += 1;
+                            assert_eq!(x.to_bits(), out.spike[l].to_bits());
+                        }
+                        None => assert!(out.spike[l].is_nan()),
+                    }
+                }
+            }
+        }
+        assert!(fired > 0, "some lanes fire");
     }
 }
