@@ -76,6 +76,41 @@ pub fn exp_neg(x: f32) -> f32 {
     }
 }
 
+/// `exp_f32` with 2^k formed from the float k's bits (k + 127 + 2^23 holds k + 127 in its
+/// mantissa) instead of a saturating float-to-int conversion, which SSE2 has no packed form
+/// of: the same value for every non-NaN x (a NaN stays NaN). CPU only, no WGSL twin.
+#[inline(always)]
+pub fn exp_f32_lane(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let kf = round_ties_even_small(x * std::f32::consts::LOG2_E);
+    let r = x - kf * 0.693_359_4 - kf * -2.121_944_4e-4;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5;
+    let y = p * (r * r) + r + 1.0;
+    // kf is an integer in [-126, 127] here, so kf + 8388735 is exact.
+    y * f32::from_bits((kf + 8_388_735.0).to_bits() << 23)
+}
+
+/// `n as f32` from two exact signed conversions (the halves of n, each below 2^16) and one
+/// rounding of their exact sum: the same value for every n, without the unsigned
+/// conversion that AVX2 and SSE2 lack. CPU only.
+#[inline(always)]
+pub fn u32_to_f32_lane(n: u32) -> f32 {
+    (n >> 16) as i32 as f32 * 65_536.0 + (n & 0xffff) as i32 as f32
+}
+
+/// `exp_neg` without its branch: both sides evaluated and one selected, the same value as
+/// `exp_neg` for every non-NaN x, so that a loop over lanes if-converts into packed code
+/// (CPU only: a lane-wise helper with no WGSL twin).
+#[inline(always)]
+pub fn exp_neg_select(x: f32) -> f32 {
+    let series = exp_neg_series(x);
+    let full = exp_f32_lane(-x);
+    if x < EXP_NEG_SERIES_MAX { series } else { full }
+}
+
 /// ln x for x in (0, 1] and beyond (finite, > 0) in f32 within 2 ulp (Cephes logf), spelled
 /// out so that it vectorises and the WGSL twin computes the same function.
 #[inline(always)]
@@ -203,6 +238,39 @@ mod tests {
             "worst relative error {worst:e}"
         );
         assert_eq!(ln_f32(1.0), 0.0);
+    }
+
+    #[test]
+    fn lane_twins_equal_the_scalar_functions() {
+        // exp_f32_lane: every 64th f32 bit pattern (both signs, all exponents, the clamp).
+        for b in (0..=u32::MAX).step_by(64) {
+            let x = f32::from_bits(b);
+            if x.is_nan() {
+                assert!(exp_f32_lane(x).is_nan());
+            } else {
+                assert_eq!(exp_f32_lane(x).to_bits(), exp_f32(x).to_bits(), "{x:e}");
+            }
+        }
+        // u32_to_f32_lane: the rounding boundaries above 2^24 and a stride over all u32.
+        let edges = (24..32).flat_map(|e| {
+            let b = 1u32 << e;
+            (0..512u32).flat_map(move |d| [b.wrapping_sub(d), b | d, b | (d << (e - 24))])
+        });
+        for n in (0..=u32::MAX).step_by(4099).chain(edges).chain([u32::MAX]) {
+            assert_eq!(u32_to_f32_lane(n).to_bits(), (n as f32).to_bits(), "{n}");
+        }
+    }
+
+    #[test]
+    fn exp_neg_select_equals_exp_neg() {
+        // Both sides of the branch, its boundary (bit patterns around 2^-6) and the clamp.
+        let b = EXP_NEG_SERIES_MAX.to_bits();
+        let near = (b - 4096..b + 4096).map(f32::from_bits);
+        let sweep = (0..200_000).map(|k| k as f32 * 1e-4);
+        let ends = [0.0f32, -0.0, 1e-30, 86.9, 87.0, 88.0, 100.0, f32::INFINITY];
+        for x in near.chain(sweep).chain(ends) {
+            assert_eq!(exp_neg_select(x).to_bits(), exp_neg(x).to_bits(), "{x:e}");
+        }
     }
 
     #[test]

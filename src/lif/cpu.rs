@@ -98,6 +98,7 @@ fn neuron_chunk_body(
     }
     let len = st.len();
     let precise = c.integrator == Integrator::Precise;
+    let lumped_lanes = !precise && ml_lanes::lumped_lanes_apply(c);
     // This step's recurrent input of neuron i (local index k_local); clears its counters.
     let inputs = |k_local: usize, own: bool, acc: &mut [u32]| -> (u32, u32) {
         let i = i0 + k_local as u32;
@@ -155,10 +156,12 @@ fn neuron_chunk_body(
                     (rec_e[l], rec_i[l]) = inputs(k_local + l, spiked[k_local + l] != 0, acc);
                 }
             }
-            if precise {
+            if precise || lumped_lanes {
                 let block: &[NeuronState; LANES] =
                     st[k_local..k_local + LANES].try_into().expect("block");
-                let r = if c.short_leaks(a) {
+                let r = if !precise {
+                    ml_lanes::step_lumped_lanes(c, a, block, &rec_e, &rec_i, &words[0])
+                } else if c.short_leaks(a) {
                     ml_lanes::step_precise_lanes::<true>(
                         c, a, i, k.t, k.replica, block, &rec_e, &rec_i, &words,
                     )
@@ -169,7 +172,7 @@ fn neuron_chunk_body(
                 };
                 let mut any_spike = false;
                 for l in 0..LANES {
-                    st[k_local + l] = r.state[l];
+                    st[k_local + l] = r.state(l);
                     let f = r.spike[l].is_finite();
                     spiked[k_local + l] = f as u8;
                     any_spike |= f;
@@ -179,7 +182,7 @@ fn neuron_chunk_body(
                         let spike = r.spike[l].is_finite().then_some(r.spike[l]);
                         finish(
                             i + l as u32,
-                            r.state[l],
+                            r.state(l),
                             spike,
                             &mut spiked[k_local + l],
                             &mut out,

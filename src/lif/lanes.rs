@@ -4,13 +4,123 @@
 //! lane whose external process outlives those words finishes on the per-neuron code. Lane by
 //! lane it computes bitwise what `lif::step_neuron_with` computes (the tests check it).
 
-use super::step::{self as ml, LifConsts, NeuronState};
-use crate::rng::{LANES, Stream};
+use super::step::{self as ml, LifConsts, LifPop, LifSyn, NeuronState};
+use crate::math::{exp_neg_select, exp_neg_series, ln_f32, u32_to_f32_lane};
+use crate::rng::{self, LANES, Stream};
 
-/// Results of a block: per lane the new state and the spike time (NaN: no spike).
+/// Results of a block, lane by lane (structure of arrays): the new state and the spike time
+/// (NaN: no spike).
 pub struct BlockOut {
-    pub state: [NeuronState; LANES],
+    pub v: [f32; LANES],
+    pub refractory: [f32; LANES],
     pub spike: [f32; LANES],
+}
+
+impl BlockOut {
+    /// Lane l's new state.
+    #[inline(always)]
+    pub fn state(&self, l: usize) -> NeuronState {
+        NeuronState {
+            v: self.v[l],
+            refractory: self.refractory[l],
+        }
+    }
+}
+
+/// The constants of one population and synapse kind, copied out of `LifConsts` so that the
+/// lane loops read registers; COND picks the synapse kind (the other kind's fields are 0).
+#[derive(Clone, Copy)]
+struct K {
+    dt: f32,
+    e_l: f32,
+    e_e: f32,
+    e_i: f32,
+    theta: f32,
+    v_r: f32,
+    tau_rp: f32,
+    inv_tau_l: f32,
+    a: f32,
+    ga: f32,
+    exp_neg_a: f32,
+    j_e: f32,
+    j_i: f32,
+    mean_gap: f32,
+}
+
+impl K {
+    fn new(c: &LifConsts, p: &LifPop) -> Self {
+        let (a, ga, exp_neg_a, j_e, j_i) = match c.syn {
+            LifSyn::Conductance { a, ga, exp_neg_a } => (a, ga, exp_neg_a, 0.0, 0.0),
+            LifSyn::Current { j_e, j_i } => (0.0, 0.0, 0.0, j_e, j_i),
+        };
+        K {
+            dt: c.dt,
+            e_l: p.e_l,
+            e_e: p.e_e,
+            e_i: p.e_i,
+            theta: p.theta,
+            v_r: p.v_r,
+            tau_rp: p.tau_rp,
+            inv_tau_l: p.inv_tau_l,
+            a,
+            ga,
+            exp_neg_a,
+            j_e,
+            j_i,
+            mean_gap: c.ext_mean_gap,
+        }
+    }
+
+    /// `ml::leak` (SHORT: `ml::leak_short`), branch-free.
+    #[inline(always)]
+    fn leak<const SHORT: bool>(&self, v: f32, t: f32) -> f32 {
+        let x = t * self.inv_tau_l;
+        let d = if SHORT {
+            exp_neg_series(x)
+        } else {
+            exp_neg_select(x)
+        };
+        self.e_l + (v - self.e_l) * d
+    }
+
+    /// `ml::apply_inputs`, branch-free.
+    #[inline(always)]
+    fn inputs<const COND: bool>(&self, v: f32, n_e: u32, n_i: u32) -> f32 {
+        if COND {
+            let ge = self.a * u32_to_f32_lane(n_e);
+            let gi = self.ga * u32_to_f32_lane(n_i);
+            let g = ge + gi;
+            // g.max(MIN_POSITIVE) for every g, NaN included (then MIN_POSITIVE).
+            let floor = if g > f32::MIN_POSITIVE {
+                g
+            } else {
+                f32::MIN_POSITIVE
+            };
+            let v_inf = (ge * self.e_e + gi * self.e_i) / floor;
+            v_inf + (v - v_inf) * exp_neg_select(g)
+        } else {
+            v + self.j_e * u32_to_f32_lane(n_e) + self.j_i * u32_to_f32_lane(n_i)
+        }
+    }
+
+    /// `ml::precise_arrival` (SHORT: `_short`), branch-free.
+    #[inline(always)]
+    fn arrival<const SHORT: bool, const COND: bool>(&self, v: f32, now: f32, at: f32) -> f32 {
+        let v = self.leak::<SHORT>(v, at - now);
+        if COND {
+            self.e_e + (v - self.e_e) * self.exp_neg_a
+        } else {
+            v + self.j_e
+        }
+    }
+
+    /// `ml::ext_gap` (the uniform `rng::u32_to_uniform_open0`, converted as the signed
+    /// integer it fits in: the same value).
+    #[inline(always)]
+    fn gap(&self, w: u32) -> f32 {
+        let u = ((w >> 8) + 1) as i32 as f32 * (1.0 / 16_777_216.0);
+        -ln_f32(u) * self.mean_gap
+    }
 }
 
 /// `precise` step of neurons i0 .. i0 + LANES, all of population a; `first[w][l]` is word w of
@@ -29,77 +139,107 @@ pub fn step_precise_lanes<const SHORT: bool>(
     rec_i: &[u32; LANES],
     first: &[[u32; LANES]; 4],
 ) -> BlockOut {
-    let p = &c.pop[a];
-    let dt = c.dt;
+    // The synapse kind fixed per instance, so that the lane loops hold no match.
+    match c.syn {
+        LifSyn::Conductance { .. } => {
+            block::<SHORT, true>(c, a, i0, t, replica, st, rec_e, rec_i, first)
+        }
+        LifSyn::Current { .. } => {
+            block::<SHORT, false>(c, a, i0, t, replica, st, rec_e, rec_i, first)
+        }
+    }
+}
+
+/// `step_precise_lanes` for one synapse kind (COND: conductance). Every lane loop is
+/// straight-line arithmetic and selects (no branch, no call), so that it compiles to packed
+/// code at every level: one zmm, two ymm or four xmm registers per quantity.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block<const SHORT: bool, const COND: bool>(
+    c: &LifConsts,
+    a: usize,
+    i0: u32,
+    t: u32,
+    replica: u32,
+    st: &[NeuronState; LANES],
+    rec_e: &[u32; LANES],
+    rec_i: &[u32; LANES],
+    first: &[[u32; LANES]; 4],
+) -> BlockOut {
+    let k = K::new(c, &c.pop[a]);
+    let dt = k.dt;
+    let no_ext = c.ext_lambda <= 0.0;
+    let mut v0 = [0f32; LANES];
+    let mut r0 = [0f32; LANES];
+    for l in 0..LANES {
+        v0[l] = st[l].v;
+        r0[l] = st[l].refractory;
+    }
     let mut v = [0f32; LANES];
     let mut now = [0f32; LANES];
     let mut at = [0f32; LANES];
     let mut spike = [f32::NAN; LANES];
+    let mut fired = [false; LANES];
     // ended: the lane's step is settled (whole-step refractory, fired, or process past dt).
     let mut ended = [false; LANES];
     let mut whole_ref = [false; LANES];
+    // `ml::precise_start`.
     for l in 0..LANES {
-        whole_ref[l] = st[l].refractory >= dt;
-        let (vs, ns, fired) = ml::precise_start(c, p, st[l], rec_e[l], rec_i[l]);
-        v[l] = vs;
-        now[l] = ns;
-        at[l] = ns;
-        if fired && !whole_ref[l] {
-            spike[l] = 0.0;
-        }
-        ended[l] = whole_ref[l] || fired || c.ext_lambda <= 0.0;
+        let w_ref = r0[l] >= dt;
+        let vin = k.inputs::<COND>(v0[l], rec_e[l], rec_i[l]);
+        let refractory = r0[l] > 0.0;
+        let f = !refractory && vin >= k.theta && !w_ref;
+        v[l] = if refractory { k.v_r } else { vin };
+        now[l] = if refractory { r0[l] } else { 0.0 };
+        at[l] = now[l];
+        spike[l] = if f { 0.0 } else { f32::NAN };
+        fired[l] = f;
+        whole_ref[l] = w_ref;
+        ended[l] = w_ref || f || no_ext;
     }
+    // The gaps of the first four arrivals first: 64 independent logarithms, whose
+    // polynomial chains then overlap instead of waiting on each arrival.
+    let mut gap = [[0f32; LANES]; 4];
     for w in 0..4 {
         for l in 0..LANES {
-            let next = at[l] + ml::ext_gap(c, first[w][l]);
-            let live = !ended[l] && next < dt;
-            let vx = if SHORT {
-                ml::precise_arrival_short(c, p, v[l], now[l], next)
-            } else {
-                ml::precise_arrival(c, p, v[l], now[l], next)
-            };
-            let fired = live && vx >= p.theta;
-            if !ended[l] {
-                at[l] = next;
-            }
-            if live {
-                v[l] = vx;
-                now[l] = next;
-            }
-            if fired {
-                spike[l] = next;
-            }
-            ended[l] |= !live || fired;
+            gap[w][l] = k.gap(first[w][l]);
         }
     }
+    // The first four arrivals of `ml::precise_continue`.
+    for w in 0..4 {
+        for l in 0..LANES {
+            let next = at[l] + gap[w][l];
+            let e = ended[l];
+            let live = !e && next < dt;
+            let vx = k.arrival::<SHORT, COND>(v[l], now[l], next);
+            let f = live && vx >= k.theta;
+            at[l] = if e { at[l] } else { next };
+            v[l] = if live { vx } else { v[l] };
+            now[l] = if live { next } else { now[l] };
+            spike[l] = if f { next } else { spike[l] };
+            fired[l] |= f;
+            ended[l] = e || !live || f;
+        }
+    }
+    // Settled lanes, branch-free; the rare unsettled ones below.
     let mut out = BlockOut {
-        state: [NeuronState::default(); LANES],
+        v: [0f32; LANES],
+        refractory: [0f32; LANES],
         spike,
     };
-    // Settled lanes, written branch-free; the rare unsettled ones below.
     for l in 0..LANES {
-        let leaked = NeuronState {
-            v: if SHORT {
-                ml::leak_short(p, v[l], dt - now[l])
-            } else {
-                ml::leak(p, v[l], dt - now[l])
-            },
-            refractory: 0.0,
-        };
-        let fired = NeuronState {
-            v: p.v_r,
-            refractory: spike[l] + p.tau_rp - dt,
-        };
-        let held = NeuronState {
-            v: p.v_r,
-            refractory: st[l].refractory - dt,
-        };
-        out.state[l] = if whole_ref[l] {
-            held
-        } else if spike[l].is_finite() {
-            fired
+        let leaked = k.leak::<SHORT>(v[l], dt - now[l]);
+        out.v[l] = if whole_ref[l] || fired[l] {
+            k.v_r
         } else {
             leaked
+        };
+        out.refractory[l] = if whole_ref[l] {
+            r0[l] - dt
+        } else if fired[l] {
+            spike[l] + k.tau_rp - dt
+        } else {
+            0.0
         };
     }
     for l in 0..LANES {
@@ -112,14 +252,126 @@ pub fn step_precise_lanes<const SHORT: bool>(
             for _ in 0..4 {
                 s.next_u32();
             }
-            let (ns, o) = ml::precise_continue(c, p, &mut s, v[l], now[l], at[l]);
-            out.state[l] = ns;
+            let (ns, o) = ml::precise_continue(c, &c.pop[a], &mut s, v[l], now[l], at[l]);
+            out.v[l] = ns.v;
+            out.refractory[l] = ns.refractory;
             if let Some(x) = o.spike {
                 out.spike[l] = x;
             }
         }
     }
     out
+}
+
+/// Whether `step_lumped_lanes` serves c: its external count is none or `rng`'s inversion
+/// (else the per-neuron code draws it).
+pub fn lumped_lanes_apply(c: &LifConsts) -> bool {
+    c.ext_lambda < rng::POISSON_INVERSION_MAX
+}
+
+/// `lumped` step of neurons i0 .. i0 + LANES, all of population a (`lumped_lanes_apply(c)`
+/// must hold); `first0[l]` is word 0 of lane l's external stream. Lane by lane bitwise what
+/// `lif::step_neuron_with` computes.
+#[inline(always)]
+pub fn step_lumped_lanes(
+    c: &LifConsts,
+    a: usize,
+    st: &[NeuronState; LANES],
+    rec_e: &[u32; LANES],
+    rec_i: &[u32; LANES],
+    first0: &[u32; LANES],
+) -> BlockOut {
+    match c.syn {
+        LifSyn::Conductance { .. } => lumped_block::<true>(c, a, st, rec_e, rec_i, first0),
+        LifSyn::Current { .. } => lumped_block::<false>(c, a, st, rec_e, rec_i, first0),
+    }
+}
+
+/// `step_lumped_lanes` for one synapse kind (COND: conductance).
+#[inline(always)]
+fn lumped_block<const COND: bool>(
+    c: &LifConsts,
+    a: usize,
+    st: &[NeuronState; LANES],
+    rec_e: &[u32; LANES],
+    rec_i: &[u32; LANES],
+    first0: &[u32; LANES],
+) -> BlockOut {
+    let p = &c.pop[a];
+    let k = K::new(c, p);
+    let dt = k.dt;
+    let mut v0 = [0f32; LANES];
+    let mut r0 = [0f32; LANES];
+    for l in 0..LANES {
+        v0[l] = st[l].v;
+        r0[l] = st[l].refractory;
+    }
+    let n_x = if c.ext_lambda <= 0.0 {
+        [0; LANES]
+    } else {
+        inversion_lanes(first0, c.ext_lambda, c.ext_p0)
+    };
+    // `ml::leak(p, v, dt)`'s factor, the same for every lane.
+    let decay = crate::math::exp_neg(dt * k.inv_tau_l);
+    let mut out = BlockOut {
+        v: [0f32; LANES],
+        refractory: [0f32; LANES],
+        spike: [f32::NAN; LANES],
+    };
+    for l in 0..LANES {
+        let w_ref = r0[l] >= dt;
+        let part_ref = r0[l] > 0.0;
+        let leaked = k.e_l + (v0[l] - k.e_l) * decay;
+        let vn = k.inputs::<COND>(leaked, rec_e[l] + n_x[l], rec_i[l]);
+        let fired = !part_ref && vn >= k.theta;
+        out.v[l] = if part_ref || fired { k.v_r } else { vn };
+        out.refractory[l] = if w_ref {
+            r0[l] - dt
+        } else if part_ref {
+            0.0
+        } else if fired {
+            k.tau_rp - dt
+        } else {
+            0.0
+        };
+        out.spike[l] = if fired { dt } else { f32::NAN };
+    }
+    out
+}
+
+/// `rng::poisson_inversion_p0` of each lane's uniform `rng::u32_to_uniform(w[l])`, the CDF
+/// walked one term per round in every lane at once while any lane still walks.
+#[inline(always)]
+fn inversion_lanes(w: &[u32; LANES], lambda: f32, p0: f32) -> [u32; LANES] {
+    let mut u = [0f32; LANES];
+    for l in 0..LANES {
+        // `rng::u32_to_uniform`, converted as the signed integer it fits in (the same value).
+        u[l] = (w[l] >> 8) as i32 as f32 * (1.0 / 16_777_216.0);
+    }
+    let mut p = [p0; LANES];
+    let mut f = [p0; LANES];
+    let mut n = [0u32; LANES];
+    let mut done = [false; LANES];
+    let mut j = 0u32;
+    // Round j runs where the scalar loop has k = j - 1 < 200 and u >= f.
+    while j < 200 {
+        j += 1;
+        let jf = j as f32;
+        for l in 0..LANES {
+            let act = !done[l] && u[l] >= f[l];
+            let p_next = p[l] * lambda / jf;
+            let f_next = f[l] + p_next;
+            let stop = f_next == f[l];
+            n[l] = if act { j } else { n[l] };
+            p[l] = if act { p_next } else { p[l] };
+            f[l] = if act && !stop { f_next } else { f[l] };
+            done[l] = !act || stop;
+        }
+        if done.iter().all(|&d| d) {
+            break;
+        }
+    }
+    n
 }
 
 #[cfg(test)]
@@ -180,14 +432,10 @@ mod tests {
                     for l in 0..LANES {
                         let (want, o) =
                             ml::step_neuron(&c, 0, i0 + l as u32, t, 0, st[l], rec_e[l], rec_i[l]);
-                        assert_eq!(
-                            want.v.to_bits(),
-                            out.state[l].v.to_bits(),
-                            "block {b} lane {l}"
-                        );
+                        assert_eq!(want.v.to_bits(), out.v[l].to_bits(), "block {b} lane {l}");
                         assert_eq!(
                             want.refractory.to_bits(),
-                            out.state[l].refractory.to_bits(),
+                            out.refractory[l].to_bits(),
                             "block {b} lane {l}"
                         );
                         match o.spike {
@@ -202,5 +450,67 @@ mod tests {
             }
             assert!(fired > 0, "some lanes fire (nu_x {nu_x})");
         }
+    }
+
+    #[test]
+    fn lumped_lanes_equal_the_per_neuron_step() {
+        let mut fired = 0;
+        for (nu_x, syn) in [
+            (25.0, SynapseConfig::Conductance { a: 2e-3, g: 20.0 }),
+            (150.0, SynapseConfig::Conductance { a: 2e-3, g: 20.0 }),
+            (0.0, SynapseConfig::Conductance { a: 2e-3, g: 20.0 }),
+            (40.0, SynapseConfig::Current { j: 0.5, g: 5.0 }),
+        ] {
+            let s = LifConfig {
+                k: 1000,
+                nu_x,
+                synapse: syn,
+                integrator: Integrator::Lumped,
+                ..LifConfig::default()
+            }
+            .validate()
+            .expect("valid");
+            let c = LifConsts::new(&s);
+            assert!(lumped_lanes_apply(&c));
+            for b in 0..400u32 {
+                let i0 = 16 * b;
+                let t = 7 + b;
+                let mut st = [NeuronState::default(); LANES];
+                let mut rec_e = [0u32; LANES];
+                let mut rec_i = [0u32; LANES];
+                let mut first0 = [0u32; LANES];
+                for l in 0..LANES {
+                    let h = rng::philox4x32_10([i0 + l as u32, b, 98, 0], [3, 4]);
+                    st[l].v = -70.0 + 20.0 * rng::u32_to_uniform(h[0]);
+                    st[l].refractory = match h[1] % 5 {
+                        0 => 1.0,
+                        1 => 0.02,
+                        _ => 0.0,
+                    };
+                    rec_e[l] = h[2] % 12;
+                    rec_i[l] = h[3] % 5;
+                    first0[l] = rng::philox4x32_10(ml::ext_counter(i0 + l as u32, t, 0), c.key)[0];
+                }
+                let out = step_lumped_lanes(&c, 0, &st, &rec_e, &rec_i, &first0);
+                for l in 0..LANES {
+                    let (want, o) =
+                        ml::step_neuron(&c, 0, i0 + l as u32, t, 0, st[l], rec_e[l], rec_i[l]);
+                    assert_eq!(want.v.to_bits(), out.v[l].to_bits(), "block {b} lane {l}");
+                    assert_eq!(
+                        want.refractory.to_bits(),
+                        out.refractory[l].to_bits(),
+                        "block {b} lane {l}"
+                    );
+                    match o.spike {
+                        Some(x) => {
+                            fired += 1;
+                            assert_eq!(x.to_bits(), out.spike[l].to_bits());
+                        }
+                        None => assert!(out.spike[l].is_nan()),
+                    }
+                }
+            }
+        }
+        assert!(fired > 0, "some lanes fire");
     }
 }
