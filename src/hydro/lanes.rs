@@ -89,8 +89,10 @@ pub fn step_independent_block(
         }
         let mut rate = [0f32; LANES];
         for l in 0..LANES {
-            let xn = c.relax(a, xi[l])
-                + (c.jump[a][0] * counts[0][l] as f32 - c.jump[a][1] * counts[1][l] as f32);
+            // A count is below 2^31 (the table's lo + 2^14 + the remainder's 64 terms at most),
+            // so its signed conversion is the same f32 as the unsigned one, which AVX2 lacks.
+            let n = [counts[0][l] as i32 as f32, counts[1][l] as i32 as f32];
+            let xn = c.relax(a, xi[l]) + (c.jump[a][0] * n[0] - c.jump[a][1] * n[1]);
             xi[l] = xn;
             rate[l] = c.rate_fn(a, xn);
         }
