@@ -351,7 +351,7 @@ fn independent_chunk_body(
     tables: &StepTables,
 ) -> ChunkSums {
     let (c, a, t, replica) = (k.c, k.a, k.t, k.replica);
-    let mut acc = [0f64; LANES];
+    let mut acc: ml::RateAcc = [[0f64; 4]; LANES / 4];
     let mut rest = 0f64;
     let mut blocks = xs.chunks_exact_mut(BLOCK);
     let mut kk = k0;
@@ -366,7 +366,7 @@ fn independent_chunk_body(
         kk += 1;
     }
     let mut s = ChunkSums {
-        lambda: acc.iter().sum::<f64>() + rest,
+        lambda: ml::rate_acc_in_order(&acc).iter().sum::<f64>() + rest,
         ..ChunkSums::default()
     };
     record_sums(k, xs, &mut s);

@@ -23,8 +23,19 @@ fn counters(q0: u32, t: u32, purpose: u32, replica: u32) -> [[u32; LANES]; 4] {
     ctr
 }
 
+/// The independent-mode accumulator of f_a(x): `acc[i][m]` holds what the neuron-order
+/// accumulator's entry 4 m + i would (neurons j with j % LANES = 4 m + i, in order).
+pub type RateAcc = [[f64; 4]; LANES / 4];
+
+/// The entries of a `RateAcc` in neuron-order (entry j % LANES first by j).
+pub fn rate_acc_in_order(acc: &RateAcc) -> [f64; LANES] {
+    std::array::from_fn(|l| acc[l % 4][l / 4])
+}
+
 /// `mh::step_independent` for neurons k0 .. k0 + BLOCK of population a, in place; adds the new
-/// f_a(x) of neuron j to `rate_acc[j % LANES]`. Neuron 4 l + i is word triple i of quad l.
+/// f_a(x) of neuron j to the accumulator entry of j % LANES (see `RateAcc`). Neuron 4 l + i is
+/// word triple i of quad l: the lanes are taken a quad position i at a time, so that each
+/// Philox output row is one word of 16 neurons (4 l + i for l in 0..LANES) as it stands.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub fn step_independent_block(
@@ -36,7 +47,7 @@ pub fn step_independent_block(
     t: u32,
     replica: u32,
     st: &StepTables,
-    rate_acc: &mut [f64; LANES],
+    rate_acc: &mut RateAcc,
 ) {
     debug_assert!(k0.is_multiple_of(4));
     let q0 = mh::quad_index(c.n, a, k0);
@@ -51,42 +62,50 @@ pub fn step_independent_block(
             c.key,
         )
     });
-    // Each neuron's three words, in neuron order (so that the lanes below are contiguous).
-    let mut words = [[0u32; BLOCK]; 3];
-    for j in 0..BLOCK {
-        for (k, wk) in words.iter_mut().enumerate() {
-            let m = 3 * (j % 4) + k;
-            wk[j] = w[m / 4][m % 4][j / 4];
+    // xt[i][l]: neuron 4 l + i.
+    let mut xt = [[0f32; LANES]; 4];
+    for l in 0..LANES {
+        for i in 0..4 {
+            xt[i][l] = x[4 * l + i];
         }
     }
     let tables = &st.tables[a];
-    for sub in 0..BLOCK / LANES {
-        let o = sub * LANES;
-        let (we, wi, wb) = (
-            &words[0][o..o + LANES],
-            &words[1][o..o + LANES],
-            &words[2][o..o + LANES],
-        );
-        let mut counts = [[0u32; LANES]; 2];
-        let mut rare = false;
-        for l in 0..LANES {
-            counts[0][l] = tables[0].sample(we[l]);
-            counts[1][l] = tables[1].sample(wi[l]);
-            rare |= wb[l] < st.own_extra_gate[a];
-        }
+    for (i, (xi, acc)) in xt.iter_mut().zip(rate_acc.iter_mut()).enumerate() {
+        // Words 3 i, 3 i + 1, 3 i + 2 of each quad's 12.
+        let word = |k: usize| &w[(3 * i + k) / 4][(3 * i + k) % 4];
+        let (we, wi, wb) = (word(0), word(1), word(2));
+        let mut counts = [
+            p.alias_sample(&tables[0], we),
+            p.alias_sample(&tables[1], wi),
+        ];
         // The own remainder B is 0 for a word at or above the gate; only below it (rarely) do
         // the lanes compute B's mean and invert.
-        if rare {
+        let gate = st.own_extra_gate[a];
+        if wb.iter().fold(false, |r, &v| r | (v < gate)) {
             for l in 0..LANES {
-                let mu = mh::own_extra_mean(c, a, x[o + l], st.split[a]);
+                let mu = mh::own_extra_mean(c, a, xi[l], st.split[a]);
                 counts[a][l] += mh::own_extra_count(mu, wb[l], c.own_extra_terms);
             }
         }
+        let mut rate = [0f32; LANES];
         for l in 0..LANES {
-            let xn = c.relax(a, x[o + l])
-                + (c.jump[a][0] * counts[0][l] as f32 - c.jump[a][1] * counts[1][l] as f32);
-            x[o + l] = xn;
-            rate_acc[l] += c.rate_fn(a, xn) as f64;
+            // A count is below 2^31 (the table's lo + 2^14 + the remainder's 64 terms at most),
+            // so its signed conversion is the same f32 as the unsigned one, which AVX2 lacks.
+            let n = [counts[0][l] as i32 as f32, counts[1][l] as i32 as f32];
+            let xn = c.relax(a, xi[l]) + (c.jump[a][0] * n[0] - c.jump[a][1] * n[1]);
+            xi[l] = xn;
+            rate[l] = c.rate_fn(a, xn);
+        }
+        // Lane l = 4 s + m is neuron 16 s + 4 m + i: entry 4 m + i, in s order.
+        for s in 0..LANES / 4 {
+            for m in 0..4 {
+                acc[m] += rate[4 * s + m] as f64;
+            }
+        }
+    }
+    for l in 0..LANES {
+        for i in 0..4 {
+            x[4 * l + i] = xt[i][l];
         }
     }
 }
@@ -195,7 +214,7 @@ mod tests {
                     *xi = c.initial_x(a, a as u32 * c.n + k0 + i as u32, 0);
                 }
                 let mut lanes = x;
-                let mut acc = [0f64; LANES];
+                let mut acc: RateAcc = [[0f64; 4]; LANES / 4];
                 step_independent_block(
                     rng::PortableLanes,
                     &c,
@@ -213,7 +232,7 @@ mod tests {
                     assert_eq!(one.to_bits(), lanes[i].to_bits(), "block {b} neuron {i}");
                     acc_one[i % LANES] += c.rate_fn(a, one) as f64;
                 }
-                assert_eq!(acc, acc_one);
+                assert_eq!(rate_acc_in_order(&acc), acc_one);
             }
         }
     }

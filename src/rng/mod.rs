@@ -220,8 +220,69 @@ macro_rules! philox_x86 {
     };
 }
 
+/// `philox4x32_10_lanes` from vectors of W u32 lanes, a second form (used at SSE2, where it
+/// is the faster one; at AVX2 `philox_x86!` is). Each vector of a word is split into its even
+/// lanes (as they stand) and its odd lanes (shifted down 32 bits): each 64-bit element then
+/// carries one lane's word in its low half, which is all that `pmuludq` reads, and the 64-bit
+/// product holds the next round's lo in its low half and hi in its high half. A round is then
+/// two multiplies, two shifts and four xors per half-vector (the high halves carry junk that
+/// nothing reads), and the halves are merged once at the end. Bitwise the same function as
+/// `philox4x32_10`.
 #[cfg(target_arch = "x86_64")]
-philox_x86!(
+macro_rules! philox_x86_split {
+    ($(#[$m:meta])* $name:ident, $feat:literal, $v:ty, $w:expr, $mul:ident, $srli:ident,
+     $slli:ident, $and:ident, $or:ident, $xor:ident, $set1_32:ident, $set1_64:ident) => {
+        $(#[$m])*
+        #[target_feature(enable = $feat)]
+        #[inline]
+        pub fn $name(ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
+            use core::arch::x86_64::*;
+            const V: usize = LANES / $w;
+            // SAFETY: [u32; LANES] and [vector; V] have the same size; every bit pattern is
+            // valid for both.
+            let c: [[$v; V]; 4] = unsafe { core::mem::transmute(ctr) };
+            let lo_mask = $set1_64(0xFFFF_FFFF);
+            let m0 = $set1_32(PHILOX_M0 as i32);
+            let m1 = $set1_32(PHILOX_M1 as i32);
+            let mut ks = [[m0; 2]; 10];
+            let mut k = key;
+            for (r, kr) in ks.iter_mut().enumerate() {
+                if r > 0 {
+                    k = [k[0].wrapping_add(PHILOX_W0), k[1].wrapping_add(PHILOX_W1)];
+                }
+                *kr = [$set1_32(k[0] as i32), $set1_32(k[1] as i32)];
+            }
+            let mut out = c;
+            for j in 0..V {
+                // Half 0: the even lanes; half 1: the odd lanes, moved to the low halves.
+                let mut half = [[c[0][j], c[1][j], c[2][j], c[3][j]]; 2];
+                for w in 0..4 {
+                    half[1][w] = $srli::<32>(c[w][j]);
+                }
+                for h in half.iter_mut() {
+                    let [mut c0, mut c1, mut c2, mut c3] = *h;
+                    for kr in &ks {
+                        let p0 = $mul(c0, m0);
+                        let p1 = $mul(c2, m1);
+                        c0 = $xor($xor($srli::<32>(p1), c1), kr[0]);
+                        c1 = p1;
+                        c2 = $xor($xor($srli::<32>(p0), c3), kr[1]);
+                        c3 = p0;
+                    }
+                    *h = [c0, c1, c2, c3];
+                }
+                for w in 0..4 {
+                    out[w][j] = $or($and(half[0][w], lo_mask), $slli::<32>(half[1][w]));
+                }
+            }
+            // SAFETY: as above.
+            unsafe { core::mem::transmute(out) }
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+philox_x86_split!(
     /// `philox4x32_10_lanes` with SSE2 (every x86-64 CPU has it), 4 lanes per vector.
     ///
     /// # Safety
@@ -245,6 +306,56 @@ philox_x86!(
 /// A way to compute `philox4x32_10_lanes`; the lane kernels are generic over it.
 pub trait PhiloxLanes: Copy {
     fn philox(self, ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4];
+
+    /// `t.sample(w[l])` for every lane l (levels with a gather override it).
+    #[inline(always)]
+    fn alias_sample(self, t: &alias::AliasTable, w: &[u32; LANES]) -> [u32; LANES] {
+        let mut out = [0u32; LANES];
+        for (o, &wl) in out.iter_mut().zip(w) {
+            *o = t.sample(wl);
+        }
+        out
+    }
+}
+
+/// `alias::alias_sample` of LANES words with AVX2 gathers (8 lanes per `vpgatherdd`); bitwise
+/// the same draws.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+pub fn alias_sample_lanes_avx2(t: &alias::AliasTable, w: &[u32; LANES]) -> [u32; LANES] {
+    use core::arch::x86_64::*;
+    let bits = t.bits;
+    let shift = 32 - bits;
+    let sh = _mm_cvtsi32_si128(shift as i32);
+    let bv = _mm_cvtsi32_si128(bits as i32);
+    let low_mask = _mm256_set1_epi32(((1u32 << shift) - 1) as i32);
+    let alias_mask = _mm256_set1_epi32(((1u32 << bits) - 1) as i32);
+    let cap_mask = _mm256_set1_epi32((alias::ALIAS_CAP - 1) as i32);
+    let lo = _mm256_set1_epi32(t.lo as i32);
+    // SAFETY: [u32; LANES] and [__m256i; LANES / 8] have the same size; every bit pattern is
+    // valid for both.
+    let wv: [__m256i; LANES / 8] = unsafe { core::mem::transmute(*w) };
+    let mut out = [_mm256_setzero_si256(); LANES / 8];
+    for (o, &wj) in out.iter_mut().zip(&wv) {
+        let idx = _mm256_srl_epi32(wj, sh);
+        // SAFETY: the indices are masked to the table's ALIAS_CAP entries.
+        let e = unsafe {
+            _mm256_i32gather_epi32::<4>(
+                t.entries.as_ptr() as *const i32,
+                _mm256_and_si256(idx, cap_mask),
+            )
+        };
+        // Both sides are below 2^31 (bits >= 1), so the signed comparison is the unsigned one.
+        let stay = _mm256_cmpgt_epi32(_mm256_srl_epi32(e, bv), _mm256_and_si256(wj, low_mask));
+        let pick = _mm256_blendv_epi8(_mm256_and_si256(e, alias_mask), idx, stay);
+        *o = _mm256_add_epi32(lo, pick);
+    }
+    // SAFETY: as above.
+    unsafe { core::mem::transmute(out) }
 }
 
 /// The portable loop (vectorised by the compiler for whatever the caller is compiled for).
@@ -266,7 +377,9 @@ pub struct Avx512Lanes(());
 #[cfg(target_arch = "x86_64")]
 impl Avx512Lanes {
     pub fn detect() -> Option<Self> {
-        std::is_x86_feature_detected!("avx512f").then_some(Avx512Lanes(()))
+        // AVX2 too (every AVX-512 CPU has it): the lane alias draws use its gathers.
+        (std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx2"))
+            .then_some(Avx512Lanes(()))
     }
 }
 
@@ -276,6 +389,12 @@ impl PhiloxLanes for Avx512Lanes {
     fn philox(self, ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
         // SAFETY: an Avx512Lanes exists only where AVX-512F was detected.
         unsafe { philox4x32_10_lanes_avx512(ctr, key) }
+    }
+
+    #[inline(always)]
+    fn alias_sample(self, t: &alias::AliasTable, w: &[u32; LANES]) -> [u32; LANES] {
+        // SAFETY: an Avx512Lanes exists only where AVX2 was detected too.
+        unsafe { alias_sample_lanes_avx2(t, w) }
     }
 }
 
@@ -297,6 +416,12 @@ impl PhiloxLanes for Avx2Lanes {
     fn philox(self, ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
         // SAFETY: an Avx2Lanes exists only where AVX2 was detected.
         unsafe { philox4x32_10_lanes_avx2(ctr, key) }
+    }
+
+    #[inline(always)]
+    fn alias_sample(self, t: &alias::AliasTable, w: &[u32; LANES]) -> [u32; LANES] {
+        // SAFETY: an Avx2Lanes exists only where AVX2 was detected.
+        unsafe { alias_sample_lanes_avx2(t, w) }
     }
 }
 
@@ -677,6 +802,36 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             if let Some(p) = Avx2Lanes::detect() {
                 assert_eq!(p.philox(ctr, key), want);
+            }
+        }
+    }
+
+    /// The lane alias draws of every level equal the scalar draw, at small and large tables
+    /// and at words on the slot and threshold edges.
+    #[test]
+    fn alias_lanes_equal_scalar_draws() {
+        for &lambda in &[0.0, 0.02, 3.0, 450.0, 45000.0, 4.9e5] {
+            let t = alias::AliasTable::build(lambda);
+            for rep in 0..256u32 {
+                let w: [u32; LANES] = std::array::from_fn(|l| {
+                    let h = philox4x32_10([rep, l as u32, 5, 9], [3, 4])[1];
+                    match h % 5 {
+                        0 => h & !((1u32 << (32 - t.bits)) - 1),
+                        1 => h | ((1u32 << (32 - t.bits)) - 1),
+                        _ => h,
+                    }
+                });
+                let want: [u32; LANES] = std::array::from_fn(|l| t.sample(w[l]));
+                assert_eq!(PortableLanes.alias_sample(&t, &w), want, "lambda {lambda}");
+                assert_eq!(BaselineLanes.alias_sample(&t, &w), want, "lambda {lambda}");
+                #[cfg(target_arch = "x86_64")]
+                if let Some(p) = Avx512Lanes::detect() {
+                    assert_eq!(p.alias_sample(&t, &w), want, "lambda {lambda}");
+                }
+                #[cfg(target_arch = "x86_64")]
+                if let Some(p) = Avx2Lanes::detect() {
+                    assert_eq!(p.alias_sample(&t, &w), want, "lambda {lambda}");
+                }
             }
         }
     }
