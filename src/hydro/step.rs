@@ -6,7 +6,7 @@
 //! (`quad_index`: four neighbours of one population share a counter) under the run's key.
 
 use crate::hydro::config::{Coupling, HydroSetup};
-use crate::math::{exp_f32, expm1_f32, to_threshold32};
+use crate::math::{exp_f32_lane, expm1_f32, to_threshold32};
 use crate::rng::alias::AliasTable;
 use crate::rng::{self, Purpose, Stream};
 
@@ -75,7 +75,7 @@ impl HydroConsts {
     /// f_a(x) = nu_max / (1 + exp(-beta (x - theta)))
     #[inline(always)]
     pub fn rate_fn(&self, a: usize, x: f32) -> f32 {
-        self.nu_max[a] / (1.0 + exp_f32(-self.beta[a] * (x - self.theta[a])))
+        self.nu_max[a] / (1.0 + exp_f32_lane(-self.beta[a] * (x - self.theta[a])))
     }
 
     /// x(0) of global neuron `g` in population a.
