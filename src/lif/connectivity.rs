@@ -176,6 +176,26 @@ pub fn partners(s: &LifSetup, i: u32, replica: u32, out: &mut Vec<(u32, u8)>, se
     }
 }
 
+/// Bytes of partner lists one block of the CSR build holds at once (at most; at least 1024
+/// neurons' worth).
+pub const BUILD_LISTS_BYTES: u64 = 64 << 20;
+
+/// Neurons per block of the CSR build's second pass: as many as keep their partner lists
+/// (8 bytes per synapse) within BUILD_LISTS_BYTES, between 1024 and 16384.
+fn build_block(s: &LifSetup) -> usize {
+    let per_neuron = 8 * (s.k_e + s.k_i).max(1) as u64;
+    (BUILD_LISTS_BYTES / per_neuron).clamp(1024, 16 * 1024) as usize
+}
+
+/// Host memory of the CSR build besides the CSR itself: the partner lists of a block, the
+/// per-thread out-degree counts (4 bytes per neuron each, `threads` of them and the reduction's
+/// two), the offsets and fill pointers (16 bytes per neuron).
+pub fn build_extra_bytes(s: &LifSetup, threads: usize) -> f64 {
+    let n = s.n() as f64;
+    let lists = build_block(s) as f64 * 8.0 * (s.k_e + s.k_i).max(1) as f64;
+    lists + n * 4.0 * (threads as f64 + 2.0) + n * 16.0
+}
+
 /// Builds the CSR: pass 1 counts each presynaptic neuron's out-degree (in parallel), pass 2
 /// regenerates the partners and fills the rows in target order (so the result depends only
 /// on the seed). Returns the CSR.
@@ -216,8 +236,10 @@ pub fn build_csr(s: &LifSetup, replica: u32) -> Csr {
     let total = offsets[n] as usize;
     let mut synapses = vec![0u32; total];
     let mut fill: Vec<u64> = offsets[..n].to_vec();
-    // Generate in parallel blocks, fill in target order.
-    let block = 16 * CHUNK;
+    // Generate in parallel blocks, fill in target order; a block's partner lists (8 bytes per
+    // synapse) stay within BUILD_LISTS_BYTES whatever K is (the order, so the CSR, does not
+    // depend on the block size).
+    let block = build_block(s);
     for b0 in (0..n).step_by(block) {
         let lists: Vec<Vec<(u32, u8)>> = (b0..(b0 + block).min(n))
             .into_par_iter()

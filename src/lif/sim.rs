@@ -369,20 +369,27 @@ pub fn spike_buffer_bytes(s: &LifSetup) -> (f64, f64) {
 
 /// Estimated memory of the CPU backend (bytes) and its stored synapse count: 4 bytes per
 /// synapse, the input ring buffer (with stored synapses), neuron state and recording (the
-/// buffer of one chunk's spikes of `record.spikes` included).
+/// buffer of one chunk's spikes of `record.spikes` included) and what the CSR build holds
+/// besides the CSR (`connectivity::build_extra_bytes`).
 pub fn memory_estimate(s: &LifSetup) -> (f64, f64) {
     let n = s.n() as f64;
     let synapses = match s.config.connectivity {
         crate::lif::config::Connectivity::FixedIndegree => n * (s.k_e + s.k_i) as f64,
         _ => 0.0,
     };
-    let acc = if synapses > 0.0 {
-        n * s.delay_slots as f64 * 8.0
+    let (acc, build) = if synapses > 0.0 {
+        (
+            n * s.delay_slots as f64 * 8.0,
+            crate::lif::connectivity::build_extra_bytes(s, rayon::current_num_threads()),
+        )
     } else {
-        0.0
+        (0.0, 0.0)
     };
     let spikes = spike_buffer_bytes(s).0;
-    (synapses * 4.0 + n * 8.0 + acc + n * 40.0 + spikes, synapses)
+    (
+        synapses * 4.0 + n * 8.0 + acc + n * 40.0 + spikes + build,
+        synapses,
+    )
 }
 
 /// Estimated device memory of the GPU backend for bindings of at most `max_binding` bytes:
