@@ -9,6 +9,14 @@
 /// (WGSL's exp has no specified accuracy). x is clamped to [-87, 88]; NaN stays NaN.
 #[inline(always)]
 pub fn exp_f32(x: f32) -> f32 {
+    let (y, kf) = exp_reduced(x);
+    y * f32::from_bits(((kf as i32 + 127) as u32) << 23)
+}
+
+/// The part of `exp_f32` before the scaling by 2^k: (e^r, k) with x = k ln 2 + r (x clamped to
+/// [-87, 88]). CPU only: the WGSL twin of `exp_f32` spells it out.
+#[inline(always)]
+fn exp_reduced(x: f32) -> (f32, f32) {
     let x = x.clamp(-87.0, 88.0);
     let kf = round_ties_even_small(x * std::f32::consts::LOG2_E);
     let r = x - kf * 0.693_359_4 - kf * -2.121_944_4e-4;
@@ -16,8 +24,7 @@ pub fn exp_f32(x: f32) -> f32 {
         + 1.666_666_5e-1)
         * r
         + 0.5;
-    let y = p * (r * r) + r + 1.0;
-    y * f32::from_bits(((kf as i32 + 127) as u32) << 23)
+    (p * (r * r) + r + 1.0, kf)
 }
 
 /// x rounded to the nearest integer, ties to even, for |x| < 2^22 (NaN stays NaN): adding and
@@ -81,14 +88,7 @@ pub fn exp_neg(x: f32) -> f32 {
 /// of: the same value for every non-NaN x (a NaN stays NaN). CPU only, no WGSL twin.
 #[inline(always)]
 pub fn exp_f32_lane(x: f32) -> f32 {
-    let x = x.clamp(-87.0, 88.0);
-    let kf = round_ties_even_small(x * std::f32::consts::LOG2_E);
-    let r = x - kf * 0.693_359_4 - kf * -2.121_944_4e-4;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 0.5;
-    let y = p * (r * r) + r + 1.0;
+    let (y, kf) = exp_reduced(x);
     // kf is an integer in [-126, 127] here, so kf + 8388735 is exact.
     y * f32::from_bits((kf + 8_388_735.0).to_bits() << 23)
 }

@@ -380,6 +380,39 @@ mod tests {
     use crate::lif::config::{Integrator, LifConfig, SynapseConfig};
     use crate::rng;
 
+    /// Asserts that every lane of `out` is bitwise what `step_neuron` gives lane l of
+    /// population 0 (state and spike time); returns how many lanes fired.
+    #[allow(clippy::too_many_arguments)]
+    fn assert_lanes_are_the_neuron_step(
+        c: &LifConsts,
+        b: u32,
+        i0: u32,
+        t: u32,
+        st: &[NeuronState; LANES],
+        rec_e: &[u32; LANES],
+        rec_i: &[u32; LANES],
+        out: &BlockOut,
+    ) -> usize {
+        let mut fired = 0;
+        for l in 0..LANES {
+            let (want, o) = ml::step_neuron(c, 0, i0 + l as u32, t, 0, st[l], rec_e[l], rec_i[l]);
+            assert_eq!(want.v.to_bits(), out.v[l].to_bits(), "block {b} lane {l}");
+            assert_eq!(
+                want.refractory.to_bits(),
+                out.refractory[l].to_bits(),
+                "block {b} lane {l}"
+            );
+            match o.spike {
+                Some(x) => {
+                    fired += 1;
+                    assert_eq!(x.to_bits(), out.spike[l].to_bits());
+                }
+                None => assert!(out.spike[l].is_nan()),
+            }
+        }
+        fired
+    }
+
     #[test]
     fn lanes_equal_the_per_neuron_step() {
         for (nu_x, syn) in [
@@ -429,23 +462,8 @@ mod tests {
                 let general =
                     step_precise_lanes::<false>(&c, 0, i0, t, 0, &st, &rec_e, &rec_i, &first);
                 for out in [short, general] {
-                    for l in 0..LANES {
-                        let (want, o) =
-                            ml::step_neuron(&c, 0, i0 + l as u32, t, 0, st[l], rec_e[l], rec_i[l]);
-                        assert_eq!(want.v.to_bits(), out.v[l].to_bits(), "block {b} lane {l}");
-                        assert_eq!(
-                            want.refractory.to_bits(),
-                            out.refractory[l].to_bits(),
-                            "block {b} lane {l}"
-                        );
-                        match o.spike {
-                            Some(x) => {
-                                fired += 1;
-                                assert_eq!(x.to_bits(), out.spike[l].to_bits());
-                            }
-                            None => assert!(out.spike[l].is_nan()),
-                        }
-                    }
+                    fired +=
+                        assert_lanes_are_the_neuron_step(&c, b, i0, t, &st, &rec_e, &rec_i, &out);
                 }
             }
             assert!(fired > 0, "some lanes fire (nu_x {nu_x})");
@@ -492,23 +510,7 @@ mod tests {
                     first0[l] = rng::philox4x32_10(ml::ext_counter(i0 + l as u32, t, 0), c.key)[0];
                 }
                 let out = step_lumped_lanes(&c, 0, &st, &rec_e, &rec_i, &first0);
-                for l in 0..LANES {
-                    let (want, o) =
-                        ml::step_neuron(&c, 0, i0 + l as u32, t, 0, st[l], rec_e[l], rec_i[l]);
-                    assert_eq!(want.v.to_bits(), out.v[l].to_bits(), "block {b} lane {l}");
-                    assert_eq!(
-                        want.refractory.to_bits(),
-                        out.refractory[l].to_bits(),
-                        "block {b} lane {l}"
-                    );
-                    match o.spike {
-                        Some(x) => {
-                            fired += 1;
-                            assert_eq!(x.to_bits(), out.spike[l].to_bits());
-                        }
-                        None => assert!(out.spike[l].is_nan()),
-                    }
-                }
+                fired += assert_lanes_are_the_neuron_step(&c, b, i0, t, &st, &rec_e, &rec_i, &out);
             }
         }
         assert!(fired > 0, "some lanes fire");
