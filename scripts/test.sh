@@ -18,10 +18,12 @@ python_only=0
 [[ "${1:-}" == "--python" ]] && python_only=1
 
 if [[ $python_only == 0 ]]; then
+  echo "== cargo test --release (GPU tests in the default layout, BALNET_GPU_LAYOUT=${BALNET_GPU_LAYOUT:-auto})"
   cargo test --release
   # The GPU tests again with the kernel shapes a discrete GPU gets (workgroup reductions,
   # 64 x 4 model L blocks, 256-wide sorts), whatever the adapter; without an adapter they
   # skip (or fail, with BALNET_REQUIRE_GPU=1).
+  echo "== the GPU tests again with BALNET_GPU_LAYOUT=gpu"
   BALNET_GPU_LAYOUT=gpu cargo test --release --test hydro --test replicas --test checkpoint \
     --test lif_gpu --test rng_samplers --test math_twins --test spikes --test numerics --test kernel_times
 fi
