@@ -413,6 +413,48 @@ mod tests {
         fired
     }
 
+    /// Model L constants of a K = 1e3 network with `nu_x`, `syn` and `integrator`.
+    fn consts(nu_x: f64, syn: SynapseConfig, integrator: Integrator) -> LifConsts {
+        let s = LifConfig {
+            k: 1000,
+            nu_x,
+            synapse: syn,
+            integrator,
+            ..LifConfig::default()
+        }
+        .validate()
+        .expect("valid");
+        LifConsts::new(&s)
+    }
+
+    /// A block of LANES neurons from i0 with pseudo-random states (V uniform in
+    /// [-70, -70 + v_span] mV, some refractory for the whole step or part of it) and
+    /// recurrent counts below `max_e` / `max_i`; `salt` picks the draws.
+    fn random_block(
+        i0: u32,
+        b: u32,
+        salt: u32,
+        v_span: f32,
+        max_e: u32,
+        max_i: u32,
+    ) -> ([NeuronState; LANES], [u32; LANES], [u32; LANES]) {
+        let mut st = [NeuronState::default(); LANES];
+        let mut rec_e = [0u32; LANES];
+        let mut rec_i = [0u32; LANES];
+        for l in 0..LANES {
+            let h = rng::philox4x32_10([i0 + l as u32, b, salt, 0], [3, 4]);
+            st[l].v = -70.0 + v_span * rng::u32_to_uniform(h[0]);
+            st[l].refractory = match h[1] % 5 {
+                0 => 1.0,
+                1 => 0.02,
+                _ => 0.0,
+            };
+            rec_e[l] = h[2] % max_e;
+            rec_i[l] = h[3] % max_i;
+        }
+        (st, rec_e, rec_i)
+    }
+
     #[test]
     fn lanes_equal_the_per_neuron_step() {
         for (nu_x, syn) in [
@@ -420,35 +462,12 @@ mod tests {
             (400.0, SynapseConfig::Conductance { a: 2e-3, g: 20.0 }),
             (40.0, SynapseConfig::Current { j: 0.5, g: 5.0 }),
         ] {
-            let s = LifConfig {
-                k: 1000,
-                nu_x,
-                synapse: syn,
-                integrator: Integrator::Precise,
-                ..LifConfig::default()
-            }
-            .validate()
-            .expect("valid");
-            let c = LifConsts::new(&s);
+            let c = consts(nu_x, syn, Integrator::Precise);
             let mut fired = 0;
             for b in 0..400u32 {
                 let i0 = 16 * b;
                 let t = 7 + b;
-                let mut st = [NeuronState::default(); LANES];
-                let mut rec_e = [0u32; LANES];
-                let mut rec_i = [0u32; LANES];
-                for l in 0..LANES {
-                    let h = rng::philox4x32_10([i0 + l as u32, b, 99, 0], [3, 4]);
-                    let u = rng::u32_to_uniform(h[0]);
-                    st[l].v = -70.0 + 16.0 * u;
-                    st[l].refractory = match h[1] % 5 {
-                        0 => 1.0,
-                        1 => 0.02,
-                        _ => 0.0,
-                    };
-                    rec_e[l] = h[2] % 6;
-                    rec_i[l] = h[3] % 3;
-                }
+                let (st, rec_e, rec_i) = random_block(i0, b, 99, 16.0, 6, 3);
                 let mut first = [[0u32; LANES]; 4];
                 for l in 0..LANES {
                     let w = rng::philox4x32_10(ml::ext_counter(i0 + l as u32, t, 0), c.key);
@@ -479,34 +498,14 @@ mod tests {
             (0.0, SynapseConfig::Conductance { a: 2e-3, g: 20.0 }),
             (40.0, SynapseConfig::Current { j: 0.5, g: 5.0 }),
         ] {
-            let s = LifConfig {
-                k: 1000,
-                nu_x,
-                synapse: syn,
-                integrator: Integrator::Lumped,
-                ..LifConfig::default()
-            }
-            .validate()
-            .expect("valid");
-            let c = LifConsts::new(&s);
+            let c = consts(nu_x, syn, Integrator::Lumped);
             assert!(lumped_lanes_apply(&c));
             for b in 0..400u32 {
                 let i0 = 16 * b;
                 let t = 7 + b;
-                let mut st = [NeuronState::default(); LANES];
-                let mut rec_e = [0u32; LANES];
-                let mut rec_i = [0u32; LANES];
+                let (st, rec_e, rec_i) = random_block(i0, b, 98, 20.0, 12, 5);
                 let mut first0 = [0u32; LANES];
                 for l in 0..LANES {
-                    let h = rng::philox4x32_10([i0 + l as u32, b, 98, 0], [3, 4]);
-                    st[l].v = -70.0 + 20.0 * rng::u32_to_uniform(h[0]);
-                    st[l].refractory = match h[1] % 5 {
-                        0 => 1.0,
-                        1 => 0.02,
-                        _ => 0.0,
-                    };
-                    rec_e[l] = h[2] % 12;
-                    rec_i[l] = h[3] % 5;
                     first0[l] = rng::philox4x32_10(ml::ext_counter(i0 + l as u32, t, 0), c.key)[0];
                 }
                 let out = step_lumped_lanes(&c, 0, &st, &rec_e, &rec_i, &first0);
