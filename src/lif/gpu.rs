@@ -679,12 +679,15 @@ impl LifGpu {
                     }
                 })
                 .collect();
-            let encode =
+            // The groups every dispatch shares, set once per pass.
+            let bind_shared = |pass: &mut wgpu::ComputePass| {
+                pass.set_bind_group(0, &self.bind, &[]);
+                if let Some(b) = &self.bind_parts {
+                    pass.set_bind_group(2, b, &[]);
+                }
+            };
+            let dispatch =
                 |pass: &mut wgpu::ComputePass, j: u32, pipeline: &wgpu::ComputePipeline| {
-                    pass.set_bind_group(0, &self.bind, &[]);
-                    if let Some(b) = &self.bind_parts {
-                        pass.set_bind_group(2, b, &[]);
-                    }
                     pass.set_pipeline(pipeline);
                     pass.set_bind_group(1, &self.bind_step, &[j * self.step_stride]);
                     pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
@@ -693,7 +696,8 @@ impl LifGpu {
                 Some(timer) if timed => {
                     for (j, (kind, pipeline)) in dispatches.iter().enumerate() {
                         let mut pass = timer.pass(&mut enc, kind);
-                        encode(&mut pass, j as u32, pipeline);
+                        bind_shared(&mut pass);
+                        dispatch(&mut pass, j as u32, pipeline);
                     }
                     for _ in 0..k {
                         timer.step_timed();
@@ -702,8 +706,9 @@ impl LifGpu {
                 }
                 _ => {
                     let mut pass = enc.begin_compute_pass(&Default::default());
+                    bind_shared(&mut pass);
                     for (j, (_, pipeline)) in dispatches.iter().enumerate() {
-                        encode(&mut pass, j as u32, pipeline);
+                        dispatch(&mut pass, j as u32, pipeline);
                     }
                 }
             }
