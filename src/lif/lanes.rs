@@ -179,10 +179,12 @@ fn block<const SHORT: bool, const COND: bool>(
     let mut now = [0f32; LANES];
     let mut at = [0f32; LANES];
     let mut spike = [f32::NAN; LANES];
-    let mut fired = [false; LANES];
+    // Lane masks as i32 (0 or -1, as vector compares give them), not bool: bytes would be
+    // packed and unpacked between the lane loops.
+    let mut fired = [0i32; LANES];
     // ended: the lane's step is settled (whole-step refractory, fired, or process past dt).
-    let mut ended = [false; LANES];
-    let mut whole_ref = [false; LANES];
+    let mut ended = [0i32; LANES];
+    let mut whole_ref = [0i32; LANES];
     // `ml::precise_start`.
     for l in 0..LANES {
         let w_ref = r0[l] >= dt;
@@ -193,9 +195,9 @@ fn block<const SHORT: bool, const COND: bool>(
         now[l] = if refractory { r0[l] } else { 0.0 };
         at[l] = now[l];
         spike[l] = if f { 0.0 } else { f32::NAN };
-        fired[l] = f;
-        whole_ref[l] = w_ref;
-        ended[l] = w_ref || f || no_ext;
+        fired[l] = mask(f);
+        whole_ref[l] = mask(w_ref);
+        ended[l] = mask(w_ref || f || no_ext);
     }
     // The gaps of the first four arrivals first: 64 independent logarithms, whose
     // polynomial chains then overlap instead of waiting on each arrival.
@@ -209,7 +211,7 @@ fn block<const SHORT: bool, const COND: bool>(
     for w in 0..4 {
         for l in 0..LANES {
             let next = at[l] + gap[w][l];
-            let e = ended[l];
+            let e = ended[l] != 0;
             let live = !e && next < dt;
             let vx = k.arrival::<SHORT, COND>(v[l], now[l], next);
             let f = live && vx >= k.theta;
@@ -217,8 +219,8 @@ fn block<const SHORT: bool, const COND: bool>(
             v[l] = if live { vx } else { v[l] };
             now[l] = if live { next } else { now[l] };
             spike[l] = if f { next } else { spike[l] };
-            fired[l] |= f;
-            ended[l] = e || !live || f;
+            fired[l] |= mask(f);
+            ended[l] = mask(e || !live || f);
         }
     }
     // Settled lanes, branch-free; the rare unsettled ones below.
@@ -229,21 +231,21 @@ fn block<const SHORT: bool, const COND: bool>(
     };
     for l in 0..LANES {
         let leaked = k.leak::<SHORT>(v[l], dt - now[l]);
-        out.v[l] = if whole_ref[l] || fired[l] {
+        out.v[l] = if (whole_ref[l] | fired[l]) != 0 {
             k.v_r
         } else {
             leaked
         };
-        out.refractory[l] = if whole_ref[l] {
+        out.refractory[l] = if whole_ref[l] != 0 {
             r0[l] - dt
-        } else if fired[l] {
+        } else if fired[l] != 0 {
             spike[l] + k.tau_rp - dt
         } else {
             0.0
         };
     }
     for l in 0..LANES {
-        if !ended[l] {
+        if ended[l] == 0 {
             // The process is still inside the step after 4 arrivals (about 4% of lanes at
             // K_X nu_X dt = 1.25): further blocks on the per-neuron code.
             let ctr = ml::ext_counter(i0 + l as u32, t, replica);
@@ -261,6 +263,12 @@ fn block<const SHORT: bool, const COND: bool>(
         }
     }
     out
+}
+
+/// A lane mask: -1 where b holds, else 0.
+#[inline(always)]
+fn mask(b: bool) -> i32 {
+    -(b as i32)
 }
 
 /// Whether `step_lumped_lanes` serves c: its external count is none or `rng`'s inversion
