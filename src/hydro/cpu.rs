@@ -249,13 +249,16 @@ impl HydroBackend for HydroCpu {
 
     fn advance(&mut self, steps: u32, record_every: u32) -> anyhow::Result<Vec<RecordSample>> {
         let mut out = Vec::new();
-        for _ in 0..steps {
-            let record = (self.t + 1).is_multiple_of(record_every);
-            let s = self.step(record);
-            if record {
-                out.push(self.take_record(s));
+        // On a pool thread, as `LifCpu::advance` (about 10 % at n = 1e6 on 2 cores).
+        rayon::scope(|_| {
+            for _ in 0..steps {
+                let record = (self.t + 1).is_multiple_of(record_every);
+                let s = self.step(record);
+                if record {
+                    out.push(self.take_record(s));
+                }
             }
-        }
+        });
         Ok(out)
     }
 
