@@ -5,7 +5,7 @@ mod common;
 
 use balnet::device::{CpuDevice, Device};
 use balnet::lif::config::{Connectivity, Integrator, SynapseConfig};
-use balnet::lif::connectivity::{TARGET_BITS, TARGET_MASK, build_csr};
+use balnet::lif::connectivity::{TARGET_BITS, TARGET_MASK, build_csr, build_csr_with};
 use balnet::lif::record::IsiStats;
 use balnet::lif::step::{self as ml, LifConsts, NeuronState};
 use balnet::lif::theory as mf;
@@ -112,8 +112,12 @@ fn fixed_indegree_network_has_the_promised_structure() {
         assert_eq!(from_e, s.k_e as usize);
         assert_eq!(list.len() - from_e, s.k_i as usize);
     }
-    // The same seed builds the same network; another seed another one.
+    // The same seed builds the same network, at every instruction-set level of the draws;
+    // another seed another one.
     assert_eq!(build_csr(&s, 0), csr);
+    for isa in balnet::device::isa::Isa::available() {
+        assert_eq!(build_csr_with(&s, 0, isa), csr, "{}", isa.name());
+    }
     let s2 = common::lif_setup(|c| {
         c.n_e = Some(800);
         c.n_i = Some(300);

@@ -113,6 +113,23 @@ impl Isa {
             })
     }
 
+    /// `rng::philox4x32_10_lanes` at this level (for callers outside a `multiversion!`
+    /// kernel that draw whole lane blocks at a time).
+    pub fn philox_lanes(
+        self,
+        ctr: [[u32; rng::LANES]; 4],
+        key: [u32; 2],
+    ) -> [[u32; rng::LANES]; 4] {
+        use rng::PhiloxLanes;
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512(p) => p.philox(ctr, key),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2(t) => t.lanes().philox(ctr, key),
+            Isa::Baseline => rng::BaselineLanes.philox(ctr, key),
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             #[cfg(target_arch = "x86_64")]

@@ -3,8 +3,9 @@
 //! CSR by presynaptic neuron for push delivery. A synapse is one u32: target neuron in the low
 //! 24 bits, delay in steps in the high 8.
 
+use crate::device::isa::Isa;
 use crate::lif::config::{DelayConfig, LifSetup};
-use crate::rng::{self, Purpose, Stream};
+use crate::rng::{self, LANES, Purpose, Stream};
 use rayon::prelude::*;
 
 pub const TARGET_BITS: u32 = 24;
@@ -31,39 +32,64 @@ impl Csr {
 
 /// The words of neuron i's connectivity draws: Philox at counters (i, block, LIF_CONN,
 /// replica) for block = 0, 1, 2, ... (a neuron with K = 1e4 partners needs ~1e4 words, more
-/// than a `Stream` holds).
+/// than a `Stream` holds), LANES blocks at a time at the given instruction-set level (the same
+/// words at every level).
 pub struct ConnStream {
     i: u32,
     replica: u32,
     key: [u32; 2],
+    isa: Isa,
     block: u32,
-    buf: [u32; 4],
-    used: u32,
+    buf: [u32; 4 * LANES],
+    used: usize,
 }
 
 impl ConnStream {
-    pub fn new(i: u32, replica: u32, key: [u32; 2]) -> Self {
+    pub fn new(i: u32, replica: u32, key: [u32; 2], isa: Isa) -> Self {
         ConnStream {
             i,
             replica,
             key,
+            isa,
             block: 0,
-            buf: [0; 4],
-            used: 4,
+            buf: [0; 4 * LANES],
+            used: 4 * LANES,
         }
     }
 
     #[inline]
     pub fn next_u32(&mut self) -> u32 {
-        if self.used >= 4 {
-            let ctr = rng::counter(self.i, self.block, Purpose::LifConn.as_u32(), self.replica);
-            self.buf = rng::philox4x32_10(ctr, self.key);
-            self.block += 1;
-            self.used = 0;
+        if self.used >= self.buf.len() {
+            self.refill();
         }
-        let w = self.buf[self.used as usize];
+        let w = self.buf[self.used];
         self.used += 1;
         w
+    }
+
+    /// The next LANES blocks, in block order.
+    #[cold]
+    fn refill(&mut self) {
+        let mut ctr = [[0u32; LANES]; 4];
+        for l in 0..LANES {
+            let c = rng::counter(
+                self.i,
+                self.block.wrapping_add(l as u32),
+                Purpose::LifConn.as_u32(),
+                self.replica,
+            );
+            for w in 0..4 {
+                ctr[w][l] = c[w];
+            }
+        }
+        let words = self.isa.philox_lanes(ctr, self.key);
+        for l in 0..LANES {
+            for w in 0..4 {
+                self.buf[4 * l + w] = words[w][l];
+            }
+        }
+        self.block = self.block.wrapping_add(LANES as u32);
+        self.used = 0;
     }
 }
 
@@ -130,10 +156,17 @@ pub fn delay_range(s: &LifSetup, b: usize) -> (u32, u32) {
 /// Presynaptic partners of neuron i (global indices) with their delays (steps), appended to
 /// `out` as packed synapse words carrying the *presynaptic* index (the CSR build re-packs).
 /// Floyd's algorithm: k distinct values from `others` candidates, the neuron itself skipped.
-pub fn partners(s: &LifSetup, i: u32, replica: u32, out: &mut Vec<(u32, u8)>, seen: &mut Vec<u64>) {
+pub fn partners(
+    s: &LifSetup,
+    i: u32,
+    replica: u32,
+    isa: Isa,
+    out: &mut Vec<(u32, u8)>,
+    seen: &mut Vec<u64>,
+) {
     let key = rng::seed_key(s.config.seed);
     let k = neuron_degrees(s, i, replica);
-    let mut st = ConnStream::new(i, replica, key);
+    let mut st = ConnStream::new(i, replica, key, isa);
     let a = (i >= s.n_e) as usize;
     let base = [0u32, s.n_e];
     let size = [s.n_e, s.n_i];
@@ -200,6 +233,12 @@ pub fn build_extra_bytes(s: &LifSetup, threads: usize) -> f64 {
 /// regenerates the partners and fills the rows in target order (so the result depends only
 /// on the seed). Returns the CSR.
 pub fn build_csr(s: &LifSetup, replica: u32) -> Csr {
+    build_csr_with(s, replica, Isa::detect())
+}
+
+/// `build_csr` with the connectivity draws' Philox at instruction-set level `isa` (the same
+/// CSR at every level).
+pub fn build_csr_with(s: &LifSetup, replica: u32, isa: Isa) -> Csr {
     let n = s.n() as usize;
     const CHUNK: usize = 1024;
     let counts: Vec<u64> = (0..n.div_ceil(CHUNK))
@@ -210,7 +249,7 @@ pub fn build_csr(s: &LifSetup, replica: u32) -> Csr {
             let mut seen = Vec::new();
             for i in ci * CHUNK..((ci + 1) * CHUNK).min(n) {
                 buf.clear();
-                partners(s, i as u32, replica, &mut buf, &mut seen);
+                partners(s, i as u32, replica, isa, &mut buf, &mut seen);
                 for &(j, _) in &buf {
                     cnt[j as usize] += 1;
                 }
@@ -245,7 +284,7 @@ pub fn build_csr(s: &LifSetup, replica: u32) -> Csr {
             .into_par_iter()
             .map_init(Vec::new, |seen, i| {
                 let mut buf = Vec::new();
-                partners(s, i as u32, replica, &mut buf, seen);
+                partners(s, i as u32, replica, isa, &mut buf, seen);
                 buf
             })
             .collect();

@@ -239,7 +239,7 @@ impl LifCpu {
         let n = s.n() as usize;
         let t0 = std::time::Instant::now();
         let csr = (s.config.connectivity == Connectivity::FixedIndegree)
-            .then(|| conn::build_csr(s, replica));
+            .then(|| conn::build_csr_with(s, replica, isa));
         let build_seconds = t0.elapsed().as_secs_f64();
         let state = (0..n as u32)
             .into_par_iter()
