@@ -146,10 +146,13 @@ fn neuron_chunk_body(
             let mut rec_e = [0u32; LANES];
             let mut rec_i = [0u32; LANES];
             if k.connectivity == Connectivity::FixedIndegree {
-                // The common case, without the per-neuron dispatch.
-                for l in 0..LANES {
-                    let o = (k_local + l) * k.acc_stride + k.slot_now * 2;
-                    (rec_e[l], rec_i[l]) = take_counts(acc, o);
+                // The common case, without the per-neuron dispatch: the block's counters as
+                // one slice (one bounds check), each neuron's slot pair taken and cleared.
+                let blk = &mut acc[k_local * k.acc_stride..(k_local + LANES) * k.acc_stride];
+                for (l, cell) in blk.chunks_exact_mut(k.acc_stride).enumerate() {
+                    let pair = &mut cell[k.slot_now * 2..k.slot_now * 2 + 2];
+                    (rec_e[l], rec_i[l]) = (pair[0], pair[1]);
+                    pair.fill(0);
                 }
             } else {
                 for l in 0..LANES {
@@ -170,14 +173,18 @@ fn neuron_chunk_body(
                         c, a, i, k.t, k.replica, block, &rec_e, &rec_i, &words,
                     )
                 };
-                let mut any_spike = false;
-                for l in 0..LANES {
-                    st[k_local + l] = r.state(l);
-                    let f = r.spike[l].is_finite();
-                    spiked[k_local + l] = f as u8;
-                    any_spike |= f;
+                // Spike flags and state in separate loops, so that the flags vectorise.
+                let flags = &mut spiked[k_local..k_local + LANES];
+                let mut fired = 0u32;
+                for (f, x) in flags.iter_mut().zip(&r.spike) {
+                    let s = x.is_finite();
+                    *f = s as u8;
+                    fired += s as u32;
                 }
-                if any_spike || out.vhist.is_some() {
+                for (l, x) in st[k_local..k_local + LANES].iter_mut().enumerate() {
+                    *x = r.state(l);
+                }
+                if fired > 0 || out.vhist.is_some() {
                     for l in 0..LANES {
                         let spike = r.spike[l].is_finite().then_some(r.spike[l]);
                         finish(
