@@ -51,17 +51,15 @@ pub fn step_independent_block(
 ) {
     debug_assert!(k0.is_multiple_of(4));
     let q0 = mh::quad_index(c.n, a, k0);
-    let w: [[[u32; LANES]; 4]; 3] = std::array::from_fn(|b| {
+    // Three calls written out (not `array::from_fn`, whose closure the compiler may leave as a
+    // call compiled without this level's features: 46 -> 53 Ir per neuron-step when it did).
+    let draw = |b: u32| {
         p.philox(
-            counters(
-                q0,
-                t,
-                Purpose::HydroStep.as_u32() | ((b as u32) << 24),
-                replica,
-            ),
+            counters(q0, t, Purpose::HydroStep.as_u32() | (b << 24), replica),
             c.key,
         )
-    });
+    };
+    let w: [[[u32; LANES]; 4]; 3] = [draw(0), draw(1), draw(2)];
     // xt[i][l]: neuron 4 l + i.
     let mut xt = [[0f32; LANES]; 4];
     for l in 0..LANES {
@@ -143,23 +141,32 @@ pub fn step_shared_block(
         c.key,
     );
     // Neuron j draws word j % 4 of its quad's call, j / 4.
+    // (Quad by quad, word by word: an interleaving store the compiler vectorises, where
+    // u[j] = w[j % 4][j / 4] stayed scalar.)
     let mut u = [0u32; BLOCK];
-    for j in 0..BLOCK {
-        u[j] = w[j % 4][j / 4];
+    for (q, uq) in u.chunks_exact_mut(4).enumerate() {
+        for (wd, x) in uq.iter_mut().enumerate() {
+            *x = w[wd][q];
+        }
     }
     let mut fired = 0u32;
     for sub in 0..BLOCK / LANES {
         let o = sub * LANES;
         let mut arg = [0f32; LANES];
+        let mut rate = [0f32; LANES];
         let mut all_small = true;
+        // f32 only in this loop: with the f64 sums in it, the compiler takes 4 lanes per
+        // vector for all of it (a ymm holds 4 f64) instead of 8 f32.
         for l in 0..LANES {
             let j = o + l;
             let xn = c.relax(a, x[j]) + if spikes[j] != 0 { inp[1] } else { inp[0] };
             x[j] = xn;
-            let rate = c.rate_fn(a, xn);
-            rate_acc[l] += rate as f64;
-            arg[l] = -rate * c.dt;
+            rate[l] = c.rate_fn(a, xn);
+            arg[l] = -rate[l] * c.dt;
             all_small &= arg[l].abs() < crate::math::EXPM1_SERIES_MAX;
+        }
+        for (acc, &r) in rate_acc.iter_mut().zip(&rate) {
+            *acc += r as f64;
         }
         // -expm1(arg) = spike_prob_of_rate(rate); the series branch alone when it serves
         // every lane (always, when nu_max dt < 0.25), so exp is not evaluated needlessly.
