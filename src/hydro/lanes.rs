@@ -141,13 +141,9 @@ pub fn step_shared_block(
         c.key,
     );
     // Neuron j draws word j % 4 of its quad's call, j / 4.
-    // (Quad by quad, word by word: an interleaving store the compiler vectorises, where
-    // u[j] = w[j % 4][j / 4] stayed scalar.)
     let mut u = [0u32; BLOCK];
-    for (q, uq) in u.chunks_exact_mut(4).enumerate() {
-        for (wd, x) in uq.iter_mut().enumerate() {
-            *x = w[wd][q];
-        }
+    for j in 0..BLOCK {
+        u[j] = w[j % 4][j / 4];
     }
     let mut fired = 0u32;
     for sub in 0..BLOCK / LANES {
