@@ -16,7 +16,7 @@ The network of configs/lif_cond_k1000.json, written as a Brian2 user would write
   spike v <- E_I + (v - E_I) e^{-g a} (E_E = 0, E_I = -75 mV, a = 2e-3, g = 20). Spikes
   arriving in the same step are applied one after another (Brian2's serial synapse loop),
   which is the exact solution for pulses arriving in that order; it differs from balnet's
-  simultaneous update only at O(a^2 n_E n_I) per step.
+  simultaneous update only at O(a^2 n_E n_I) per step (see --arrivals below).
 - External input: K_X = K independent Poisson sources at nu_X = 25 Hz per neuron. Their
   superposition is one Poisson process of rate K_X nu_X, so the number of arrivals in a step
   is exactly Poisson(K_X nu_X dt), and k excitatory pulses of strength a arriving together
@@ -30,10 +30,23 @@ The network of configs/lif_cond_k1000.json, written as a Brian2 user would write
 
 Order within a Brian2 step (its default schedule): leak (groups) -> external arrivals
 (before_thresholds) -> threshold -> recurrent arrivals of the spikes from 0.1 ms earlier
-(synapses) -> reset. This is a clock-driven, per-step ("lumped"-like) integration; balnet's
-configs use its `precise` integrator (external arrivals at their exact in-step times), so
-rates may differ by a few percent (docs/validation.md: both balnet integrators move 5-6% between
-dt = 0.1 and 0.01 ms at K = 1e3).
+(synapses) -> reset. This is a clock-driven, per-step integration, but not balnet's
+`lumped` one: the recurrent pulses land after the threshold and the next step's leak comes
+before the next threshold, so the threshold sees V one leak later than in balnet (about
+0.06 mV lower near threshold at dt = 0.05 ms); and a neuron is held round(tau_rp/dt) - 1
+steps after the step of its spike (balnet: round(tau_rp/dt), exactly tau_rp from the spike).
+Both are O(dt) effects; at K = 1e3 this schedule fires about 2.5% less than balnet's
+`lumped` scheme at the same delay, and 3% less than `precise` (docs/validation.md, "Model L
+against Brian2").
+
+--arrivals simultaneous runs balnet's lumped scheme instead: the synapses only count their
+pulses (n_e, n_i), and in the next step, after the leak and before the threshold, one
+`run_regularly` applies those counts and the step's Poisson(K_X nu_X dt) external count by
+the exact simultaneous update (discarded when refractory). With --tau-rp tau_rp + dt that is
+balnet's `lumped` integrator with a delay one step longer than Brian2's (the recurrent
+counts wait one step); `compare.py model-l-rates` runs the two side by side over seeds.
+The order of the pulses within a step (serial E then I, or simultaneous) made no measurable
+difference (4 seeds each, means 45.77 and 45.72 Hz).
 
 Timing: the simulation (warm-up + recorded window) is ONE Brian2 run(). Its wall time
 (clock_gettime(CLOCK_MONOTONIC)) and CPU time (std::clock(): process CPU, all threads) are
@@ -156,6 +169,13 @@ def main(argv=None):
                        help="default " + ({"n_e": "10 K", "n_i": "10 K", "K_X": "K"}.get(k)
                                           or f"{dflt}") + UNITS.get(k, ""))
     p.add_argument("--threads", type=int, default=1, help="1: no OpenMP (default); T > 1: OpenMP")
+    p.add_argument("--arrivals", choices=("serial", "simultaneous"), default="serial",
+                   help="serial (default): each pulse applied on its own, in Brian2's order "
+                   "(leak, external, threshold, then recurrent E, then recurrent I); "
+                   "simultaneous: the recurrent pulses counted by the synapses and applied in "
+                   "the next step with that step's external count, after the leak and before "
+                   "the threshold, by the exact simultaneous update: balnet's lumped scheme "
+                   "with a delay one step longer")
     p.add_argument("--build-dir", help="Brian2 project directory, kept (default: a temporary "
                    "directory, removed at the end)")
     opt = p.parse_args(argv)
@@ -191,13 +211,27 @@ def main(argv=None):
               E_I=par["e_i"] * mV, theta=par["theta"] * mV, V_r=par["v_r"] * mV,
               a=par["a"], ga=par["g"] * par["a"],
               lam_X=K_X * par["nu_x"] * Hz * par["dt"] * ms)
-    G = b2.NeuronGroup(N, "dv/dt = (E_L - v) / tau_L : volt (unless refractory)",
-                       threshold="v >= theta", reset="v = V_r",
+    simultaneous = opt.arrivals == "simultaneous"
+    eqs = "dv/dt = (E_L - v) / tau_L : volt (unless refractory)"
+    if simultaneous:
+        eqs += "\nn_e : 1\nn_i : 1"  # this step's recurrent arrivals, counted by the synapses
+    G = b2.NeuronGroup(N, eqs, threshold="v >= theta", reset="v = V_r",
                        refractory=par["tau_rp"] * ms, method="exact", namespace=ns, name="lif")
     G.v = "V_r + (theta - V_r) * rand()"
-    # external Poisson input: exact count per step, exact jump (see the module docstring)
-    G.run_regularly("v = E_E + (v - E_E) * exp(-a * poisson(lam_X) * int(not_refractory))",
-                    when="before_thresholds", name="external")
+    if simultaneous:
+        # after the leak, before the threshold: the recurrent counts of the last step's
+        # synapses and this step's external count applied at once,
+        # v <- v_inf + (v - v_inf) e^{-(a n_x + g a n_i)}, discarded when refractory
+        G.run_regularly("""n_x = n_e + poisson(lam_X)
+g_s = a * n_x + ga * n_i
+v_inf = (a * n_x * E_E + ga * n_i * E_I) / (g_s + int(g_s == 0))
+v = v_inf + (v - v_inf) * exp(-g_s * int(not_refractory))
+n_e = 0
+n_i = 0""", when="before_thresholds", name="arrivals")
+    else:
+        # external Poisson input: exact count per step, exact jump (see the module docstring)
+        G.run_regularly("v = E_E + (v - E_E) * exp(-a * poisson(lam_X) * int(not_refractory))",
+                        when="before_thresholds", name="external")
 
     # connectivity (NumPy; sources of E synapses are G[:N_E], of I synapses G[N_E:])
     t_conn = time.perf_counter()
@@ -206,11 +240,13 @@ def main(argv=None):
     pre_i, post_i = fixed_indegree(rng, N_I, N, K_I, N_E)
     conn_s = time.perf_counter() - t_conn
     delay = par["delay"] * ms
-    S_E = b2.Synapses(G[:N_E], G, namespace=ns, delay=delay, name="syn_e",
-                      on_pre="v_post = E_E + (v_post - E_E) * exp(-a * int(not_refractory_post))")
+    on_e = "v_post = E_E + (v_post - E_E) * exp(-a * int(not_refractory_post))"
+    on_i = "v_post = E_I + (v_post - E_I) * exp(-ga * int(not_refractory_post))"
+    if simultaneous:
+        on_e, on_i = "n_e_post += 1", "n_i_post += 1"
+    S_E = b2.Synapses(G[:N_E], G, namespace=ns, delay=delay, name="syn_e", on_pre=on_e)
     S_E.connect(i=pre_e, j=post_e)
-    S_I = b2.Synapses(G[N_E:], G, namespace=ns, delay=delay, name="syn_i",
-                      on_pre="v_post = E_I + (v_post - E_I) * exp(-ga * int(not_refractory_post))")
+    S_I = b2.Synapses(G[N_E:], G, namespace=ns, delay=delay, name="syn_i", on_pre=on_i)
     S_I.connect(i=pre_i, j=post_i)
     n_syn = len(pre_e) + len(pre_i)
     del pre_e, post_e, pre_i, post_i
@@ -258,6 +294,7 @@ def main(argv=None):
     out = {"peer": "brian2_lif", "brian2": b2.__version__, "threads": opt.threads,
            "n_e": N_E, "n_i": N_I, "K": K, "K_I": K_I, "K_X": K_X, "a": par["a"], "g": par["g"],
            "nu_x": par["nu_x"], "dt_ms": par["dt"], "delay_ms": par["delay"],
+           "arrivals": opt.arrivals,
            "warmup_ms": par["warmup"], "duration_ms": par["duration"], "seed": int(par["seed"]),
            "synapses": n_syn, "connectivity_seconds": conn_s, "build_seconds": build_s,
            "binary_seconds": binary_s, "loop_wall_seconds": loop_wall,

@@ -4,6 +4,7 @@
     python3 peers/compare.py model-h [--n N] [--steps S] [--small]
     python3 peers/compare.py model-l [--config CONFIG] [--duration MS] [--small]
     python3 peers/compare.py all [--small]
+    python3 peers/compare.py model-l-rates [--config CONFIG] [--seeds S] [--small]
 
 The balnet binary is $BALNET (default target/release/balnet under the repository root).
 Commands run from the repository root; run directories go to a temporary directory that is
@@ -18,6 +19,17 @@ model-l: `$BALNET run CONFIG --backend cpu --steps DURATION/dt --out TMP` (run.j
   Default configs/lif_cond_k1000.json, 500 ms after the 200 ms warm-up; --small:
   configs/lif_cond_k100.json (a = 9e-3) on N_E = N_I = 2000 (written to a temporary config
   for both), 300 ms after the warm-up.
+
+model-l-rates: the same network as one discrete process on both sides, over seeds 1..S
+  (default 4): balnet's `lumped` integrator with a uniform delay of (Brian2's delay + dt)
+  for E and I, against peers/brian2_lif.py --arrivals simultaneous (a step's recurrent
+  pulses counted by Brian2's synapses, applied in the next step with the external count,
+  after the leak and before the threshold, by the exact simultaneous update) with a
+  refractory period one dt longer (Brian2 holds a neuron round(tau_rp/dt) - 1 steps after
+  the step of its spike, balnet's lumped scheme round(tau_rp/dt)). Brian2's own
+  schedule (recurrent pulses after the threshold, serially) is a different O(dt)
+  discretisation: at dt = 0.05 ms its rate is about 3% lower (docs/validation.md). Prints
+  per-seed rates and CVs, the means +- standard errors and Welch's t of each difference.
 
 CPU seconds: balnet's are the whole process (getrusage(RUSAGE_CHILDREN) delta: network
 build, stepping, writing its outputs); Brian2's are the network run's alone, measured inside
@@ -185,11 +197,104 @@ def model_l(args, bal, tmp):
     return res
 
 
+def mean_se(xs):
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return m, float("nan")
+    var = sum((x - m) ** 2 for x in xs) / (len(xs) - 1)
+    return m, (var / len(xs)) ** 0.5
+
+
+def model_l_rates(args, bal, tmp):
+    cfg_path = args.config or ("configs/lif_cond_k100.json" if args.small
+                               else "configs/lif_cond_k1000.json")
+    with open(os.path.join(ROOT, cfg_path)) as fh:
+        cfg = json.load(fh)
+    if cfg.get("delay", {"kind": "one_step"}).get("kind") != "one_step":
+        raise SystemExit(f"{cfg_path}: model-l-rates takes a config with one-step delays "
+                         "(the delay is set here)")
+    dt = cfg.get("dt", 0.05)
+    delay = args.delay
+    steps_delay = delay / dt
+    if abs(steps_delay - round(steps_delay)) > 1e-9 or round(steps_delay) < 1:
+        raise SystemExit(f"--delay {delay} ms: must be a whole number (>= 1) of dt = {dt} ms")
+    duration = args.duration or (300.0 if args.small else 500.0)
+    bcfg = dict(cfg)
+    if args.small and not args.config:
+        bcfg["n_e"] = bcfg["n_i"] = 2000
+    bcfg["integrator"] = "lumped"
+    bcfg["duration"] = duration
+    d_bal = delay + dt
+    bcfg["delay"] = {"kind": "uniform", "e_ms": [d_bal, d_bal], "i_ms": [d_bal, d_bal]}
+    bcfg_path = os.path.join(tmp, "balnet_lumped.json")
+    with open(bcfg_path, "w") as fh:
+        json.dump(bcfg, fh, indent=2)
+    pcfg = dict(cfg)
+    if args.small and not args.config:
+        pcfg["n_e"] = pcfg["n_i"] = 2000
+    pcfg_path = os.path.join(tmp, "peer.json")
+    with open(pcfg_path, "w") as fh:
+        json.dump(pcfg, fh, indent=2)
+    # Brian2 holds a neuron for the steps after its spike's step while t - lastspike <
+    # tau_rp, i.e. round(tau_rp / dt) - 1 steps, and its spike happens at the end of that
+    # step; balnet's lumped scheme holds round(tau_rp / dt) steps (exactly tau_rp from the
+    # spike). One step more on Brian2's side makes the two the same.
+    tau_rp = cfg.get("neuron", {}).get("tau_rp", 2.0)
+    tau_rp_peer = tau_rp + dt
+    rows = []
+    for seed in range(1, args.seeds + 1):
+        out_dir = os.path.join(tmp, f"balnet_l_{seed}")
+        run([bal, "run", bcfg_path, "--backend", "cpu", "--seed", str(seed), "--out", out_dir],
+            env=balnet_env(args))
+        with open(os.path.join(out_dir, "run.json")) as fh:
+            sm = json.load(fh)["summary"]
+        so2, _, _ = run([sys.executable, os.path.join(PEERS, "brian2_lif.py"), "--config",
+                         pcfg_path, "--duration", str(duration), "--seed", str(seed),
+                         "--delay", str(delay), "--arrivals", "simultaneous",
+                         "--tau-rp", str(tau_rp_peer),
+                         "--build-dir", os.path.join(tmp, f"brian2_{seed}")])
+        pj = last_json(so2)
+        pe, pi = pj["populations"]["E"], pj["populations"]["I"]
+        row = {"seed": seed, "balnet_rate_hz": sm["mean_rate_hz"], "balnet_cv": sm["mean_cv"],
+               "brian2_rate_hz": [pe["rate_hz"], pi["rate_hz"]],
+               "brian2_cv": [pe["mean_cv"], pi["mean_cv"]]}
+        rows.append(row)
+        print(f"  seed {seed}: E rate {row['balnet_rate_hz'][0]:.3f} / "
+              f"{row['brian2_rate_hz'][0]:.3f} Hz, I rate {row['balnet_rate_hz'][1]:.3f} / "
+              f"{row['brian2_rate_hz'][1]:.3f} Hz, E CV {row['balnet_cv'][0]:.4f} / "
+              f"{row['brian2_cv'][0]:.4f} (balnet / Brian2)", flush=True)
+    print()
+    print(f"model L, {cfg_path}{' with n_e = n_i = 2000' if args.small and not args.config else ''}"
+          f", lumped scheme on both sides, Brian2 delay {delay:g} ms = balnet delay "
+          f"{d_bal:g} ms, Brian2 tau_rp {tau_rp_peer:g} ms = balnet {tau_rp:g} ms, "
+          f"{cfg.get('warmup', 200.0):g} ms warm-up + {duration:g} ms, "
+          f"seeds 1-{args.seeds}")
+    print(f"  {'':14s} {'balnet':>18s} {'Brian2':>18s} {'Welch t':>8s}")
+    res = {"model": "L-rates", "config": cfg_path, "seeds": args.seeds,
+           "brian2_delay_ms": delay, "balnet_delay_ms": d_bal, "duration_ms": duration,
+           "brian2_tau_rp_ms": tau_rp_peer, "balnet_tau_rp_ms": tau_rp,
+           "rows": rows}
+    worst = 0.0
+    for key, label, pop in (("rate_hz", "E rate (Hz)", 0), ("rate_hz", "I rate (Hz)", 1),
+                            ("cv", "E mean CV", 0), ("cv", "I mean CV", 1)):
+        b = mean_se([r["balnet_" + key][pop] for r in rows])
+        q = mean_se([r["brian2_" + key][pop] for r in rows])
+        t = (b[0] - q[0]) / (b[1] ** 2 + q[1] ** 2) ** 0.5 if args.seeds > 1 else float("nan")
+        worst = max(worst, abs(t)) if t == t else worst
+        print(f"  {label:14s} {b[0]:9.4f} +- {b[1]:6.4f} {q[0]:9.4f} +- {q[1]:6.4f} {t:8.2f}")
+        res[f"{label}"] = {"balnet": b, "brian2": q, "welch_t": t}
+    if args.seeds > 1:
+        print(f"  largest |t| = {worst:.2f} "
+              f"({'within' if worst < 3 else 'beyond'} 3 standard errors)")
+    res["largest_abs_t"] = worst
+    return res
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("which", choices=["model-h", "model-l", "all"])
+    p.add_argument("which", choices=["model-h", "model-l", "all", "model-l-rates"])
     p.add_argument("--small", action="store_true",
                    help="small sizes: the whole comparison in about a minute")
     p.add_argument("--n", type=int, help="model H: neurons per population")
@@ -197,6 +302,9 @@ def main(argv=None):
     p.add_argument("--config", help="model L: balnet config (relative to the repository root)")
     p.add_argument("--duration", type=float, help="model L: recorded ms after the warm-up")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seeds", type=int, default=4, help="model-l-rates: seeds 1..SEEDS")
+    p.add_argument("--delay", type=float, default=0.1,
+                   help="model-l-rates: Brian2's recurrent delay in ms (default 0.1)")
     p.add_argument("--brian2-threads", type=int, default=1)
     p.add_argument("--balnet-threads", type=int,
                    help="RAYON_NUM_THREADS for balnet (default: unset, all cores)")
@@ -217,6 +325,10 @@ def main(argv=None):
             print()
         if args.which in ("model-l", "all"):
             results.append(model_l(args, bal, tmp))
+        if args.which == "model-l-rates":
+            if args.seeds < 1:
+                raise SystemExit(f"--seeds {args.seeds}: must be >= 1")
+            results.append(model_l_rates(args, bal, tmp))
     finally:
         if args.keep:
             print(f"kept {tmp}")

@@ -6,7 +6,7 @@
 
 use super::step::{self as ml, LifConsts, LifPop, LifSyn, NeuronState};
 use crate::math::{exp_neg_select, exp_neg_series, ln_f32, u32_to_f32_lane};
-use crate::rng::{self, LANES, Stream};
+use crate::rng::{LANES, Stream};
 
 /// Results of a block, lane by lane (structure of arrays): the new state and the spike time
 /// (NaN: no spike).
@@ -271,10 +271,10 @@ fn mask(b: bool) -> i32 {
     -(b as i32)
 }
 
-/// Whether `step_lumped_lanes` serves c: its external count is none or `rng`'s inversion
-/// (else the per-neuron code draws it).
+/// Whether `step_lumped_lanes` serves c: its external count is none or `rng`'s inversion,
+/// whose CDF table it holds (else the per-neuron code draws it).
 pub fn lumped_lanes_apply(c: &LifConsts) -> bool {
-    c.ext_lambda < rng::POISSON_INVERSION_MAX
+    c.ext_lambda <= 0.0 || c.ext_cdf_len > 0
 }
 
 /// `lumped` step of neurons i0 .. i0 + LANES, all of population a (`lumped_lanes_apply(c)`
@@ -317,7 +317,7 @@ fn lumped_block<const COND: bool>(
     let n_x = if c.ext_lambda <= 0.0 {
         [0; LANES]
     } else {
-        inversion_lanes(first0, c.ext_lambda, c.ext_p0)
+        inversion_lanes(first0, &c.ext_cdf[..c.ext_cdf_len])
     };
     // `ml::leak(p, v, dt)`'s factor, the same for every lane.
     let decay = crate::math::exp_neg(dt * k.inv_tau_l);
@@ -347,36 +347,24 @@ fn lumped_block<const COND: bool>(
     out
 }
 
-/// `rng::poisson_inversion_p0` of each lane's uniform `rng::u32_to_uniform(w[l])`, the CDF
-/// walked one term per round in every lane at once while any lane still walks.
+/// `rng::poisson_inversion_p0` of each lane's uniform `rng::u32_to_uniform(w[l])`: the
+/// number of entries of its CDF table `cdf` (`rng::poisson_inversion_table`) at or below u,
+/// counted in every lane at once up to the first entry above the block's largest u.
 #[inline(always)]
-fn inversion_lanes(w: &[u32; LANES], lambda: f32, p0: f32) -> [u32; LANES] {
+fn inversion_lanes(w: &[u32; LANES], cdf: &[f32]) -> [u32; LANES] {
     let mut u = [0f32; LANES];
     for l in 0..LANES {
         // `rng::u32_to_uniform`, converted as the signed integer it fits in (the same value).
         u[l] = (w[l] >> 8) as i32 as f32 * (1.0 / 16_777_216.0);
     }
-    let mut p = [p0; LANES];
-    let mut f = [p0; LANES];
+    let u_max = u.iter().fold(0f32, |m, &x| m.max(x));
     let mut n = [0u32; LANES];
-    let mut done = [false; LANES];
-    let mut j = 0u32;
-    // Round j runs where the scalar loop has k = j - 1 < 200 and u >= f.
-    while j < 200 {
-        j += 1;
-        let jf = j as f32;
-        for l in 0..LANES {
-            let act = !done[l] && u[l] >= f[l];
-            let p_next = p[l] * lambda / jf;
-            let f_next = f[l] + p_next;
-            let stop = f_next == f[l];
-            n[l] = if act { j } else { n[l] };
-            p[l] = if act { p_next } else { p[l] };
-            f[l] = if act && !stop { f_next } else { f[l] };
-            done[l] = !act || stop;
-        }
-        if done.iter().all(|&d| d) {
+    for &f in cdf {
+        if f > u_max {
             break;
+        }
+        for l in 0..LANES {
+            n[l] += (u[l] >= f) as u32;
         }
     }
     n

@@ -11,6 +11,10 @@ use crate::lif::config::{Integrator, LifSetup, SynapseConfig};
 use crate::math::{EXP_NEG_SERIES_MAX, exp_neg, exp_neg_series, ln_f32};
 use crate::rng::{self, Purpose, Stream};
 
+/// Room for the lumped external count's CDF table: below lambda = 10 it needs at most 32
+/// entries (`rng::poisson_inversion_table`).
+pub const EXT_CDF_MAX: usize = 48;
+
 /// Per-population constants of the step (f32, as the kernels use them).
 #[derive(Clone, Copy, Debug)]
 pub struct LifPop {
@@ -45,6 +49,11 @@ pub struct LifConsts {
     pub ext_p0: f32,
     /// Mean gap between external arrivals (ms): dt / ext_lambda.
     pub ext_mean_gap: f32,
+    /// The CDF table of the lumped external count (`rng::poisson_inversion_table`): its
+    /// first `ext_cdf_len` entries; length 0 when K_X nu_X dt is 0 or not below
+    /// `rng::POISSON_INVERSION_MAX`.
+    pub ext_cdf: [f32; EXT_CDF_MAX],
+    pub ext_cdf_len: usize,
     pub integrator: Integrator,
     pub key: [u32; 2],
 }
@@ -75,6 +84,13 @@ impl LifConsts {
                 j_i: (-g * j) as f32,
             },
         };
+        let ext_p0 = (-ext_lambda).exp();
+        let mut ext_cdf = [0f32; EXT_CDF_MAX];
+        let ext_cdf_len = if ext_lambda > 0.0 && ext_lambda < rng::POISSON_INVERSION_MAX {
+            rng::poisson_inversion_table(ext_lambda, ext_p0, &mut ext_cdf).unwrap_or(0)
+        } else {
+            0
+        };
         LifConsts {
             n_e: s.n_e,
             n_i: s.n_i,
@@ -82,8 +98,10 @@ impl LifConsts {
             pop,
             syn,
             ext_lambda,
-            ext_p0: (-ext_lambda).exp(),
+            ext_p0,
             ext_mean_gap: (c.dt / ext_lambda as f64) as f32,
+            ext_cdf,
+            ext_cdf_len,
             integrator: c.integrator,
             key: rng::seed_key(c.seed),
         }

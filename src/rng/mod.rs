@@ -615,7 +615,12 @@ fn poisson_inversion(s: &mut Stream, lambda: f32) -> u32 {
 /// variates of one lambda compute it once); the same draws as `poisson` for lambda < 10.
 #[inline]
 pub fn poisson_inversion_p0(s: &mut Stream, lambda: f32, p0: f32) -> u32 {
-    let u = uniform01(s);
+    poisson_inversion_u(uniform01(s), lambda, p0)
+}
+
+/// `poisson_inversion_p0` of the uniform u.
+#[inline]
+pub fn poisson_inversion_u(u: f32, lambda: f32, p0: f32) -> u32 {
     let mut p = p0;
     let mut f = p;
     let mut k = 0u32;
@@ -631,6 +636,34 @@ pub fn poisson_inversion_p0(s: &mut Stream, lambda: f32, p0: f32) -> u32 {
         f = f_next;
     }
     k
+}
+
+/// The CDF values `poisson_inversion_p0` compares u with, written to `out`: F_0 = p0, F_k =
+/// F_{k-1} + p_k with p_k = p_{k-1} lambda / k in the same f32 operations, up to the last one
+/// the loop can reach (its 200-term cap, or the term whose F no longer grows). Then
+/// `poisson_inversion_p0` gives #{j : u >= F_j} for the u it draws (F rises, so the loop
+/// runs exactly once per F_j <= u). Returns the table's length, or None when it does not
+/// fit in `out`.
+pub fn poisson_inversion_table(lambda: f32, p0: f32, out: &mut [f32]) -> Option<usize> {
+    let mut p = p0;
+    let mut f = p;
+    let mut k = 0u32;
+    let mut len = 0;
+    loop {
+        // Iteration k + 1 of the loop runs when u >= f (= F_k) and k < 200.
+        if k >= 200 {
+            return Some(len);
+        }
+        *out.get_mut(len)? = f;
+        len += 1;
+        k += 1;
+        p = p * lambda / k as f32;
+        let f_next = f + p;
+        if f_next == f {
+            return Some(len);
+        }
+        f = f_next;
+    }
 }
 
 /// PTRS: transformed rejection with squeeze (Hörmann 1993), for lambda >= 10.
@@ -863,6 +896,35 @@ mod tests {
                 "k={k} {got} {exact}"
             );
         }
+    }
+
+    #[test]
+    fn poisson_inversion_table_counts_what_the_loop_gives() {
+        // Every u the 24-bit uniforms take, for small, middle and near-10 lambdas, and a
+        // lambda whose table does not fit in 8 entries.
+        for lambda in [0.01f32, 1.25, 4.0, 9.99] {
+            let p0 = (-lambda).exp();
+            let mut t = [0f32; 64];
+            let len = poisson_inversion_table(lambda, p0, &mut t).expect("fits in 64");
+            assert!(len >= 2 && t[..len].windows(2).all(|w| w[0] < w[1]));
+            let mut max_k = 0;
+            for w in 0..1u32 << 24 {
+                let u = w as f32 * (1.0 / 16_777_216.0);
+                let want = poisson_inversion_u(u, lambda, p0);
+                let got = t[..len].iter().filter(|&&f| u >= f).count() as u32;
+                assert_eq!(want, got, "lambda {lambda} u {u}");
+                max_k = max_k.max(want);
+            }
+            // u covers the table: the largest counts reach its end or the entry before
+            assert!(
+                max_k as usize + 1 >= len && max_k as usize <= len,
+                "lambda {lambda}"
+            );
+        }
+        assert_eq!(
+            poisson_inversion_table(9.99, (-9.99f32).exp(), &mut [0f32; 8]),
+            None
+        );
     }
 
     #[test]
