@@ -230,17 +230,19 @@ macro_rules! philox_x86 {
 /// `philox4x32_10`.
 #[cfg(target_arch = "x86_64")]
 macro_rules! philox_x86_split {
-    ($(#[$m:meta])* $name:ident, $feat:literal, $v:ty, $w:expr, $mul:ident, $srli:ident,
+    ($(#[$m:meta])* $name:ident, $v:ty, $w:expr, $mul:ident, $srli:ident,
      $slli:ident, $and:ident, $or:ident, $xor:ident, $set1_32:ident, $set1_64:ident) => {
         $(#[$m])*
-        #[target_feature(enable = $feat)]
-        #[inline]
         pub fn $name(ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
+            // SAFETY: the intrinsics need the level's feature, which the cfg of the
+            // invocation guarantees; the transmutes are between types of the same size
+            // for which every bit pattern is valid.
+            unsafe {
             use core::arch::x86_64::*;
             const V: usize = LANES / $w;
             // SAFETY: [u32; LANES] and [vector; V] have the same size; every bit pattern is
             // valid for both.
-            let c: [[$v; V]; 4] = unsafe { core::mem::transmute(ctr) };
+            let c: [[$v; V]; 4] = core::mem::transmute(ctr);
             let lo_mask = $set1_64(0xFFFF_FFFF);
             let m0 = $set1_32(PHILOX_M0 as i32);
             let m1 = $set1_32(PHILOX_M1 as i32);
@@ -275,19 +277,22 @@ macro_rules! philox_x86_split {
                     out[w][j] = $or($and(half[0][w], lo_mask), $slli::<32>(half[1][w]));
                 }
             }
-            // SAFETY: as above.
-            unsafe { core::mem::transmute(out) }
+            core::mem::transmute(out)
+            }
         }
     };
 }
 
-#[cfg(target_arch = "x86_64")]
+// Without #[target_feature]: SSE2 is enabled for every x86-64 build, and a plain function can
+// be inlined always into the baseline kernels (as a target-feature function it stayed a call,
+// with its 256-byte arguments and result copied through memcpy).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 philox_x86_split!(
     /// `philox4x32_10_lanes` with SSE2 (every x86-64 CPU has it), 4 lanes per vector.
     ///
-    /// # Safety
-    /// The CPU must support SSE2 (every x86-64 CPU does).
-    philox4x32_10_lanes_sse2, "sse2", __m128i, 4, _mm_mul_epu32, _mm_srli_epi64,
+    /// Safe: the build enables SSE2 (every x86-64 CPU has it).
+    #[inline(always)]
+    philox4x32_10_lanes_sse2, __m128i, 4, _mm_mul_epu32, _mm_srli_epi64,
     _mm_slli_epi64, _mm_and_si128, _mm_or_si128, _mm_xor_si128, _mm_set1_epi32,
     _mm_set1_epi64x
 );
@@ -435,8 +440,7 @@ impl PhiloxLanes for BaselineLanes {
     fn philox(self, ctr: [[u32; LANES]; 4], key: [u32; 2]) -> [[u32; LANES]; 4] {
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         {
-            // SAFETY: SSE2 is enabled for this whole build (x86-64 always has it).
-            unsafe { philox4x32_10_lanes_sse2(ctr, key) }
+            philox4x32_10_lanes_sse2(ctr, key)
         }
         #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
         {
