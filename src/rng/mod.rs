@@ -363,6 +363,51 @@ pub fn alias_sample_lanes_avx2(t: &alias::AliasTable, w: &[u32; LANES]) -> [u32;
     unsafe { core::mem::transmute(out) }
 }
 
+/// `alias::alias_sample` of LANES words with SSE2 (4 lanes per vector): the slot and
+/// threshold arithmetic on vectors, the table loads one by one (SSE2 has no gather); bitwise
+/// the same draws.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+pub fn alias_sample_lanes_sse2(t: &alias::AliasTable, w: &[u32; LANES]) -> [u32; LANES] {
+    use core::arch::x86_64::*;
+    const V: usize = LANES / 4;
+    let bits = t.bits;
+    let shift = 32 - bits;
+    let entries: &[u32; alias::ALIAS_CAP] = &t.entries;
+    // SAFETY: SSE2 is enabled for every x86-64 build; [u32; LANES] and [__m128i; V] have the
+    // same size and every bit pattern is valid for both.
+    unsafe {
+        let sh = _mm_cvtsi32_si128(shift as i32);
+        let bv = _mm_cvtsi32_si128(bits as i32);
+        let low_mask = _mm_set1_epi32(((1u32 << shift) - 1) as i32);
+        let alias_mask = _mm_set1_epi32(((1u32 << bits) - 1) as i32);
+        let lo = _mm_set1_epi32(t.lo as i32);
+        let wv: [__m128i; V] = core::mem::transmute(*w);
+        let mut idx = [_mm_setzero_si128(); V];
+        for (i, &wj) in idx.iter_mut().zip(&wv) {
+            *i = _mm_srl_epi32(wj, sh);
+        }
+        let idx_a: [u32; LANES] = core::mem::transmute(idx);
+        let mut e_a = [0u32; LANES];
+        for (e, &i) in e_a.iter_mut().zip(&idx_a) {
+            *e = entries[i as usize & (alias::ALIAS_CAP - 1)];
+        }
+        let ev: [__m128i; V] = core::mem::transmute(e_a);
+        let mut out = [_mm_setzero_si128(); V];
+        for j in 0..V {
+            // Both sides are below 2^31 (bits >= 1): the signed comparison is the unsigned one.
+            let stay = _mm_cmpgt_epi32(_mm_srl_epi32(ev[j], bv), _mm_and_si128(wv[j], low_mask));
+            let alias_slot = _mm_and_si128(ev[j], alias_mask);
+            let pick = _mm_or_si128(
+                _mm_and_si128(stay, idx[j]),
+                _mm_andnot_si128(stay, alias_slot),
+            );
+            out[j] = _mm_add_epi32(lo, pick);
+        }
+        core::mem::transmute(out)
+    }
+}
+
 /// The portable loop (vectorised by the compiler for whatever the caller is compiled for).
 #[derive(Clone, Copy, Debug)]
 pub struct PortableLanes;
@@ -446,6 +491,12 @@ impl PhiloxLanes for BaselineLanes {
         {
             philox4x32_10_lanes(ctr, key)
         }
+    }
+
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    #[inline(always)]
+    fn alias_sample(self, t: &alias::AliasTable, w: &[u32; LANES]) -> [u32; LANES] {
+        alias_sample_lanes_sse2(t, w)
     }
 }
 
