@@ -129,7 +129,10 @@ def model_h(args, bal, tmp):
     return res
 
 
-def model_l(args, bal, tmp):
+def model_l_config(args, tmp):
+    """The model L network of --config / --small: (config, its path for balnet and the peer,
+    its name, recorded ms). --small without --config: configs/lif_cond_k100.json on
+    N_E = N_I = 2000, written to a temporary config."""
     cfg_path = args.config or ("configs/lif_cond_k100.json" if args.small
                                else "configs/lif_cond_k1000.json")
     cfg_name = cfg_path
@@ -141,9 +144,14 @@ def model_l(args, bal, tmp):
         cfg_path = os.path.join(tmp, "lif_cond_k100_n2000.json")
         with open(cfg_path, "w") as fh:
             json.dump(cfg, fh, indent=2)
+    duration = args.duration or (300.0 if args.small else 500.0)
+    return cfg, cfg_path, cfg_name, duration
+
+
+def model_l(args, bal, tmp):
+    cfg, cfg_path, cfg_name, duration = model_l_config(args, tmp)
     dt = cfg.get("dt", 0.05)
     warmup = cfg.get("warmup", 200.0)
-    duration = args.duration or (300.0 if args.small else 500.0)
     steps = int(round(duration / dt))
     out_dir = os.path.join(tmp, "balnet_l")
     so, wall, cpu = run([bal, "run", cfg_path, "--backend", "cpu", "--steps", str(steps),
@@ -206,22 +214,16 @@ def mean_se(xs):
 
 
 def model_l_rates(args, bal, tmp):
-    cfg_path = args.config or ("configs/lif_cond_k100.json" if args.small
-                               else "configs/lif_cond_k1000.json")
-    with open(os.path.join(ROOT, cfg_path)) as fh:
-        cfg = json.load(fh)
+    cfg, cfg_path, cfg_name, duration = model_l_config(args, tmp)
     if cfg.get("delay", {"kind": "one_step"}).get("kind") != "one_step":
-        raise SystemExit(f"{cfg_path}: model-l-rates takes a config with one-step delays "
+        raise SystemExit(f"{cfg_name}: model-l-rates takes a config with one-step delays "
                          "(the delay is set here)")
     dt = cfg.get("dt", 0.05)
     delay = args.delay
     steps_delay = delay / dt
     if abs(steps_delay - round(steps_delay)) > 1e-9 or round(steps_delay) < 1:
         raise SystemExit(f"--delay {delay} ms: must be a whole number (>= 1) of dt = {dt} ms")
-    duration = args.duration or (300.0 if args.small else 500.0)
     bcfg = dict(cfg)
-    if args.small and not args.config:
-        bcfg["n_e"] = bcfg["n_i"] = 2000
     bcfg["integrator"] = "lumped"
     bcfg["duration"] = duration
     d_bal = delay + dt
@@ -229,12 +231,6 @@ def model_l_rates(args, bal, tmp):
     bcfg_path = os.path.join(tmp, "balnet_lumped.json")
     with open(bcfg_path, "w") as fh:
         json.dump(bcfg, fh, indent=2)
-    pcfg = dict(cfg)
-    if args.small and not args.config:
-        pcfg["n_e"] = pcfg["n_i"] = 2000
-    pcfg_path = os.path.join(tmp, "peer.json")
-    with open(pcfg_path, "w") as fh:
-        json.dump(pcfg, fh, indent=2)
     # Brian2 holds a neuron for the steps after its spike's step while t - lastspike <
     # tau_rp, i.e. round(tau_rp / dt) - 1 steps, and its spike happens at the end of that
     # step; balnet's lumped scheme holds round(tau_rp / dt) steps (exactly tau_rp from the
@@ -249,7 +245,7 @@ def model_l_rates(args, bal, tmp):
         with open(os.path.join(out_dir, "run.json")) as fh:
             sm = json.load(fh)["summary"]
         so2, _, _ = run([sys.executable, os.path.join(PEERS, "brian2_lif.py"), "--config",
-                         pcfg_path, "--duration", str(duration), "--seed", str(seed),
+                         cfg_path, "--duration", str(duration), "--seed", str(seed),
                          "--delay", str(delay), "--arrivals", "simultaneous",
                          "--tau-rp", str(tau_rp_peer),
                          "--build-dir", os.path.join(tmp, f"brian2_{seed}")])
@@ -264,13 +260,12 @@ def model_l_rates(args, bal, tmp):
               f"{row['brian2_rate_hz'][1]:.3f} Hz, E CV {row['balnet_cv'][0]:.4f} / "
               f"{row['brian2_cv'][0]:.4f} (balnet / Brian2)", flush=True)
     print()
-    print(f"model L, {cfg_path}{' with n_e = n_i = 2000' if args.small and not args.config else ''}"
-          f", lumped scheme on both sides, Brian2 delay {delay:g} ms = balnet delay "
-          f"{d_bal:g} ms, Brian2 tau_rp {tau_rp_peer:g} ms = balnet {tau_rp:g} ms, "
+    print(f"model L, {cfg_name}, lumped scheme on both sides, Brian2 delay {delay:g} ms = "
+          f"balnet delay {d_bal:g} ms, Brian2 tau_rp {tau_rp_peer:g} ms = balnet {tau_rp:g} ms, "
           f"{cfg.get('warmup', 200.0):g} ms warm-up + {duration:g} ms, "
           f"seeds 1-{args.seeds}")
     print(f"  {'':14s} {'balnet':>18s} {'Brian2':>18s} {'Welch t':>8s}")
-    res = {"model": "L-rates", "config": cfg_path, "seeds": args.seeds,
+    res = {"model": "L-rates", "config": cfg_name, "seeds": args.seeds,
            "brian2_delay_ms": delay, "balnet_delay_ms": d_bal, "duration_ms": duration,
            "brian2_tau_rp_ms": tau_rp_peer, "balnet_tau_rp_ms": tau_rp,
            "rows": rows}

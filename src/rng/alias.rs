@@ -5,7 +5,7 @@
 /// Largest per-step alias table: 2^14 slots (64 KiB, one uniform-buffer binding on the GPU).
 pub const ALIAS_BITS_MAX: u32 = 14;
 pub const ALIAS_CAP: usize = 1 << ALIAS_BITS_MAX;
-const ALIAS_MASK: usize = ALIAS_CAP - 1;
+pub(crate) const ALIAS_MASK: usize = ALIAS_CAP - 1;
 /// Largest per-step Poisson mean the tables cover (range lambda ± (10 sqrt(lambda) + 12) must
 /// fit ALIAS_CAP slots).
 pub const POISSON_TABLE_LAMBDA_MAX: f64 = 5.0e5;

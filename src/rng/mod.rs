@@ -238,46 +238,44 @@ macro_rules! philox_x86_split {
             // invocation guarantees; the transmutes are between types of the same size
             // for which every bit pattern is valid.
             unsafe {
-            use core::arch::x86_64::*;
-            const V: usize = LANES / $w;
-            // SAFETY: [u32; LANES] and [vector; V] have the same size; every bit pattern is
-            // valid for both.
-            let c: [[$v; V]; 4] = core::mem::transmute(ctr);
-            let lo_mask = $set1_64(0xFFFF_FFFF);
-            let m0 = $set1_32(PHILOX_M0 as i32);
-            let m1 = $set1_32(PHILOX_M1 as i32);
-            let mut ks = [[m0; 2]; 10];
-            let mut k = key;
-            for (r, kr) in ks.iter_mut().enumerate() {
-                if r > 0 {
-                    k = [k[0].wrapping_add(PHILOX_W0), k[1].wrapping_add(PHILOX_W1)];
-                }
-                *kr = [$set1_32(k[0] as i32), $set1_32(k[1] as i32)];
-            }
-            let mut out = c;
-            for j in 0..V {
-                // Half 0: the even lanes; half 1: the odd lanes, moved to the low halves.
-                let mut half = [[c[0][j], c[1][j], c[2][j], c[3][j]]; 2];
-                for w in 0..4 {
-                    half[1][w] = $srli::<32>(c[w][j]);
-                }
-                for h in half.iter_mut() {
-                    let [mut c0, mut c1, mut c2, mut c3] = *h;
-                    for kr in &ks {
-                        let p0 = $mul(c0, m0);
-                        let p1 = $mul(c2, m1);
-                        c0 = $xor($xor($srli::<32>(p1), c1), kr[0]);
-                        c1 = p1;
-                        c2 = $xor($xor($srli::<32>(p0), c3), kr[1]);
-                        c3 = p0;
+                use core::arch::x86_64::*;
+                const V: usize = LANES / $w;
+                let c: [[$v; V]; 4] = core::mem::transmute(ctr);
+                let lo_mask = $set1_64(0xFFFF_FFFF);
+                let m0 = $set1_32(PHILOX_M0 as i32);
+                let m1 = $set1_32(PHILOX_M1 as i32);
+                let mut ks = [[m0; 2]; 10];
+                let mut k = key;
+                for (r, kr) in ks.iter_mut().enumerate() {
+                    if r > 0 {
+                        k = [k[0].wrapping_add(PHILOX_W0), k[1].wrapping_add(PHILOX_W1)];
                     }
-                    *h = [c0, c1, c2, c3];
+                    *kr = [$set1_32(k[0] as i32), $set1_32(k[1] as i32)];
                 }
-                for w in 0..4 {
-                    out[w][j] = $or($and(half[0][w], lo_mask), $slli::<32>(half[1][w]));
+                let mut out = c;
+                for j in 0..V {
+                    // Half 0: the even lanes; half 1: the odd lanes, moved to the low halves.
+                    let mut half = [[c[0][j], c[1][j], c[2][j], c[3][j]]; 2];
+                    for w in 0..4 {
+                        half[1][w] = $srli::<32>(c[w][j]);
+                    }
+                    for h in half.iter_mut() {
+                        let [mut c0, mut c1, mut c2, mut c3] = *h;
+                        for kr in &ks {
+                            let p0 = $mul(c0, m0);
+                            let p1 = $mul(c2, m1);
+                            c0 = $xor($xor($srli::<32>(p1), c1), kr[0]);
+                            c1 = p1;
+                            c2 = $xor($xor($srli::<32>(p0), c3), kr[1]);
+                            c3 = p0;
+                        }
+                        *h = [c0, c1, c2, c3];
+                    }
+                    for w in 0..4 {
+                        out[w][j] = $or($and(half[0][w], lo_mask), $slli::<32>(half[1][w]));
+                    }
                 }
-            }
-            core::mem::transmute(out)
+                core::mem::transmute(out)
             }
         }
     };
@@ -339,7 +337,7 @@ pub fn alias_sample_lanes_avx2(t: &alias::AliasTable, w: &[u32; LANES]) -> [u32;
     let bv = _mm_cvtsi32_si128(bits as i32);
     let low_mask = _mm256_set1_epi32(((1u32 << shift) - 1) as i32);
     let alias_mask = _mm256_set1_epi32(((1u32 << bits) - 1) as i32);
-    let cap_mask = _mm256_set1_epi32((alias::ALIAS_CAP - 1) as i32);
+    let cap_mask = _mm256_set1_epi32(alias::ALIAS_MASK as i32);
     let lo = _mm256_set1_epi32(t.lo as i32);
     // SAFETY: [u32; LANES] and [__m256i; LANES / 8] have the same size; every bit pattern is
     // valid for both.
@@ -390,7 +388,7 @@ pub fn alias_sample_lanes_sse2(t: &alias::AliasTable, w: &[u32; LANES]) -> [u32;
         let idx_a: [u32; LANES] = core::mem::transmute(idx);
         let mut e_a = [0u32; LANES];
         for (e, &i) in e_a.iter_mut().zip(&idx_a) {
-            *e = entries[i as usize & (alias::ALIAS_CAP - 1)];
+            *e = entries[i as usize & alias::ALIAS_MASK];
         }
         let ev: [__m128i; V] = core::mem::transmute(e_a);
         let mut out = [_mm_setzero_si128(); V];
@@ -673,52 +671,50 @@ pub fn poisson_inversion_p0(s: &mut Stream, lambda: f32, p0: f32) -> u32 {
     poisson_inversion_u(uniform01(s), lambda, p0)
 }
 
-/// `poisson_inversion_p0` of the uniform u.
+/// `poisson_inversion_p0` of the uniform u: the number of CDF values `inversion_cdf` gives
+/// at or below u (the CDF rises, so they come first).
 #[inline]
 pub fn poisson_inversion_u(u: f32, lambda: f32, p0: f32) -> u32 {
-    let mut p = p0;
-    let mut f = p;
-    let mut k = 0u32;
-    while u >= f && k < 200 {
-        k += 1;
-        p = p * lambda / k as f32;
-        let f_next = f + p;
-        if f_next == f {
-            // The remaining mass is below f32 resolution (< 2^-24): u sits in the rounding
-            // gap of the CDF, so give it this tail value instead of running on.
-            break;
-        }
-        f = f_next;
-    }
-    k
+    inversion_cdf(lambda, p0).take_while(|&f| u >= f).count() as u32
 }
 
-/// The CDF values `poisson_inversion_p0` compares u with, written to `out`: F_0 = p0, F_k =
-/// F_{k-1} + p_k with p_k = p_{k-1} lambda / k in the same f32 operations, up to the last one
-/// the loop can reach (its 200-term cap, or the term whose F no longer grows). Then
-/// `poisson_inversion_p0` gives #{j : u >= F_j} for the u it draws (F rises, so the loop
-/// runs exactly once per F_j <= u). Returns the table's length, or None when it does not
-/// fit in `out`.
-pub fn poisson_inversion_table(lambda: f32, p0: f32, out: &mut [f32]) -> Option<usize> {
+/// The CDF values the inversion compares u with, in the f32 operations that define its draws:
+/// F_0 = p0, F_k = F_{k-1} + p_k with p_k = p_{k-1} lambda / k, computed one at a time as they
+/// are asked for. It ends after F_199 (the inversion's 200-term cap) or before the first F_k
+/// equal to F_{k-1}: the remaining mass is then below f32 resolution (< 2^-24), and a u in
+/// that rounding gap of the CDF gets the tail value k instead of running on.
+#[inline]
+fn inversion_cdf(lambda: f32, p0: f32) -> impl Iterator<Item = f32> {
     let mut p = p0;
-    let mut f = p;
+    let mut f = p0;
     let mut k = 0u32;
-    let mut len = 0;
-    loop {
-        // Iteration k + 1 of the loop runs when u >= f (= F_k) and k < 200.
-        if k >= 200 {
-            return Some(len);
+    std::iter::from_fn(move || {
+        if k > 0 {
+            if k >= 200 {
+                return None;
+            }
+            p = p * lambda / k as f32;
+            let f_next = f + p;
+            if f_next == f {
+                return None;
+            }
+            f = f_next;
         }
+        k += 1;
+        Some(f)
+    })
+}
+
+/// The CDF values `poisson_inversion_p0` compares u with (`inversion_cdf`), written to `out`,
+/// so that `poisson_inversion_p0` gives #{j : u >= out[j]} for the u it draws. Returns the
+/// table's length, or None when it does not fit in `out`.
+pub fn poisson_inversion_table(lambda: f32, p0: f32, out: &mut [f32]) -> Option<usize> {
+    let mut len = 0;
+    for f in inversion_cdf(lambda, p0) {
         *out.get_mut(len)? = f;
         len += 1;
-        k += 1;
-        p = p * lambda / k as f32;
-        let f_next = f + p;
-        if f_next == f {
-            return Some(len);
-        }
-        f = f_next;
     }
+    Some(len)
 }
 
 /// PTRS: transformed rejection with squeeze (Hörmann 1993), for lambda >= 10.
@@ -955,6 +951,23 @@ mod tests {
 
     #[test]
     fn poisson_inversion_table_counts_what_the_loop_gives() {
+        // The inversion as a plain loop (how it was first written): iteration k + 1 runs
+        // while u >= F_k and k < 200, and stops early where F no longer grows.
+        fn loop_count(u: f32, lambda: f32, p0: f32) -> u32 {
+            let mut p = p0;
+            let mut f = p;
+            let mut k = 0u32;
+            while u >= f && k < 200 {
+                k += 1;
+                p = p * lambda / k as f32;
+                let f_next = f + p;
+                if f_next == f {
+                    break;
+                }
+                f = f_next;
+            }
+            k
+        }
         // Every u the 24-bit uniforms take, for small, middle and near-10 lambdas, and a
         // lambda whose table does not fit in 8 entries.
         for lambda in [0.01f32, 1.25, 4.0, 9.99] {
@@ -965,7 +978,12 @@ mod tests {
             let mut max_k = 0;
             for w in 0..1u32 << 24 {
                 let u = w as f32 * (1.0 / 16_777_216.0);
-                let want = poisson_inversion_u(u, lambda, p0);
+                let want = loop_count(u, lambda, p0);
+                assert_eq!(
+                    poisson_inversion_u(u, lambda, p0),
+                    want,
+                    "lambda {lambda} u {u}"
+                );
                 let got = t[..len].iter().filter(|&&f| u >= f).count() as u32;
                 assert_eq!(want, got, "lambda {lambda} u {u}");
                 max_k = max_k.max(want);
