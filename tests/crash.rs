@@ -137,46 +137,60 @@ fn kill_9_keeps_every_record_up_to_the_last_chunk() {
     ]);
 
     // Model H: killed once the first two chunks (2 x 201 records, 2 rows each) are on disk.
-    let out = d.join("h_killed");
-    let mut child = spawn(&[
-        "run",
+    kill_mid_run(
+        &d,
         &h,
-        "--backend",
-        "cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    wait_for_lines(&mut child, &out.join("moments.csv"), 1 + 2 * 401);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let kept = complete_lines(&out.join("moments.csv"));
-    assert_prefix(
+        "h_killed",
         "moments.csv",
-        &kept,
-        &h_ref.join("moments.csv"),
+        &h_ref,
         1 + 2 * 401,
+        |out| {
+            assert_eq!(run_json(out)["status"], "running");
+        },
     );
-    if kept.len() < complete_lines(&h_ref.join("moments.csv")).len() {
-        assert_eq!(run_json(&out)["status"], "running");
-    }
-
     // Model L: rates.csv and raster.csv, killed after 100 rate bins.
-    let out = d.join("l_killed");
-    let mut child = spawn(&[
-        "run",
-        &l,
-        "--backend",
-        "cpu",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    wait_for_lines(&mut child, &out.join("rates.csv"), 100);
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let kept = complete_lines(&out.join("rates.csv"));
-    assert_prefix("rates.csv", &kept, &l_ref.join("rates.csv"), 100);
-    let raster = complete_lines(&out.join("raster.csv"));
-    assert_prefix("raster.csv", &raster, &l_ref.join("raster.csv"), 2);
+    kill_mid_run(&d, &l, "l_killed", "rates.csv", &l_ref, 100, |out| {
+        let raster = complete_lines(&out.join("raster.csv"));
+        assert_prefix("raster.csv", &raster, &l_ref.join("raster.csv"), 2);
+    });
+}
+
+/// Runs `cfg`, kills it (SIGKILL) once `csv` has more than `lines` lines, and checks that what
+/// was kept is a prefix of the reference run's file, then `more(out)`. The kill must land
+/// before the run's end for this to test anything: a run that finished first is retried (up to
+/// 3 times), and the test fails if none was cut short.
+fn kill_mid_run(
+    d: &Path,
+    cfg: &str,
+    name: &str,
+    csv: &str,
+    reference: &Path,
+    lines: usize,
+    more: impl Fn(&Path),
+) {
+    let full = complete_lines(&reference.join(csv)).len();
+    for attempt in 0..3 {
+        let out = d.join(format!("{name}{attempt}"));
+        let mut child = spawn(&[
+            "run",
+            cfg,
+            "--backend",
+            "cpu",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        wait_for_lines(&mut child, &out.join(csv), lines);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let kept = complete_lines(&out.join(csv));
+        assert_prefix(csv, &kept, &reference.join(csv), lines);
+        if kept.len() < full {
+            more(&out);
+            return;
+        }
+        eprintln!("{name}: attempt {attempt} ended before the kill; again");
+    }
+    panic!("{name}: the kill never landed before the run's end in 3 attempts");
 }
 
 /// One signal, or two in a row: the run stops and run.json says `interrupted`.
@@ -192,28 +206,49 @@ fn interrupted(backend: &str, config: &str, csv: &str, signals: &[&str], name: &
         "--out",
         reference.to_str().unwrap(),
     ]);
-    let out = d.join("run");
-    let mut child = spawn(&[
-        "run",
-        &cfg,
-        "--backend",
-        backend,
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    wait_for_lines(&mut child, &out.join(csv), 20);
-    let still_running = child.try_wait().unwrap().is_none();
-    for s in signals {
-        signal(&child, s);
-    }
-    let status = child.wait().unwrap();
-    let v = run_json(&out);
-    if !still_running {
-        eprintln!("{name}: the run ended before the signal; nothing to check");
+    // The signal must land before the run's end for this to test anything: a run that ended
+    // first (exited before the signal, or wrote `complete`) is retried, up to 3 times, and the
+    // test fails if none was interrupted.
+    for attempt in 0..3 {
+        let out = d.join(format!("run{attempt}"));
+        let mut child = spawn(&[
+            "run",
+            &cfg,
+            "--backend",
+            backend,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        wait_for_lines(&mut child, &out.join(csv), 20);
+        let still_running = child.try_wait().unwrap().is_none();
+        for s in signals {
+            signal(&child, s);
+        }
+        let status = child.wait().unwrap();
+        let v = run_json(&out);
+        if !still_running || v["status"] == "complete" {
+            eprintln!("{name}: attempt {attempt} ended before the signal; again");
+            continue;
+        }
+        check_interrupted(&out, &reference, csv, signals.len(), status, &v, name);
         return;
     }
+    panic!("{name}: the signal never landed before the run's end in 3 attempts");
+}
+
+/// What an interrupted run leaves: run.json `interrupted`; after one signal exit 130, no
+/// error and every file; the kept rows a prefix of the reference run's, cut short.
+fn check_interrupted(
+    out: &Path,
+    reference: &Path,
+    csv: &str,
+    signals: usize,
+    status: std::process::ExitStatus,
+    v: &serde_json::Value,
+    name: &str,
+) {
     assert_eq!(v["status"], "interrupted", "{name}: {v}");
-    if signals.len() == 1 {
+    if signals == 1 {
         // Every file written, then exit 130 (128 + SIGINT): not complete, not a failure.
         assert_eq!(status.code(), Some(130), "{name}: {status:?}");
         assert!(v["error"].is_null(), "{name}: {v}");
@@ -298,14 +333,20 @@ impl SmallDisk {
         match out {
             Ok(o) if o.status.success() => Some(SmallDisk(m)),
             Ok(o) => {
-                eprintln!(
-                    "skipped: cannot mount a tmpfs ({})",
-                    String::from_utf8_lossy(&o.stderr).trim()
+                common::skip_unless_allowed(
+                    "MOUNT",
+                    &format!(
+                        "cannot mount a tmpfs ({}): the full-disk checks",
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    ),
                 );
                 None
             }
             Err(e) => {
-                eprintln!("skipped: cannot run mount ({e})");
+                common::skip_unless_allowed(
+                    "MOUNT",
+                    &format!("cannot run mount ({e}): the full-disk checks"),
+                );
                 None
             }
         }

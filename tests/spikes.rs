@@ -147,19 +147,24 @@ fn every_spike_is_recorded_and_the_backends_agree() {
     let cpu = run(&d, "cpu", &json, "cpu");
     let (cs, cn) = check_all(&cpu);
     eprintln!("cpu: {} spikes", cs.len());
-    if common::gpu().is_none() {
-        return;
-    }
+    let Some(ctx) = common::gpu() else { return };
     let gpu = run(&d, "gpu", &json, "gpu");
     let (gs, gn) = check_all(&gpu);
     eprintln!("gpu: {} spikes", gs.len());
-    // The kernels are the CPU's f32 arithmetic: on the same seed the spike trains are the
-    // same when the raster (every spike time of 100 neurons, full precision) and every
-    // neuron's count are (a divergence anywhere spreads through the network within a few
-    // ms); then the files must be the same bits. Where the trains differ (a device whose
-    // arithmetic differs), the backends' agreement is statistical (tests/lif_gpu.rs) and
-    // each file is checked against its own neurons.npy above.
-    if same_trains(&cpu, &gpu) {
+    // The kernels are the CPU's f32 arithmetic. docs/spikes.md promises that on a software
+    // adapter (lavapipe, where the transcendentals are the same code) the spike trains of a
+    // seed are the CPU's, so there the files must be the same bits: asserted, not printed.
+    // On a hardware GPU whose arithmetic differs in the last bit the trains diverge within a
+    // few ms and the backends' agreement is statistical (tests/lif_gpu.rs); each file is
+    // still checked against its own neurons.npy above, and when the trains happen to be the
+    // same, the files must be too.
+    let same = same_trains(&cpu, &gpu);
+    assert!(
+        same || !common::software_adapter(&ctx),
+        "{}: the software adapter's spike trains differ from the CPU's",
+        ctx.report.name
+    );
+    if same {
         for f in ["spikes_step.npy", "spikes_neuron.npy"] {
             assert!(
                 std::fs::read(cpu.join(f)).unwrap() == std::fs::read(gpu.join(f)).unwrap(),
@@ -169,7 +174,8 @@ fn every_spike_is_recorded_and_the_backends_agree() {
         assert_eq!((cs, cn), (gs, gn));
     } else {
         eprintln!(
-            "the backends' spike trains differ on this device: compared statistically in lif_gpu"
+            "the backends' spike trains differ on {}: compared statistically in lif_gpu",
+            ctx.report.name
         );
     }
 }
@@ -232,46 +238,55 @@ fn kill_9_leaves_valid_spike_files_up_to_the_last_chunk() {
     let (fs, fnn) = spikes(&full);
     let cfg = d.join("k.json");
     std::fs::write(&cfg, &json).unwrap();
-    let out = d.join("killed");
-    let mut child = balnet()
-        .args(["run", cfg.to_str().unwrap(), "--backend", "cpu", "--out"])
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Killed once the files hold more than two chunks' spikes (or the run ended).
-    let t0 = Instant::now();
-    let header_count = |p: &Path| {
-        std::fs::read(p)
-            .ok()
-            .filter(|b| b.len() >= 128)
-            .map(|_| npy(p).1)
-    };
-    while header_count(&out.join("spikes_neuron.npy")).unwrap_or(0) < 2 * fs.len() as u64 / 12
-        && t0.elapsed() < Duration::from_secs(120)
-        && child.try_wait().unwrap().is_none()
-    {
-        std::thread::sleep(Duration::from_millis(1));
+    // The kill must land mid-run for this to test anything: a run that finished first is
+    // retried (up to 3 times), and the test fails if none was cut short.
+    for attempt in 0..3 {
+        let out = d.join(format!("killed{attempt}"));
+        let mut child = balnet()
+            .args(["run", cfg.to_str().unwrap(), "--backend", "cpu", "--out"])
+            .arg(&out)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Killed once the files hold more than two chunks' spikes (or the run ended).
+        let t0 = Instant::now();
+        let header_count = |p: &Path| {
+            std::fs::read(p)
+                .ok()
+                .filter(|b| b.len() >= 128)
+                .map(|_| npy(p).1)
+        };
+        while header_count(&out.join("spikes_neuron.npy")).unwrap_or(0) < 2 * fs.len() as u64 / 12
+            && t0.elapsed() < Duration::from_secs(120)
+            && child.try_wait().unwrap().is_none()
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Each file is valid on its own (its data covers its header's count); a kill between
+        // the two header updates leaves one a chunk ahead: both are prefixes of the full run's
+        // files.
+        let (ks, kn) = spikes(&out);
+        eprintln!(
+            "attempt {attempt}: killed with {} and {} of {} spikes",
+            ks.len(),
+            kn.len(),
+            fs.len()
+        );
+        assert!(!ks.is_empty() && !kn.is_empty());
+        assert_eq!(&fs[..ks.len()], &ks[..], "spikes_step.npy is not a prefix");
+        assert_eq!(
+            &fnn[..kn.len()],
+            &kn[..],
+            "spikes_neuron.npy is not a prefix"
+        );
+        if ks.len() < fs.len() || kn.len() < fnn.len() {
+            return;
+        }
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    // Each file is valid on its own (its data covers its header's count); a kill between the
-    // two header updates leaves one a chunk ahead: both are prefixes of the full run's files.
-    let (ks, kn) = spikes(&out);
-    eprintln!(
-        "killed with {} and {} of {} spikes",
-        ks.len(),
-        kn.len(),
-        fs.len()
-    );
-    assert!(!ks.is_empty() && !kn.is_empty());
-    assert_eq!(&fs[..ks.len()], &ks[..], "spikes_step.npy is not a prefix");
-    assert_eq!(
-        &fnn[..kn.len()],
-        &kn[..],
-        "spikes_neuron.npy is not a prefix"
-    );
+    panic!("the kill never landed before the run's end in 3 attempts: nothing was tested");
 }
 
 /// A resumed run cuts the spike files back to its checkpoint: resuming a finished run from

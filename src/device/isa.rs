@@ -51,6 +51,36 @@ impl Isa {
         }
     }
 
+    /// The environment variable that lists the levels a test run must cover (comma-separated,
+    /// e.g. `avx512,avx2,baseline`; `.ci/run` and `scripts/test.sh` set it from the CPU's
+    /// flags), so that a level the machine has is never silently left out of a comparison.
+    pub const REQUIRE_ENV: &'static str = "BALNET_REQUIRE_ISA";
+
+    /// `available()`, checked against `BALNET_REQUIRE_ISA`: an error naming the missing
+    /// levels when one it lists is not available (or is not a level at all). The tests that
+    /// compare levels call this instead of `available()`.
+    pub fn available_as_required() -> anyhow::Result<Vec<Isa>> {
+        let avail = Isa::available();
+        let Ok(list) = std::env::var(Self::REQUIRE_ENV) else {
+            return Ok(avail);
+        };
+        let have: Vec<&str> = avail.iter().map(|i| i.name()).collect();
+        let missing: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|w| !w.is_empty() && !have.contains(w))
+            .collect();
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "{}={list}: this CPU (or build) does not give {} (it has: {})",
+                Self::REQUIRE_ENV,
+                missing.join(", "),
+                have.join(", ")
+            );
+        }
+        Ok(avail)
+    }
+
     /// Every level this CPU can run, best first.
     pub fn available() -> Vec<Isa> {
         let mut v = vec![Isa::detect()];

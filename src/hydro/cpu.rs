@@ -477,7 +477,8 @@ mod tests {
                 replica: 3,
                 ..HydroConfig::default()
             };
-            let runs: Vec<(Vec<u32>, Vec<RecordSample>)> = Isa::available()
+            let runs: Vec<(Vec<u32>, Vec<RecordSample>)> = Isa::available_as_required()
+                .expect("BALNET_REQUIRE_ISA")
                 .into_iter()
                 .map(|isa| bits(&cfg, CpuDevice::with_isa(isa)))
                 .collect();
@@ -486,8 +487,16 @@ mod tests {
                 assert_eq!(r.0, runs[0].0, "{coupling:?}");
                 assert_eq!(r.1.len(), runs[0].1.len());
                 for (p, q) in r.1.iter().zip(&runs[0].1) {
-                    assert_eq!(p.lambda, q.lambda);
-                    assert_eq!(p.sums[0], q.sums[0]);
+                    assert_eq!(p.step, q.step);
+                    assert_eq!(p.lambda.map(f64::to_bits), q.lambda.map(f64::to_bits));
+                    assert_eq!(p.shift.map(f64::to_bits), q.shift.map(f64::to_bits));
+                    // Every population's power sums, every order, to the bit.
+                    for (a, b) in p.sums.iter().zip(&q.sums) {
+                        let bits = |s: &crate::hydro::record::PowerSums| {
+                            [s.count, s.s1, s.s2, s.s3, s.s4].map(f64::to_bits)
+                        };
+                        assert_eq!(bits(a), bits(b), "{coupling:?} step {}", p.step);
+                    }
                 }
             }
             println!("{coupling:?}: {} levels agree", runs.len());

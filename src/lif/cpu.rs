@@ -597,7 +597,8 @@ mod tests {
             }
             .validate()
             .expect("valid");
-            let runs: Vec<_> = Isa::available()
+            let runs: Vec<_> = Isa::available_as_required()
+                .expect("BALNET_REQUIRE_ISA")
                 .into_iter()
                 .map(|isa| {
                     let mut e = LifCpu::with_isa(&s, 2, isa);

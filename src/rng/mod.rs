@@ -706,7 +706,7 @@ fn inversion_cdf(lambda: f32, p0: f32) -> impl Iterator<Item = f32> {
 }
 
 /// The CDF values `poisson_inversion_p0` compares u with (`inversion_cdf`), written to `out`,
-/// so that `poisson_inversion_p0` gives #{j : u >= out[j]} for the u it draws. Returns the
+/// so that `poisson_inversion_p0` gives #{j : u >= `out[j]`} for the u it draws. Returns the
 /// table's length, or None when it does not fit in `out`.
 pub fn poisson_inversion_table(lambda: f32, p0: f32, out: &mut [f32]) -> Option<usize> {
     let mut len = 0;
@@ -856,6 +856,7 @@ mod tests {
 
     #[test]
     fn philox_lanes_equal_scalar_philox() {
+        crate::device::isa::Isa::available_as_required().expect("BALNET_REQUIRE_ISA");
         let edges = [0u32, 1, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff];
         let mut ctr = [[0u32; LANES]; 4];
         for rep in 0..64u32 {
@@ -894,6 +895,7 @@ mod tests {
     /// and at words on the slot and threshold edges.
     #[test]
     fn alias_lanes_equal_scalar_draws() {
+        crate::device::isa::Isa::available_as_required().expect("BALNET_REQUIRE_ISA");
         for &lambda in &[0.0, 0.02, 3.0, 450.0, 45000.0, 4.9e5] {
             let t = alias::AliasTable::build(lambda);
             for rep in 0..256u32 {

@@ -21,6 +21,30 @@ pub fn gpu() -> Option<Arc<GpuContext>> {
     }
 }
 
+/// A test that cannot run here (no tmpfs mount, no timestamp queries, ...): with
+/// `BALNET_REQUIRE_<what>=1` (`.ci/run` and `scripts/test.sh` set it where the machine allows
+/// it) this fails the test; otherwise it prints that the check was skipped. Returns only when
+/// skipping is allowed.
+pub fn skip_unless_allowed(what: &str, why: &str) {
+    let var = format!("BALNET_REQUIRE_{what}");
+    if std::env::var(&var).as_deref() == Ok("1") {
+        panic!("{var}=1 but this check cannot run: {why}");
+    }
+    eprintln!("skipped ({var} unset): {why}");
+}
+
+/// Whether `BALNET_REQUIRE_GPU=1` is set (CI): checks that are promised on the reference
+/// adapter become assertions.
+pub fn gpu_required() -> bool {
+    std::env::var("BALNET_REQUIRE_GPU").as_deref() == Ok("1")
+}
+
+/// Whether the GPU context is a software (CPU-type) adapter such as lavapipe, on which the
+/// kernels are the CPU backend's f32 arithmetic and the docs promise the same spike trains.
+pub fn software_adapter(ctx: &GpuContext) -> bool {
+    ctx.report.device_type == "Cpu"
+}
+
 /// The balnet binary as a command, with XDG_RUNTIME_DIR set (Mesa warns without it).
 pub fn balnet() -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_balnet"));
