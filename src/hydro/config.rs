@@ -89,6 +89,13 @@ pub struct HydroConfig {
     /// Independent networks simulated together (replica, replica + 1, ...), each recorded
     /// separately; CPU backend.
     pub replicas: u32,
+    /// Test-only negative control, never read from or written to JSON: `pairwise` mode with
+    /// each neuron's own pair included (self-coupling), i.e. without the self-exclusion that
+    /// the model has. The test suite checks that its comparisons tell this broken process from
+    /// the model; every other mode ignores it.
+    #[doc(hidden)]
+    #[serde(skip)]
+    pub pairwise_self_coupling: bool,
 }
 
 impl Default for HydroConfig {
@@ -116,6 +123,7 @@ impl Default for HydroConfig {
             save_state: false,
             replica: 0,
             replicas: 1,
+            pairwise_self_coupling: false,
         }
     }
 }

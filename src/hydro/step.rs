@@ -37,6 +37,9 @@ pub struct HydroConsts {
     /// Largest value the own-population remainder B takes: the smallest J with
     /// P(Poisson(dt max nu_max) > J) < OWN_EXTRA_TAIL (B's mean never exceeds dt nu_max).
     pub own_extra_terms: u32,
+    /// `HydroConfig::pairwise_self_coupling` (a test's negative control): `pairwise_counts`
+    /// includes the neuron's own pair.
+    pub pairwise_self_coupling: bool,
 }
 
 impl HydroConsts {
@@ -69,6 +72,7 @@ impl HydroConsts {
             key: rng::seed_key(c.seed),
             coupling: c.coupling,
             own_extra_terms: own_extra_terms(c.dt * c.nu_max[0].max(c.nu_max[1])),
+            pairwise_self_coupling: c.pairwise_self_coupling,
         }
     }
 
@@ -296,7 +300,7 @@ pub fn pairwise_counts(
             let ctr = rng::counter(g, t, Purpose::hydro_pair_chunk((j / 4) as u32), replica);
             w = rng::philox4x32_10(ctr, c.key);
         }
-        if j == g as usize {
+        if j == g as usize && !c.pairwise_self_coupling {
             continue;
         }
         let u = rng::u32_to_uniform(w[j % 4]);
