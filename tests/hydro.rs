@@ -342,8 +342,8 @@ fn t_bound(seeds: usize, checks: usize) -> f64 {
         .inverse_cdf(1.0 - 1e-3 / (2.0 * checks as f64))
 }
 
-/// Evaluates `checks`: the seeds' mean against each prediction, |mean − predicted| <= bound se
-/// + allowance (bound: the family's Student-t quantile, so a correct theory fails with
+/// Evaluates `checks`: the seeds' mean against each prediction, |mean − predicted| <= (bound
+/// x se) plus the allowance (bound: the family's Student-t quantile, so a correct theory fails with
 /// probability <= 1e-3 in all), and for each named bias the power, the probability that the
 /// same check rejects it, P ≈ Φ((|Δ| − allowance)/se − bound) from the measured standard
 /// error; then the negative control: the check run against the biased prediction must reject
@@ -407,8 +407,8 @@ fn evaluate(label: &str, checks: &[Check]) -> (Vec<String>, Vec<(&'static str, f
 }
 
 /// The checks of the late-time moments of `runs` (n, dt of `c`) against the first-order
-/// prediction: per population the mean, variance and rate against limit + coefficient/sqrt(n)
-/// + the scheme's O(dt) offset, and the skewness against k1 / (sqrt(n) s³). With
+/// prediction: per population the mean, variance and rate against the limit plus
+/// coefficient/sqrt(n) plus the scheme's O(dt) offset, and the skewness against k1 / (sqrt(n) s³). With
 /// `named_biases` the variance carries "v1 without self-exclusion" and the skewness "k1 x
 /// 0.7" as negative controls; otherwise the variance carries "v1 = 0" (the whole first-order
 /// correction missing), the bias a short run can catch.
