@@ -1738,27 +1738,169 @@ mod tests {
         }
     }
 
-    #[test]
-    fn near_singular_set_has_larger_corrections() {
-        let d = steady_state(&HydroTheoryParams::model_defaults()).unwrap();
-        let s = steady_state(&HydroTheoryParams::near_singular()).unwrap();
-        let max_abs = |x: [f64; 2]| x[0].abs().max(x[1].abs());
-        for (name, x, y) in [
-            ("delta", d.delta, s.delta),
-            ("m1", d.m1, s.m1),
-            ("v1", d.v1, s.v1),
-        ] {
-            let ratio = max_abs(y) / max_abs(x);
-            eprintln!(
-                "{name}: defaults {x:?}, near-singular {y:?}, ratio of max |.| = {ratio:.2}, \
-                 per population {:.2} {:.2}",
-                y[0].abs() / x[0].abs(),
-                y[1].abs() / x[1].abs()
-            );
-            assert!(ratio > 1.0, "{name}");
-            assert!(y[0].abs() > x[0].abs() && y[1].abs() > x[1].abs(), "{name}");
+    /// The steady state and its first-order coefficients derived again from docs/models.md's
+    /// equations with nothing of this module: the rates from h by Cramer's rule, s² = tau D/2,
+    /// mu by bisection on E f(mu + s Z) = r, Gaussian expectations of the logistic and its
+    /// derivatives (written out from sigma = 1/(1 + e^{−beta(x − theta)})) by the trapezoid
+    /// rule on z in [−14, 14] (4e4 points), then δ = J_s^{-1}(mu/tau − m), v1 = tau/2
+    /// (Σ_b J_ab² δ_b − 2 sgn_a J_aa s² E f′), k1 = tau/3 (J_aE³ r_E − J_aI³ r_I − 3 sgn_a
+    /// J_aa s⁴ E f″), m1 = (δ − E f″ v1/2 − E f‴ k1/6)/E f′. Returns (rate, mu, var, δ,
+    /// v1, k1, m1).
+    fn independent_steady_state(p: &HydroTheoryParams) -> [[f64; 2]; 7] {
+        let js = [[p.j[0][0], -p.j[0][1]], [p.j[1][0], -p.j[1][1]]];
+        let d = js[0][0] * js[1][1] - js[0][1] * js[1][0];
+        let solve = |b: [f64; 2]| {
+            [
+                (b[0] * js[1][1] - js[0][1] * b[1]) / d,
+                (js[0][0] * b[1] - js[1][0] * b[0]) / d,
+            ]
+        };
+        let r = solve([-p.h[0], -p.h[1]]);
+        // E[g(mu + s Z)] by the trapezoid rule (the integrand is smooth and decays like the
+        // Gaussian: the rule converges geometrically).
+        let expect = |g: &dyn Fn(f64) -> f64, mu: f64, s: f64| {
+            let (lo, hi, k) = (-14.0f64, 14.0f64, 40_000);
+            let h = (hi - lo) / k as f64;
+            (0..=k)
+                .map(|i| {
+                    let z = lo + i as f64 * h;
+                    let w = if i == 0 || i == k { 0.5 } else { 1.0 };
+                    w * g(mu + s * z) * (-0.5 * z * z).exp()
+                })
+                .sum::<f64>()
+                * h
+                / (2.0 * std::f64::consts::PI).sqrt()
+        };
+        let mut out = [[0.0; 2]; 7];
+        let mut e = [[0.0; 2]; 3];
+        for a in 0..2 {
+            let (nu, beta, theta) = (p.nu_max[a], p.beta[a], p.theta[a]);
+            let sig = move |x: f64| 1.0 / (1.0 + (-beta * (x - theta)).exp());
+            let f = move |x: f64| nu * sig(x);
+            let df = move |x: f64| nu * beta * sig(x) * (1.0 - sig(x));
+            let d2f = move |x: f64| {
+                let q = sig(x);
+                nu * beta * beta * q * (1.0 - q) * (1.0 - 2.0 * q)
+            };
+            let d3f = move |x: f64| {
+                let q = sig(x);
+                nu * beta.powi(3) * q * (1.0 - q) * (1.0 - 6.0 * q + 6.0 * q * q)
+            };
+            let var = p.tau[a] * (p.j[a][0].powi(2) * r[0] + p.j[a][1].powi(2) * r[1]) / 2.0;
+            let s = var.sqrt();
+            let (mut lo, mut hi) = (-60.0, 60.0);
+            for _ in 0..200 {
+                let mid = 0.5 * (lo + hi);
+                if expect(&f, mid, s) < r[a] {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            let mu = 0.5 * (lo + hi);
+            out[0][a] = r[a];
+            out[1][a] = mu;
+            out[2][a] = var;
+            e[0][a] = expect(&df, mu, s);
+            e[1][a] = expect(&d2f, mu, s);
+            e[2][a] = expect(&d3f, mu, s);
         }
-        eprintln!("defaults steady state: {d:?}\nnear-singular steady state: {s:?}");
+        let delta = solve([out[1][0] / p.tau[0] - p.m[0], out[1][1] / p.tau[1] - p.m[1]]);
+        for a in 0..2 {
+            let sgn = if a == 0 { 1.0 } else { -1.0 };
+            let (var, jaa) = (out[2][a], p.j[a][a]);
+            let v1 = p.tau[a] / 2.0
+                * (p.j[a][0].powi(2) * delta[0] + p.j[a][1].powi(2) * delta[1]
+                    - 2.0 * sgn * jaa * var * e[0][a]);
+            let k1 = p.tau[a] / 3.0
+                * (p.j[a][0].powi(3) * r[0]
+                    - p.j[a][1].powi(3) * r[1]
+                    - 3.0 * sgn * jaa * var * var * e[1][a]);
+            out[3][a] = delta[a];
+            out[4][a] = v1;
+            out[5][a] = k1;
+            out[6][a] = (delta[a] - 0.5 * e[1][a] * v1 - e[2][a] * k1 / 6.0) / e[0][a];
+        }
+        out
+    }
+
+    /// `steady_state` against the independent derivation above, for the defaults, the
+    /// near-singular set and a set with unequal tau, beta, theta and nonzero m: a wrong term
+    /// in any coefficient (a sign, the self-exclusion, a factor 2 or 3) moves it by far more
+    /// than the 1e-7 relative tolerance, which only the two quadratures' errors use. And the
+    /// near-singular set's corrections are the larger ones by about the ratio docs/models.md
+    /// gives ("finite-n errors ~7x larger"): max |δ| and max |m1| grow 5-10x.
+    #[test]
+    fn first_order_coefficients_match_an_independent_derivation() {
+        let sets = [
+            ("defaults", HydroTheoryParams::model_defaults()),
+            ("near-singular", HydroTheoryParams::near_singular()),
+            (
+                "unequal",
+                HydroTheoryParams {
+                    tau: [1.3, 0.6],
+                    beta: [1.4, 0.8],
+                    theta: [0.2, -0.3],
+                    m: [0.2, -0.1],
+                    ..HydroTheoryParams::model_defaults()
+                }
+                .with_rates([0.35, 0.5]),
+            ),
+        ];
+        let mut maxima = Vec::new();
+        for (name, p) in sets {
+            let ss = steady_state(&p).unwrap();
+            let want = independent_steady_state(&p);
+            let got = [ss.rate, ss.mu, ss.var, ss.delta, ss.v1, ss.k1, ss.m1];
+            let names = ["rate", "mu", "var", "delta", "v1", "k1", "m1"];
+            for q in 0..7 {
+                for a in 0..2 {
+                    let (x, y) = (got[q][a], want[q][a]);
+                    eprintln!(
+                        "{name} {} pop {a}: theory {x:.10}, independent {y:.10}",
+                        names[q]
+                    );
+                    assert!(
+                        (x - y).abs() <= 1e-7 * y.abs().max(1.0),
+                        "{name} {} pop {a}: {x} vs {y}",
+                        names[q]
+                    );
+                }
+            }
+            let max_abs = |x: [f64; 2]| x[0].abs().max(x[1].abs());
+            maxima.push((max_abs(ss.delta), max_abs(ss.m1)));
+        }
+        for (k, what) in ["delta", "m1"].iter().enumerate() {
+            let pick = |m: &(f64, f64)| if k == 0 { m.0 } else { m.1 };
+            let ratio = pick(&maxima[1]) / pick(&maxima[0]);
+            eprintln!("near-singular / defaults, max |{what}|: {ratio:.2}");
+            assert!((5.0..10.0).contains(&ratio), "{what}: ratio {ratio}");
+        }
+    }
+
+    /// Negative control of the derivation test: the self-exclusion term left out of v1 (and
+    /// of k1), or k1's factor tau/3 replaced by tau/2, moves the coefficients by far more than
+    /// that test's tolerance, so it would fail.
+    #[test]
+    fn the_independent_derivation_tells_a_wrong_coefficient() {
+        let p = HydroTheoryParams::model_defaults();
+        let ss = steady_state(&p).unwrap();
+        let want = independent_steady_state(&p);
+        for a in 0..2 {
+            let sgn = if a == 0 { 1.0 } else { -1.0 };
+            let m = sigmoid_moments(&p, a, ss.mu[a], ss.var[a]).unwrap();
+            let v1_without = ss.v1[a] + p.tau[a] * sgn * p.j[a][a] * ss.var[a] * m.df;
+            let k1_without = ss.k1[a] + p.tau[a] * sgn * p.j[a][a] * ss.var[a].powi(2) * m.d2f;
+            let k1_factor = ss.k1[a] * 3.0 / 2.0;
+            for (what, x, y) in [
+                ("v1 without self-exclusion", v1_without, want[4][a]),
+                ("k1 without self-exclusion", k1_without, want[5][a]),
+                ("k1 with tau/2", k1_factor, want[5][a]),
+            ] {
+                eprintln!("{what} pop {a}: {x:.6} vs {y:.6}");
+                assert!((x - y).abs() > 1e-3 * y.abs().max(1.0), "{what} pop {a}");
+            }
+        }
     }
 
     #[test]
