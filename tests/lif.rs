@@ -322,7 +322,8 @@ fn random_delays_lie_in_their_ranges() {
 
 /// The `annealed` network is the mean-field assumption: its rate and CV against the
 /// self-consistent theory at K = 1e3 (docs/validation.md). Slow (about 2 min): run by hand with
-/// `cargo test --release --test lif annealed -- --ignored --nocapture`.
+/// `cargo test --release --test lif annealed -- --ignored --nocapture`, or `scripts/test.sh
+/// --long`.
 #[test]
 #[ignore]
 fn annealed_network_matches_mean_field() {
@@ -346,9 +347,22 @@ fn annealed_network_matches_mean_field() {
                 th.rate,
                 th.cv
             );
-            assert!((sm.mean_rate_hz[a] - th.rate).abs() < 0.1 * th.rate);
-            assert!((cv - th.cv).abs() < 0.05);
+            // The stated error budget (python/tests/test_lif.py has the same): Siegert's
+            // diffusion approximation up to 3% at these a (the exact shot-noise comparison
+            // above), the network's own sampling error near 0.1% over 2 s: rate within 4%.
+            // The per-neuron CV of a 2 s window (100-200 intervals) is biased low by
+            // O(CV²/N), about 0.01-0.02, plus 0.01 of the diffusion approximation: CV within
+            // 0.04 below the theory.
+            assert!((sm.mean_rate_hz[a] - th.rate).abs() < 0.04 * th.rate);
+            assert!((-0.04..0.0).contains(&(cv - th.cv)));
         }
+        // Negative control: the theory of a 10% stronger drive is outside the rate window.
+        let biased = {
+            let mut c = s.config.clone();
+            c.nu_x *= 1.1;
+            balnet::lif::theory::self_consistent(&c.validate().expect("valid")).expect("theory")
+        };
+        assert!((sm.mean_rate_hz[0] - biased.rate).abs() > 0.04 * biased.rate);
     }
 }
 

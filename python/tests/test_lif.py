@@ -45,11 +45,21 @@ def test_annealed_network_matches_mean_field():
     # The run's own mean-field prediction (run.json) is balnet.theory's.
     assert r.theory == pytest.approx(th, rel=1e-12)
     sm = r.summary["summary"]
+    # The tolerances are the stated approximation errors of the theory, not sampling: the
+    # network's 1 s mean rate has a standard error near 0.1% (8000 neurons, about 4e5 spikes),
+    # while Siegert's diffusion approximation is off by up to 3% for a = 2e-3 to 8e-3 (the
+    # exact shot-noise comparison in tests/lif.rs: +1.9% at a = 2e-3). So: the rate within 4%
+    # of the theory. The CV of a 1 s window (about 49 intervals per neuron) is biased low by
+    # O(CV²/N) + O(1/N) (the interval cut by the window is dropped; a sample sd is biased):
+    # about 0.03, plus the diffusion approximation's 0.01 (tests/lif.rs): the CV within 0.05,
+    # below the theory. Negative control: the theory of a 10% stronger drive (about 15% more
+    # rate) is outside the rate window, so a 10% error in the drive or the theory is caught.
+    biased = balnet.theory(dict(ANNEALED, nu_x=1.1 * ANNEALED["nu_x"]))
     for a, pop in enumerate(("E", "I")):
         rate, cv = sm["mean_rate_hz"][a], sm["mean_cv"][a]
-        # tests/lif.rs's tolerances for this network: 10% on the rate, 0.05 on the CV.
-        assert abs(rate - th["rate_hz"]) < 0.1 * th["rate_hz"], f"{pop} rate {rate} vs {th}"
-        assert abs(cv - th["cv"]) < 0.05, f"{pop} CV {cv} vs {th}"
+        assert abs(rate - th["rate_hz"]) < 0.04 * th["rate_hz"], f"{pop} rate {rate} vs {th}"
+        assert -0.05 < cv - th["cv"] < 0.0, f"{pop} CV {cv} vs {th}"
+        assert abs(rate - biased["rate_hz"]) > 0.04 * biased["rate_hz"], f"{pop}: {biased}"
     # The per-neuron table agrees with run.json's population summary.
     nd = r.neurons
     assert len(nd) == 8000
