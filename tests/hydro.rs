@@ -208,7 +208,8 @@ fn pairwise_and_independent_are_the_same_process() {
 /// CPU and GPU runs of model H (different seeds, n = 1e4, 8 each) agree in law at t = 0.3,
 /// 0.6 and 1 (during the relaxation from x(0), where a wrong drive, coupling or leak shows
 /// most): false alarm 1e-3 over the 18 checks; the printed `detects` is the difference caught
-/// with probability 0.99 (about 4e-3 on the rates, 1.3%; measured 3.0e-3 to 4.7e-3). The same seed at n = 1e5 then stays close (the same random stream). The
+/// with probability 0.99 (about 4e-3 on the rates, 1.3%; measured 3.0e-3 to 4.7e-3). The
+/// same seed at n = 1e5 then stays close (the same random stream). The
 /// statistical side's negative control: CPU runs with target rates 2% higher (h = −J_s r) are
 /// told from the GPU runs by the same check.
 #[test]
