@@ -83,8 +83,11 @@ if [[ $mode == all ]]; then
   # 64 x 4 model L blocks, 256-wide sorts), whatever the adapter; without an adapter they
   # fail (or skip, with BALNET_REQUIRE_GPU=0).
   echo "== the GPU tests again with BALNET_GPU_LAYOUT=gpu"
+  # The CPU-only statistical tests of tests/hydro.rs ran in the first pass: skipped here.
   BALNET_GPU_LAYOUT=gpu cargo test --release --test hydro --test replicas --test checkpoint \
-    --test lif_gpu --test rng_samplers --test math_twins --test spikes --test numerics --test kernel_times
+    --test lif_gpu --test rng_samplers --test math_twins --test spikes --test numerics --test kernel_times \
+    -- --skip independent_matches_the_corrected_limit_cpu --skip pairwise_and_independent \
+    --skip x_is_gaussian --skip shared_mode
 fi
 
 venv=${BALNET_VENV:-target/python-venv}
