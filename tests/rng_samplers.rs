@@ -128,3 +128,34 @@ fn draws_do_not_depend_on_how_the_range_is_split() {
         );
     }
 }
+
+/// Negative control of the goodness-of-fit checks above, and their power: draws from a law 1%
+/// off its nominal parameter fail the nominal law's check. With 1e6 draws the mean's z-test
+/// alone puts a 1% bias of Poisson(3) at 17 sd, of Poisson(450) at 212 sd and of
+/// Binomial(100, 0.3) at 65 sd, far beyond its bound of 5 sd: each is caught with probability
+/// > 0.99 (the chi-square test adds to it). (A 1% bias of a small mean, Poisson(0.02), is
+/// below the check's resolution, about 0.7% of sqrt(lambda)/lambda per 1e6 draws.)
+#[test]
+fn a_one_percent_biased_sampler_fails_its_check() {
+    for (drawn, nominal) in [
+        (Sampler::Poisson(3.03), Sampler::Poisson(3.0)),
+        (Sampler::Poisson(454.5), Sampler::Poisson(450.0)),
+        (Sampler::Binomial(100, 0.303), Sampler::Binomial(100, 0.3)),
+    ] {
+        let v = sc::evaluate(nominal, &sc::cpu_draws(drawn, site(), SAMPLES));
+        eprintln!(
+            "{} drawn, checked as {}: passed {} (z mean {:.1}, p {:.1e})",
+            drawn.label(),
+            nominal.label(),
+            v.passed(),
+            v.moments.z_mean,
+            v.gof.p_value
+        );
+        assert!(
+            !v.passed(),
+            "{} passed as {}",
+            drawn.label(),
+            nominal.label()
+        );
+    }
+}
