@@ -58,7 +58,9 @@ echo "== strict checks: BALNET_REQUIRE_GPU=$BALNET_REQUIRE_GPU BALNET_REQUIRE_IS
 # The CLI (the tests spawn it, and it tells whether the adapter has timestamp queries).
 cargo build --release --bin balnet
 if [[ -z "${BALNET_REQUIRE_TIMESTAMPS+x}" ]]; then
-  if target/release/balnet info --json 2>/dev/null | grep -q '"timestamp_query": *true'; then
+  # (Captured first: with pipefail, `grep -q` closing the pipe early would fail the test.)
+  info=$(target/release/balnet info --json 2>/dev/null || true)
+  if grep -q '"timestamp_query": *true' <<<"$info"; then
     export BALNET_REQUIRE_TIMESTAMPS=1
   fi
 fi
