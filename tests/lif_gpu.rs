@@ -506,12 +506,17 @@ fn backends_agree_annealed_and_all_to_all() {
 }
 
 /// The K = 1e3 network of the performance target (N_E = N_I = 1e4, a = 2e-3, nu_X tau_rp =
-/// 0.05) on both backends, 4 seeds each. Slow (about 2 min on lavapipe): run by hand with
+/// 0.05) on both backends, 4 seeds each, compared statistically even on a software adapter:
+/// there the trains of a seed are the CPU's for the first 250 ms (seed 1: 47 423 identical
+/// spikes), then one neuron close to threshold crosses it one step earlier on lavapipe (a
+/// last-bit difference of the device's f32 arithmetic, e.g. a contracted multiply-add) and
+/// the difference spreads; 2e4 neurons x 1.4e4 steps x about 25 arrivals each leave room for
+/// such a rare difference, which the K = 1e2 cases of the suite have not met. Slow (about 2 min on lavapipe): run by hand with
 /// `cargo test --release --test lif_gpu k1000 -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn backends_agree_k1000() {
-    backends_agree("K = 1e3, precise", 4, Agreement::ExactOnSoftware, |c| {
+    backends_agree("K = 1e3, precise", 4, Agreement::Statistical, |c| {
         c.k = 1000;
         c.synapse = SynapseConfig::Conductance { a: 2e-3, g: 20.0 };
         c.warmup = 200.0;
