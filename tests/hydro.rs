@@ -75,6 +75,14 @@ const QUANTITIES: [(&str, Get); 3] = [
     ("rate", |r| r.rate),
 ];
 
+type Pick = fn(&LatePopulation) -> LateComparison;
+/// The late-time comparisons of a population, by quantity.
+const LATE_PICKS: [(&str, Pick); 3] = [
+    ("mean", |l| l.mean),
+    ("var", |l| l.var),
+    ("rate", |l| l.rate),
+];
+
 /// Whether two sets of runs agree at times `ts`: Welch's t of every (time, population,
 /// quantity) within the Student-t bound for a family-wise false alarm of 1e-3 over all of them
 /// (Bonferroni). Prints, per check, the difference it detects with probability 0.99,
@@ -290,13 +298,7 @@ struct LateSummary {
 fn late_summaries(runs: &[Vec<LatePopulation>]) -> Vec<LateSummary> {
     let mut out = Vec::new();
     for p in 0..2 {
-        type Pick = fn(&LatePopulation) -> LateComparison;
-        let picks: [(&str, Pick); 3] = [
-            ("mean", |l| l.mean),
-            ("var", |l| l.var),
-            ("rate", |l| l.rate),
-        ];
-        for (name, pick) in picks {
+        for (name, pick) in LATE_PICKS {
             let v: Vec<f64> = runs.iter().map(|r| pick(&r[p]).simulated).collect();
             let (mean, se) = mean_se(&v);
             let first = pick(&runs[0][p]);
@@ -457,13 +459,7 @@ fn first_order_checks(c: &HydroConfig, runs: &[SeedLate], named_biases: bool) ->
     let se_term = self_exclusion_term(&s);
     let mut checks = Vec::new();
     for p in 0..2 {
-        type Pick = fn(&LatePopulation) -> LateComparison;
-        let picks: [(&str, Pick); 3] = [
-            ("mean", |l| l.mean),
-            ("var", |l| l.var),
-            ("rate", |l| l.rate),
-        ];
-        for (name, pick) in picks {
+        for (name, pick) in LATE_PICKS {
             let first = pick(&runs[0].late[p]);
             let predicted = first.corrected_at_dt;
             let biased = (name == "var").then(|| {
