@@ -133,8 +133,8 @@ fn draws_do_not_depend_on_how_the_range_is_split() {
 /// off its nominal parameter fail the nominal law's check. With 1e6 draws the mean's z-test
 /// alone puts a 1% bias of Poisson(3) at 17 sd, of Poisson(450) at 212 sd and of
 /// Binomial(100, 0.3) at 65 sd, far beyond its bound of 5 sd: each is caught with probability
-/// > 0.99 (the chi-square test adds to it). (A 1% bias of a small mean, Poisson(0.02), is
-/// below the check's resolution, about 0.7% of sqrt(lambda)/lambda per 1e6 draws.)
+/// above 0.99 (the chi-square test adds to it). A 1% bias of a small mean, Poisson(0.02), is
+/// below the check's resolution (the mean's sd is sqrt(lambda/1e6), 0.7% of lambda there).
 #[test]
 fn a_one_percent_biased_sampler_fails_its_check() {
     for (drawn, nominal) in [
