@@ -46,6 +46,20 @@ fn spawn(args: &[&str]) -> Child {
         .unwrap()
 }
 
+/// `balnet run CFG --backend BACKEND --out OUT EXTRA...`, spawned.
+fn spawn_run(cfg: &str, backend: &str, out: &Path, extra: &[&str]) -> Child {
+    let mut args = vec![
+        "run",
+        cfg,
+        "--backend",
+        backend,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    spawn(&args)
+}
+
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -171,14 +185,7 @@ fn kill_mid_run(
     let full = complete_lines(&reference.join(csv)).len();
     for attempt in 0..3 {
         let out = d.join(format!("{name}{attempt}"));
-        let mut child = spawn(&[
-            "run",
-            cfg,
-            "--backend",
-            "cpu",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let mut child = spawn_run(cfg, "cpu", &out, &[]);
         wait_for_lines(&mut child, &out.join(csv), lines);
         child.kill().unwrap();
         child.wait().unwrap();
@@ -211,14 +218,7 @@ fn interrupted(backend: &str, config: &str, csv: &str, signals: &[&str], name: &
     // test fails if none was interrupted.
     for attempt in 0..3 {
         let out = d.join(format!("run{attempt}"));
-        let mut child = spawn(&[
-            "run",
-            &cfg,
-            "--backend",
-            backend,
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let mut child = spawn_run(&cfg, backend, &out, &[]);
         wait_for_lines(&mut child, &out.join(csv), 20);
         let still_running = child.try_wait().unwrap().is_none();
         for s in signals {
@@ -458,16 +458,7 @@ fn full_disk_fails_with_the_path_and_no_temporary_files() {
 
 /// A run with checkpoints, killed after its first one.
 fn killed_after_checkpoint(cfg: &str, out: &Path, every: &str) {
-    let mut child = spawn(&[
-        "run",
-        cfg,
-        "--backend",
-        "cpu",
-        "--out",
-        out.to_str().unwrap(),
-        "--checkpoint-every",
-        every,
-    ]);
+    let mut child = spawn_run(cfg, "cpu", out, &["--checkpoint-every", every]);
     let t0 = Instant::now();
     while !out.join("checkpoint.bin").exists() && t0.elapsed() < Duration::from_secs(120) {
         std::thread::sleep(Duration::from_millis(2));

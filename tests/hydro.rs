@@ -89,25 +89,17 @@ const LATE_PICKS: [(&str, Pick); 3] = [
 /// (bound + 2.33) standard errors. Returns the checks that fail.
 fn same_law(a: &[Vec<MomentRow>], b: &[Vec<MomentRow>], ts: &[f64], what: &str) -> Vec<String> {
     let mut failures = Vec::new();
-    use statrs::distribution::{ContinuousCDF, StudentsT};
-    let m = (ts.len() * 2 * QUANTITIES.len()) as f64;
+    let m = ts.len() * 2 * QUANTITIES.len();
     for &t in ts {
         for p in 0..2 {
             for (name, get) in QUANTITIES {
                 let va: Vec<f64> = a.iter().map(|r| get(&at(r, t, p))).collect();
                 let vb: Vec<f64> = b.iter().map(|r| get(&at(r, t, p))).collect();
-                let (ma, sa) = mean_se(&va);
-                let (mb, sb) = mean_se(&vb);
-                let se2 = sa * sa + sb * sb;
-                let dof = se2 * se2
-                    / (sa.powi(4) / (va.len() - 1) as f64 + sb.powi(4) / (vb.len() - 1) as f64);
-                let bound = StudentsT::new(0.0, 1.0, dof)
-                    .expect("t")
-                    .inverse_cdf(1.0 - 1e-3 / (2.0 * m));
-                let z = (ma - mb) / se2.sqrt().max(1e-12);
+                let w = common::welch(&va, &vb, m);
+                let ([ma, mb], z, bound) = (w.mean, w.t, w.bound);
                 eprintln!(
                     "{what} t={t} pop={p} {name}: {ma:.5} vs {mb:.5} (t = {z:.2}, bound {bound:.2}, detects {:.2e})",
-                    (bound + 2.33) * se2.sqrt()
+                    (bound + 2.33) * w.se_diff
                 );
                 if z.abs() >= bound {
                     failures.push(format!(
@@ -136,21 +128,13 @@ fn late_averages(c: &HydroConfig) -> [[f64; 3]; 2] {
 /// Welch's t of every (population, quantity) between two sets of seeds' late averages, with
 /// the Bonferroni bound for a family-wise false alarm of 1e-3 over the 6 quantities.
 fn welch_family(a: &[[[f64; 3]; 2]], b: &[[[f64; 3]; 2]], what: &str) -> Vec<(String, f64, f64)> {
-    use statrs::distribution::{ContinuousCDF, StudentsT};
     let mut out = Vec::new();
     for p in 0..2 {
         for (q, (name, _)) in QUANTITIES.iter().enumerate() {
             let va: Vec<f64> = a.iter().map(|r| r[p][q]).collect();
             let vb: Vec<f64> = b.iter().map(|r| r[p][q]).collect();
-            let (ma, sa) = mean_se(&va);
-            let (mb, sb) = mean_se(&vb);
-            let se2 = sa * sa + sb * sb;
-            let dof = se2 * se2
-                / (sa.powi(4) / (va.len() - 1) as f64 + sb.powi(4) / (vb.len() - 1) as f64);
-            let bound = StudentsT::new(0.0, 1.0, dof)
-                .expect("t")
-                .inverse_cdf(1.0 - 1e-3 / 12.0);
-            let t = (ma - mb) / se2.sqrt();
+            let w = common::welch(&va, &vb, 6);
+            let ([ma, mb], [sa, sb], t, bound) = (w.mean, w.se, w.t, w.bound);
             eprintln!(
                 "{what} pop {p} {name}: {ma:.5} ± {sa:.5} vs {mb:.5} ± {sb:.5}, t = {t:+.2} (bound {bound:.2})"
             );

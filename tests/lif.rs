@@ -171,12 +171,19 @@ fn shot_noise_exact_h(a: f64, nu_x: f64, h: f64) -> (f64, f64) {
     };
     let t1 = solve(&|_| 1.0);
     let t2 = solve(&|i| 2.0 * t1[i]);
-    let f = (n.v_r - n.e_l) / h;
-    let i = f.floor() as usize;
-    let w = f - i as f64;
-    let at = |t: &[f64]| t[i] * (1.0 - w) + t[i + 1] * w;
-    let (m1, m2) = (at(&t1), at(&t2));
-    let isi = n.tau_rp + m1;
+    rate_and_cv(&t1, &t2, n.e_l, h, n.v_r, n.tau_rp)
+}
+
+/// The rate (Hz) and ISI CV from first-passage-time moments T1, T2 tabulated on the grid lo +
+/// i h: both linearly interpolated at V_r, ISI = tau_rp + T1, rate 1/ISI and CV sqrt(T2 −
+/// T1²)/ISI.
+fn rate_and_cv(t1: &[f64], t2: &[f64], lo: f64, h: f64, v_r: f64, tau_rp: f64) -> (f64, f64) {
+    let x = (v_r - lo) / h;
+    let i = (x.floor() as usize).min(t1.len() - 2);
+    let w = x - i as f64;
+    let at = |a: &[f64]| a[i] * (1.0 - w) + a[i + 1] * w;
+    let (m1, m2) = (at(t1), at(t2));
+    let isi = tau_rp + m1;
     (1.0 / isi, (m2 - m1 * m1).max(0.0).sqrt() / isi)
 }
 
@@ -454,14 +461,7 @@ fn fpt_moments(
     let t1 = cumulative_down(&|i| inner[i] * weight(i));
     let inner2 = cumulative_up(&|i| psi[i] * t1[i]);
     let t2 = cumulative_down(&|i| 2.0 * inner2[i] * weight(i));
-    // Linear interpolation at V_r.
-    let x = (v_r - lo) / h;
-    let i = (x.floor() as usize).min(k - 1);
-    let w = x - i as f64;
-    let at = |a: &[f64]| a[i] * (1.0 - w) + a[i + 1] * w;
-    let (m1, m2) = (at(&t1), at(&t2));
-    let isi = tau_rp + m1;
-    (1.0 / isi, (m2 - m1 * m1).max(0.0).sqrt() / isi)
+    rate_and_cv(&t1, &t2, lo, h, v_r, tau_rp)
 }
 
 /// `fpt_moments` for the Ornstein–Uhlenbeck process of Siegert's formula, tau dV = (mu − V) dt

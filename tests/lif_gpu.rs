@@ -10,7 +10,6 @@ use balnet::lif::config::{
 use balnet::lif::connectivity::build_csr;
 use balnet::lif::gpu_connectivity::SynSplit;
 use balnet::lif::sim::Simulation;
-use statrs::distribution::{ContinuousCDF, StudentsT};
 use std::sync::Arc;
 
 /// The device builds exactly the CPU's CSR (offsets and every synapse word, delays included)
@@ -169,15 +168,6 @@ fn run_stats(s: &LifSetup, gpu: Option<&Arc<GpuContext>>) -> RunStats {
     }
 }
 
-fn mean_var(v: &[f64]) -> (f64, f64) {
-    let k = v.len() as f64;
-    let m = v.iter().sum::<f64>() / k;
-    (
-        m,
-        v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (k - 1.0),
-    )
-}
-
 /// Lowest population rate a comparison accepts on either side: both networks of every case
 /// fire at 40-70 Hz, so two silent (or nearly silent) runs, which agree trivially, fail here.
 const RATE_FLOOR_HZ: f64 = 5.0;
@@ -292,30 +282,15 @@ fn compare_backends(
             pick(&gpu, &|r| r.pv_e[b]),
         ));
     }
-    let m = checks.len() as f64;
     let mut failures = Vec::new();
     eprintln!("{name}: {seeds} seeds per backend, mean ± standard error");
     for (what, c, g) in &checks {
-        let (mc, vc) = mean_var(c);
-        let (mg, vg) = mean_var(g);
-        let n = seeds as f64;
-        let se2 = vc / n + vg / n;
-        let diff = mg - mc;
-        let (t, bound) = if se2 > 0.0 {
-            let dof = se2 * se2 / ((vc / n).powi(2) / (n - 1.0) + (vg / n).powi(2) / (n - 1.0));
-            let q = StudentsT::new(0.0, 1.0, dof)
-                .expect("t distribution")
-                .inverse_cdf(1.0 - 1e-3 / (2.0 * m));
-            (diff / se2.sqrt(), q)
-        } else {
-            (if diff == 0.0 { 0.0 } else { f64::INFINITY }, 0.0)
-        };
+        let w = common::welch(g, c, checks.len());
+        let ([mg, mc], [sg, sc], t, bound) = (w.mean, w.se, w.t, w.bound);
         eprintln!(
-            "  {what:<24} cpu {mc:>10.4} ± {:<8.4} gpu {mg:>10.4} ± {:<8.4} t = {t:>6.2} (bound {bound:.2}; detects {:.3} = {:.1}% with power 0.99)",
-            (vc / n).sqrt(),
-            (vg / n).sqrt(),
-            (bound + 2.33) * se2.sqrt(),
-            100.0 * (bound + 2.33) * se2.sqrt() / mc.abs().max(1e-12)
+            "  {what:<24} cpu {mc:>10.4} ± {sc:<8.4} gpu {mg:>10.4} ± {sg:<8.4} t = {t:>6.2} (bound {bound:.2}; detects {:.3} = {:.1}% with power 0.99)",
+            (bound + 2.33) * w.se_diff,
+            100.0 * (bound + 2.33) * w.se_diff / mc.abs().max(1e-12)
         );
         if t.abs() > bound {
             failures.push(what.clone());

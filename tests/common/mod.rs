@@ -85,3 +85,47 @@ pub fn lif_run(
     assert!(sim.failure().is_none(), "{:?}", sim.failure());
     sim.recording().expect("recording")
 }
+
+/// Welch's comparison of the means of two samples (seeds): each side's mean and standard
+/// error, t = (mean_a − mean_b)/se, and the two-sided Student-t bound (Welch–Satterthwaite
+/// degrees of freedom) for a family-wise false alarm of 1e-3 over `family` such comparisons
+/// (Bonferroni). With no spread on either side, t is 0 for equal means and infinite
+/// otherwise, and the bound is 0.
+pub struct Welch {
+    pub mean: [f64; 2],
+    pub se: [f64; 2],
+    /// sqrt(se_a² + se_b²).
+    pub se_diff: f64,
+    pub t: f64,
+    pub bound: f64,
+}
+
+pub fn welch(a: &[f64], b: &[f64], family: usize) -> Welch {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let mean_se = |v: &[f64]| {
+        let k = v.len() as f64;
+        let m = v.iter().sum::<f64>() / k;
+        let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (k - 1.0);
+        (m, (var / k).sqrt())
+    };
+    let ((ma, sa), (mb, sb)) = (mean_se(a), mean_se(b));
+    let se2 = sa * sa + sb * sb;
+    let diff = ma - mb;
+    let (t, bound) = if se2 > 0.0 {
+        let dof =
+            se2 * se2 / (sa.powi(4) / (a.len() - 1) as f64 + sb.powi(4) / (b.len() - 1) as f64);
+        let bound = StudentsT::new(0.0, 1.0, dof)
+            .expect("t distribution")
+            .inverse_cdf(1.0 - 1e-3 / (2.0 * family as f64));
+        (diff / se2.sqrt(), bound)
+    } else {
+        (if diff == 0.0 { 0.0 } else { f64::INFINITY }, 0.0)
+    };
+    Welch {
+        mean: [ma, mb],
+        se: [sa, sb],
+        se_diff: se2.sqrt(),
+        t,
+        bound,
+    }
+}
