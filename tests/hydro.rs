@@ -112,14 +112,18 @@ fn same_law(a: &[Vec<MomentRow>], b: &[Vec<MomentRow>], ts: &[f64], what: &str) 
     failures
 }
 
+/// Population `p`'s records at t >= 2 (the steady-state comparisons' window).
+fn late_rows(rows: &[MomentRow], p: usize) -> Vec<&MomentRow> {
+    rows.iter()
+        .filter(|r| r.population == p && r.t >= 2.0 - 1e-9)
+        .collect()
+}
+
 /// Per seed, the late-time (t >= 2) average of each population's mean, variance and rate.
 fn late_averages(c: &HydroConfig) -> [[f64; 3]; 2] {
     let rows = simulate(c, BackendChoice::Cpu);
     std::array::from_fn(|p| {
-        let late: Vec<&MomentRow> = rows
-            .iter()
-            .filter(|r| r.population == p && r.t >= 2.0 - 1e-9)
-            .collect();
+        let late = late_rows(&rows, p);
         let k = late.len() as f64;
         std::array::from_fn(|q| late.iter().map(|r| (QUANTITIES[q].1)(r)).sum::<f64>() / k)
     })
@@ -313,11 +317,7 @@ fn seed_late(c: &HydroConfig, backend: BackendChoice) -> Vec<SeedLate> {
         .map(|r| {
             let rows = sim.moments(r);
             let skewness = std::array::from_fn(|p| {
-                let late: Vec<f64> = rows
-                    .iter()
-                    .filter(|r| r.population == p && r.t >= 2.0 - 1e-9)
-                    .map(|r| r.skewness)
-                    .collect();
+                let late: Vec<f64> = late_rows(&rows, p).iter().map(|r| r.skewness).collect();
                 late.iter().sum::<f64>() / late.len() as f64
             });
             SeedLate {
@@ -685,10 +685,7 @@ fn late_shape(n: u64, seed: u64) -> [(f64, f64, f64, f64); 2] {
         BackendChoice::Cpu,
     );
     std::array::from_fn(|p| {
-        let late: Vec<&MomentRow> = rows
-            .iter()
-            .filter(|r| r.population == p && r.t >= 2.0 - 1e-9)
-            .collect();
+        let late = late_rows(&rows, p);
         let k = late.len() as f64;
         let skew = late.iter().map(|r| r.skewness).sum::<f64>() / k;
         let kurt = late.iter().map(|r| r.excess_kurtosis).sum::<f64>() / k;
