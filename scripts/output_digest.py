@@ -9,8 +9,11 @@ the sweep example, and a run interrupted by SIGINT and resumed from its checkpoi
 
 Each line is `case file sha256`. run.json is compared without its timings (every key that
 holds seconds or a per-second rate, and the GPU's kernel times), which differ run to run;
-the figures (*.png) are listed apart, as `png`, since a change of their drawing is a change
-of presentation, not of a number. A case that fails prints its exit status instead.
+summary.csv without its timing columns; the figures (*.png) are listed apart, as `png`, since
+a change of their drawing is a change of presentation, not of a number, and so are
+checkpoint files (`ckpt`; a resumed run's last one depends on where the run was
+interrupted, which depends on the machine's speed). A case that fails prints its exit
+status instead.
 
 `--resume-from DIR` resumes copies of the interrupted runs another binary left in DIR (its
 WORKDIR), so that a checkpoint written before a change is shown to resume after it.
@@ -66,10 +69,18 @@ def digest_dir(case, d):
         rel = p.relative_to(d)
         if p.name == "run.json":
             v = strip_timing(json.loads(p.read_text()))
+            if isinstance(v, dict) and isinstance(v.get("warnings"), list):
+                # Where a resumed run was interrupted depends on the machine's timing.
+                v["warnings"] = [w for w in v["warnings"] if "resumed from a checkpoint" not in w]
             data = json.dumps(v, sort_keys=True).encode()
+        elif p.name == "summary.csv":
+            rows = [r.split(",") for r in p.read_text().splitlines()]
+            keep = [i for i, c in enumerate(rows[0]) if not any(t in c for t in TIMING)]
+            data = "\n".join(",".join(r[i] for i in keep) for r in rows).encode()
         else:
             data = p.read_bytes()
-        tag = "png" if p.suffix == ".png" else "file"
+        # The last checkpoint of a resumed run depends on where it was interrupted.
+        tag = {".png": "png", ".bin": "ckpt"}.get(p.suffix, "file")
         print(f"{case} {tag} {rel} {hashlib.sha256(data).hexdigest()[:16]}")
 
 

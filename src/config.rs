@@ -235,12 +235,48 @@ pub(crate) fn round_count(what: &str, x: f64, lo: u64, hi: u64) -> Result<u64, C
     Ok((r as u64).clamp(lo, hi))
 }
 
-/// The models a config can name in its "model" field.
-pub const MODELS: [&str; 2] = ["hydro", "lif"];
+/// The model a config is for: its "model" field, `"hydro"` (model H) or `"lif"` (model L).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Model {
+    Hydro,
+    Lif,
+}
+
+impl Model {
+    pub const ALL: [Model; 2] = [Model::Hydro, Model::Lif];
+
+    /// The spelling in configs, run.json and checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Hydro => "hydro",
+            Model::Lif => "lif",
+        }
+    }
+
+    /// "model H" or "model L", as the docs name them.
+    pub fn label(self) -> &'static str {
+        match self {
+            Model::Hydro => "model H",
+            Model::Lif => "model L",
+        }
+    }
+
+    /// The model of a config's spelling (deserialisation), None for anything else.
+    pub fn from_name(s: &str) -> Option<Model> {
+        Model::ALL.into_iter().find(|m| m.name() == s)
+    }
+}
+
+impl std::fmt::Display for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Which model a config file is for, from its "model" field: "hydro" (model H) or "lif"
 /// (model L); anything else is an error that names the value (shortened).
-pub fn model_of(text: &str) -> Result<String, ConfigError> {
+pub fn model_of(text: &str) -> Result<Model, ConfigError> {
     let v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| bad(format!("malformed JSON: {}", json_error_message(&e))))?;
     match v.get("model") {
@@ -249,8 +285,7 @@ pub fn model_of(text: &str) -> Result<String, ConfigError> {
             fmt_value(&v)
         ))),
         None => Err(bad("missing field `model` (\"hydro\" or \"lif\")")),
-        Some(serde_json::Value::String(s)) if MODELS.contains(&s.as_str()) => Ok(s.clone()),
-        Some(serde_json::Value::String(s)) => Err(bad(format!(
+        Some(serde_json::Value::String(s)) => Model::from_name(s).ok_or_else(|| bad(format!(
             "model = {}: must be \"hydro\" (model H) or \"lif\" (model L)",
             fmt_value(s)
         ))),
@@ -320,7 +355,7 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(m.len() < 200 && m.contains("must be \"hydro\""), "{m}");
-        assert_eq!(model_of("{\"model\": \"lif\"}").unwrap(), "lif");
+        assert_eq!(model_of("{\"model\": \"lif\"}").unwrap(), Model::Lif);
         assert!(model_of("[1, 2]").unwrap_err().0.contains("JSON object"));
     }
 }

@@ -34,14 +34,17 @@
 // Populations are indexed a = 0 (E), 1 (I) across several parallel arrays at once.
 #![allow(clippy::needless_range_loop)]
 
+pub mod app;
 pub mod config;
 pub mod device;
+pub mod driver;
 pub mod error;
 pub mod hydro;
 pub mod io;
 pub mod kernels;
 pub mod lif;
 pub mod math;
+pub mod model_config;
 pub mod numerics;
 pub mod progress;
 pub mod report;

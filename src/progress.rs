@@ -95,13 +95,41 @@ pub enum Outcome {
 impl Outcome {
     /// run.json's status for a run that ended with this outcome: `failed` when the run (every
     /// member of it) failed, else `interrupted` when cancelled, else `complete`.
-    pub fn status(self, failed: bool) -> &'static str {
+    pub fn status(self, failed: bool) -> Status {
         if failed {
-            "failed"
+            Status::Failed
         } else if self == Outcome::Cancelled {
-            "interrupted"
+            Status::Interrupted
         } else {
-            "complete"
+            Status::Complete
         }
+    }
+}
+
+/// run.json's `status`: `running` while the run goes, then how it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Running,
+    Complete,
+    Interrupted,
+    Failed,
+}
+
+impl Status {
+    /// The spelling in run.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Complete => "complete",
+            Status::Interrupted => "interrupted",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
     }
 }

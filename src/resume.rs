@@ -1,16 +1,9 @@
 //! The resolved config of a run directory (its run.json), to resume the run from its
 //! checkpoint: what `balnet run --resume DIR` and the Python package's `run(resume=DIR)` read.
 
-use crate::config::{self, ConfigError};
-use crate::hydro::config::HydroConfig;
-use crate::lif::config::LifConfig;
+use crate::config::{self, ConfigError, Model};
+use crate::model_config::ModelConfig;
 use std::path::Path;
-
-/// The config a run directory was run with.
-pub enum Resumed {
-    Hydro(Box<HydroConfig>),
-    Lif(Box<LifConfig>),
-}
 
 /// The resolved config of the run in `dir`. `checkpoint_every` and `resume` name those
 /// settings in the messages as the caller spells them (the CLI's flags, Python's arguments).
@@ -18,7 +11,7 @@ pub fn resumed_config(
     dir: &Path,
     checkpoint_every: &str,
     resume: &str,
-) -> Result<Resumed, ConfigError> {
+) -> Result<ModelConfig, ConfigError> {
     let p = dir.join("run.json");
     let text = std::fs::read_to_string(&p)
         .map_err(|e| ConfigError(format!("{}: cannot read: {e}", p.display())))?;
@@ -42,14 +35,14 @@ pub fn resumed_config(
             config::json_error_message(&e)
         ))
     };
-    match v["model"].as_str() {
-        Some("hydro") => Ok(Resumed::Hydro(Box::new(
+    match v["model"].as_str().and_then(Model::from_name) {
+        Some(Model::Hydro) => Ok(ModelConfig::Hydro(Box::new(
             serde_json::from_value(v["config"].clone()).map_err(bad)?,
         ))),
-        Some("lif") => Ok(Resumed::Lif(Box::new(
+        Some(Model::Lif) => Ok(ModelConfig::Lif(Box::new(
             serde_json::from_value(v["config"].clone()).map_err(bad)?,
         ))),
-        _ => Err(ConfigError(format!(
+        None => Err(ConfigError(format!(
             "{}: model = {}: {resume} applies to model H and model L runs",
             p.display(),
             crate::io::shorten(&v["model"].to_string(), 40)

@@ -6,11 +6,12 @@
 //! the points whose index is I mod N (for job arrays); `--merge` rebuilds summary.csv from
 //! whatever run directories exist.
 
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, Model};
+use crate::model_config::ModelConfig;
 use crate::device::{BackendChoice, Device};
 use crate::io::run_json::{RunJson, cell};
 use crate::io::{self as record, Csv};
-use crate::progress::CancelToken;
+use crate::progress::{CancelToken, Status};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -72,6 +73,16 @@ pub struct Point {
     pub params: Vec<(String, Value)>,
     pub seed: u64,
     pub config: Value,
+}
+
+impl Point {
+    /// The model its config names (None for a config that names neither).
+    pub fn model(&self) -> Option<Model> {
+        self.config
+            .get("model")
+            .and_then(Value::as_str)
+            .and_then(Model::from_name)
+    }
 }
 
 fn axis_values(path: &str, a: &Axis) -> Result<Vec<Value>, ConfigError> {
@@ -203,15 +214,28 @@ fn why_no_field(root: &Value, path: &str) -> String {
     "no such config field".into()
 }
 
-/// The sweep file parsed, with its base config loaded.
+/// The sweep file parsed, with its base config loaded (a base path is relative to the file).
 pub fn load(path: &Path) -> Result<(SweepSpec, Value), ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("{}: cannot read: {e}", path.display())))?;
-    let spec: SweepSpec = config::parse_json(&text)
-        .map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))?;
+    let label = path.display().to_string();
+    load_text(&text, Some(&label), path.parent().unwrap_or(Path::new(".")))
+}
+
+/// A sweep spec's text parsed, with its base config loaded: a base path is relative to
+/// `base_dir`; `label` (the file's path) prefixes the spec's messages.
+pub fn load_text(
+    text: &str,
+    label: Option<&str>,
+    base_dir: &Path,
+) -> Result<(SweepSpec, Value), ConfigError> {
+    let spec: SweepSpec = config::parse_json(text).map_err(|e| match label {
+        Some(l) => ConfigError(format!("{l}: {}", e.0)),
+        None => ConfigError(format!("sweep: {}", e.0)),
+    })?;
     let base = match &spec.base {
         Value::String(p) => {
-            let bp = path.parent().unwrap_or(Path::new(".")).join(p);
+            let bp = base_dir.join(p);
             let t = std::fs::read_to_string(&bp)
                 .map_err(|e| ConfigError(format!("base {}: cannot read: {e}", bp.display())))?;
             serde_json::from_str(&t).map_err(|e| {
@@ -225,7 +249,8 @@ pub fn load(path: &Path) -> Result<(SweepSpec, Value), ConfigError> {
         Value::Object(_) => spec.base.clone(),
         other => {
             return Err(ConfigError(format!(
-                "field `base`: a config path or object, got {other}"
+                "field `base`: a config path or object, got {}",
+                config::shorten(&other.to_string(), 40)
             )));
         }
     };
@@ -238,16 +263,15 @@ pub fn load(path: &Path) -> Result<(SweepSpec, Value), ConfigError> {
 /// The base config with every field the file leaves out filled from the model's defaults, so
 /// that any field (e.g. "J.0.1") can be set by path.
 pub fn with_defaults(base: &Value) -> Result<Value, ConfigError> {
-    let mut full = match base.get("model").and_then(Value::as_str) {
-        Some("hydro") => serde_json::to_value(crate::hydro::config::HydroConfig::default()),
-        Some("lif") => serde_json::to_value(crate::lif::config::LifConfig::default()),
-        other => {
+    let model = base.get("model").and_then(Value::as_str);
+    let mut full = match model.and_then(Model::from_name) {
+        Some(m) => ModelConfig::default_value(m),
+        None => {
             return Err(ConfigError(format!(
-                "base config: model = {other:?}: must be \"hydro\" or \"lif\""
+                "base config: model = {model:?}: must be \"hydro\" or \"lif\""
             )));
         }
-    }
-    .map_err(|e| ConfigError(e.to_string()))?;
+    };
     merge(&mut full, base);
     Ok(full)
 }
@@ -349,23 +373,21 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), ConfigError> {
 
 /// Estimated memory of a point's run (bytes), from its model and sizes.
 pub fn estimated_bytes(cfg: &Value) -> Result<f64, ConfigError> {
-    match cfg.get("model").and_then(Value::as_str) {
-        Some("hydro") => {
-            let c: crate::hydro::config::HydroConfig =
-                serde_json::from_value(cfg.clone()).map_err(|e| ConfigError(e.to_string()))?;
-            let replicas = c.replicas as u64;
-            Ok(crate::hydro::sim::memory_estimate(
-                &c.validate(true)?,
-                replicas,
-            ))
-        }
-        Some("lif") => {
-            let c: crate::lif::config::LifConfig =
-                serde_json::from_value(cfg.clone()).map_err(|e| ConfigError(e.to_string()))?;
-            Ok(crate::lif::sim::memory_estimate(&c.validate()?).0)
-        }
-        other => Err(ConfigError(format!(
-            "model = {other:?}: must be \"hydro\" or \"lif\""
+    point_config(cfg)?.estimated_bytes()
+}
+
+/// The typed config of a point (its `model` chooses the type).
+fn point_config(cfg: &Value) -> Result<ModelConfig, ConfigError> {
+    let model = cfg.get("model").and_then(Value::as_str);
+    match model.and_then(Model::from_name) {
+        Some(Model::Hydro) => serde_json::from_value(cfg.clone())
+            .map(|c| ModelConfig::Hydro(Box::new(c)))
+            .map_err(|e| ConfigError(e.to_string())),
+        Some(Model::Lif) => serde_json::from_value(cfg.clone())
+            .map(|c| ModelConfig::Lif(Box::new(c)))
+            .map_err(|e| ConfigError(e.to_string())),
+        None => Err(ConfigError(format!(
+            "model = {model:?}: must be \"hydro\" or \"lif\""
         ))),
     }
 }
@@ -414,7 +436,7 @@ pub fn is_done(p: &Point, dir: &Path) -> bool {
         .ok()
         .and_then(|t| serde_json::from_str::<Value>(&t).ok())
         .is_some_and(|c| c == p.config);
-    same_config && status_of(dir).as_deref() == Some("complete")
+    same_config && status_of(dir) == Some(Status::Complete)
 }
 
 /// Runs one point into `dir` unless it already holds a complete run of this config (then
@@ -428,30 +450,36 @@ pub fn run_point(p: &Point, dir: &Path, dev: &SweepDevices) -> anyhow::Result<bo
     std::fs::create_dir_all(dir)?;
     record::write_json(&dir.join("config.json"), &p.config)?;
     let text = serde_json::to_string(&p.config)?;
-    let result = match p.config.get("model").and_then(Value::as_str) {
-        Some("hydro") => {
+    let result = match p.model() {
+        Some(Model::Hydro) => {
             let cfg: crate::hydro::config::HydroConfig = config::parse_json(&text)?;
             let device = dev.for_hydro(&cfg);
             cfg.validate(false)
                 .map_err(anyhow::Error::from)
                 .and_then(|s| {
-                    let opts = crate::hydro::output::RunOptions::new(dir.to_path_buf());
+                    let opts = crate::io::RunOptions::new(dir.to_path_buf());
                     crate::hydro::output::run(s, device, &opts, &mut dev.stop.clone()).map(|_| ())
                 })
         }
-        Some("lif") => {
+        Some(Model::Lif) => {
             let cfg: crate::lif::config::LifConfig = config::parse_json(&text)?;
             cfg.validate().map_err(anyhow::Error::from).and_then(|s| {
-                crate::lif::output::run_lif(s, &dev.device, dir, &mut dev.stop.clone()).map(|_| ())
+                crate::lif::output::run(
+                    s,
+                    &dev.device,
+                    &crate::io::RunOptions::new(dir.to_path_buf()),
+                    &mut dev.stop.clone(),
+                ).map(|_| ())
             })
         }
-        other => {
-            Err(ConfigError(format!("model = {other:?}: must be \"hydro\" or \"lif\"")).into())
-        }
+        None => Err(point_config(&p.config).err().map_or_else(
+            || anyhow::anyhow!("model: must be \"hydro\" or \"lif\""),
+            anyhow::Error::from,
+        )),
     };
     if let Err(e) = result {
         // Errors before run.json existed (bad config) leave a failed record of their own.
-        if status_of(dir).as_deref() != Some("failed") {
+        if status_of(dir) != Some(Status::Failed) {
             record::write_json(
                 &dir.join("run.json"),
                 &serde_json::json!({"status": "failed", "error": format!("{e:#}")}),
@@ -476,7 +504,7 @@ fn clear_stale(p: &Point, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// The `status` field of dir/run.json, if readable.
-pub fn status_of(dir: &Path) -> Option<String> {
+pub fn status_of(dir: &Path) -> Option<Status> {
     RunJson::read(dir)?.status
 }
 
@@ -486,11 +514,14 @@ fn results(dir: &Path) -> Vec<(String, String)> {
     let v = RunJson::read(dir).unwrap_or_default();
     let text = |x: &Option<String>| x.as_deref().unwrap_or_default().replace(',', ";");
     let mut out = vec![
-        ("status".to_string(), text(&v.status)),
+        (
+            "status".to_string(),
+            v.status.map(Status::name).unwrap_or_default().to_string(),
+        ),
         ("error".to_string(), text(&v.error)),
     ];
-    match v.model.as_deref() {
-        Some("hydro") => {
+    match v.model {
+        Some(Model::Hydro) => {
             for (a, pop) in ["E", "I"].iter().enumerate() {
                 for q in ["rate", "mean", "var"] {
                     let c = v
@@ -515,7 +546,7 @@ fn results(dir: &Path) -> Vec<(String, String)> {
                 cell(v.neuron_steps_per_second),
             ));
         }
-        Some("lif") => {
+        Some(Model::Lif) => {
             let sm = v.summary.clone().unwrap_or_default();
             for (a, pop) in ["E", "I"].iter().enumerate() {
                 out.push((format!("{pop}_rate_hz"), cell(sm.mean_rate_hz[a])));
@@ -529,7 +560,7 @@ fn results(dir: &Path) -> Vec<(String, String)> {
                 cell(v.wall_seconds_per_simulated_second),
             ));
         }
-        _ => {}
+        None => {}
     }
     out
 }
@@ -593,7 +624,7 @@ enum Work<'a> {
 
 /// The model H config of a point that may join a seed batch, if it may.
 fn batchable(p: &Point) -> Option<crate::hydro::config::HydroConfig> {
-    if p.config.get("model").and_then(Value::as_str) != Some("hydro") {
+    if p.model() != Some(Model::Hydro) {
         return None;
     }
     let c: crate::hydro::config::HydroConfig =

@@ -16,8 +16,9 @@ use crate::hydro::record::{self as hrec, LatePopulation, MomentRow, POP_NAMES, R
 use crate::hydro::sim::{Member, Simulation};
 use crate::hydro::theory::{self as hl, TheoryPoint};
 use crate::io::checkpoint::{self, Checkpoint};
-use crate::io::{self as record, Csv, CsvAppender, RunJson, RunStatus, num};
-use crate::progress::{Observer, Outcome, Records};
+use crate::io::{self as record, Csv, CsvAppender, RunJson, RunOptions, RunStatus, num};
+use crate::config::Model;
+use crate::progress::{Observer, Outcome, Records, Status};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -30,32 +31,11 @@ pub struct Overrides {
     pub seed: Option<u64>,
 }
 
-/// Where and how a run writes its directory.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    pub out: PathBuf,
-    /// Write DIR/checkpoint.bin every this many steps.
-    pub checkpoint_every: Option<u64>,
-    /// Continue from DIR/checkpoint.bin (same backend kind).
-    pub resume: bool,
-}
-
-impl RunOptions {
-    /// A run into `out` without checkpoints.
-    pub fn new(out: PathBuf) -> Self {
-        RunOptions {
-            out,
-            checkpoint_every: None,
-            resume: false,
-        }
-    }
-}
-
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
-    pub status: &'static str,
+    pub status: Status,
     pub balnet_version: &'static str,
-    pub model: &'static str,
+    pub model: Model,
     pub backend: String,
     pub adapter: Option<String>,
     /// The GPU's kernel layout and binding limit (null on the CPU).
@@ -82,9 +62,9 @@ impl RunSummary {
         gpu: Option<crate::device::GpuRunInfo>,
     ) -> Self {
         RunSummary {
-            status: "running",
+            status: Status::Running,
             balnet_version: env!("CARGO_PKG_VERSION"),
-            model: "hydro",
+            model: Model::Hydro,
             backend,
             adapter,
             gpu,
@@ -124,14 +104,14 @@ pub fn setup(
 
 impl RunStatus for RunSummary {
     fn set_failed(&mut self, error: String) {
-        self.status = "failed";
+        self.status = Status::Failed;
         self.error = Some(error);
     }
 }
 
 impl RunStatus for ReplicasRunSummary {
     fn set_failed(&mut self, error: String) {
-        self.status = "failed";
+        self.status = Status::Failed;
         self.error = Some(error);
     }
 }
@@ -305,9 +285,9 @@ fn run_replicas(
     let mut sim = Simulation::new(s, device)?;
     let s = sim.setup().clone();
     let mut summary = ReplicasRunSummary {
-        status: "running",
+        status: Status::Running,
         balnet_version: env!("CARGO_PKG_VERSION"),
-        model: "hydro",
+        model: Model::Hydro,
         backend: sim.backend_name().to_string(),
         gpu: sim.gpu_info(),
         config: s.config.clone(),
@@ -615,9 +595,9 @@ pub struct ReplicaSummary {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ReplicasRunSummary {
-    pub status: &'static str,
+    pub status: Status,
     pub balnet_version: &'static str,
-    pub model: &'static str,
+    pub model: Model,
     pub backend: String,
     /// The GPU's kernel layout and binding limit (null on the CPU).
     pub gpu: Option<crate::device::GpuRunInfo>,
@@ -634,7 +614,7 @@ pub struct ReplicasRunSummary {
 }
 
 /// `balnet theory`: the limit (and with `n`, the first-order prediction) on the run's grid.
-pub fn theory_hydro(
+pub fn theory(
     config: HydroConfig,
     n: Option<u64>,
     out: Option<&Path>,

@@ -154,6 +154,62 @@ pub fn moment_shift(s: &HydroSetup) -> [f64; 2] {
     s.config.x0_mean
 }
 
+impl crate::driver::Chunked for Simulation {
+    fn steps_done(&self) -> u64 {
+        self.done
+    }
+
+    fn configured_steps(&self) -> u64 {
+        self.setup.steps
+    }
+
+    fn chunk_steps(&self) -> u64 {
+        let every = self.setup.config.record_every;
+        (2000 / every).max(1) * every
+    }
+
+    fn has_failed(&self) -> bool {
+        self.failures.iter().all(Option::is_some)
+    }
+
+    fn advance_chunk(&mut self, k: u64) -> anyhow::Result<()> {
+        let every = self.setup.config.record_every;
+        let chunk = self.advance(k as u32, every as u32)?;
+        for (i, new) in chunk.into_iter().enumerate() {
+            if self.failures[i].is_none() {
+                // Every new record is checked, so the failure names the first bad one
+                // whatever the chunk's length.
+                self.failures[i] = record::health_failure(&self.setup, &new);
+                self.records[i].extend(new);
+            }
+        }
+        self.done += k;
+        self.stepped += k;
+        Ok(())
+    }
+
+    fn fail(&mut self, message: String) {
+        for f in self.failures.iter_mut().filter(|f| f.is_none()) {
+            *f = Some(message.clone());
+        }
+    }
+
+    fn report(&mut self, obs: &mut dyn Observer) -> anyhow::Result<()> {
+        for (i, samples) in self.records.iter().enumerate() {
+            obs.on_records(&Records::Hydro { member: i, samples })?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Result<Checkpoint> {
+        Simulation::checkpoint(self)
+    }
+
+    fn add_stepping_seconds(&mut self, seconds: f64) {
+        self.stepping_seconds += seconds;
+    }
+}
+
 impl Simulation {
     /// The networks of `setup` (its replicas of its seed) on `device`.
     pub fn new(setup: HydroSetup, device: &Device) -> Result<Self> {
@@ -354,87 +410,13 @@ impl Simulation {
     }
 
     /// Advances every member `steps` steps in chunks (at most ~2000 steps, whole multiples
-    /// of `record_every`), recording every `record_every` steps. Between chunks it reports
-    /// progress, honours cancellation and takes the observer's checkpoints; a member whose
-    /// state turns non-finite stops there (its failure names the first bad record), and the
-    /// run stops when every member has.
+    /// of `record_every`), recording every `record_every` steps, through the shared chunk
+    /// loop (`driver::run_chunks`): between chunks it reports progress, honours cancellation
+    /// and takes the observer's checkpoints; a member whose state turns non-finite stops
+    /// there (its failure names the first bad record), and the run stops when every member
+    /// has.
     pub fn run(&mut self, steps: u64, obs: &mut dyn Observer) -> Result<Outcome> {
-        let target = self
-            .done
-            .checked_add(steps)
-            .filter(|&t| t < u32::MAX as u64)
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "steps: {} + {steps} exceeds the largest step count {}",
-                    self.done,
-                    u32::MAX - 1
-                ))
-            })?;
-        let total = target.max(self.setup.steps);
-        let every = self.setup.config.record_every;
-        let per_chunk = (2000 / every).max(1) * every;
-        let t0 = Instant::now();
-        let mut outcome = Outcome::Complete;
-        while self.done < target {
-            if self.failures.iter().all(Option::is_some) {
-                outcome = Outcome::Failed;
-                break;
-            }
-            if obs.cancelled() {
-                outcome = Outcome::Cancelled;
-                break;
-            }
-            let mut k = per_chunk.min(target - self.done);
-            if let Some(c) = obs.checkpoint_every().filter(|&c| c > 0) {
-                k = k.min(c - self.done % c);
-            }
-            match self.advance(k as u32, every as u32) {
-                Ok(chunk) => {
-                    for (i, new) in chunk.into_iter().enumerate() {
-                        if self.failures[i].is_none() {
-                            // Every new record is checked, so the failure names the first
-                            // bad one whatever the chunk's length.
-                            self.failures[i] = record::health_failure(&self.setup, &new);
-                            self.records[i].extend(new);
-                        }
-                    }
-                    self.done += k;
-                    self.stepped += k;
-                    for (i, samples) in self.records.iter().enumerate() {
-                        let r = obs.on_records(&Records::Hydro { member: i, samples });
-                        if let Err(e) = r {
-                            self.stepping_seconds += t0.elapsed().as_secs_f64();
-                            return Err(e.into());
-                        }
-                    }
-                }
-                Err(e) => {
-                    let msg = format!("{e:#}");
-                    for f in self.failures.iter_mut().filter(|f| f.is_none()) {
-                        *f = Some(msg.clone());
-                    }
-                    outcome = Outcome::Failed;
-                    break;
-                }
-            }
-            obs.progress(self.done, total);
-            if let Some(c) = obs.checkpoint_every().filter(|&c| c > 0)
-                && self.done.is_multiple_of(c)
-                && self.done < self.setup.steps
-            {
-                let written = self.checkpoint().and_then(|ck| Ok(obs.on_checkpoint(&ck)?));
-                if let Err(e) = written {
-                    self.stepping_seconds += t0.elapsed().as_secs_f64();
-                    return Err(e);
-                }
-            }
-            if self.failures.iter().all(Option::is_some) {
-                outcome = Outcome::Failed;
-                break;
-            }
-        }
-        self.stepping_seconds += t0.elapsed().as_secs_f64();
-        Ok(outcome)
+        crate::driver::run_chunks(self, steps, obs)
     }
 
     /// Advances every member; per member, its record samples.

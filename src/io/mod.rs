@@ -85,7 +85,8 @@ pub fn mark_interrupted(path: &Path, why: &str) -> anyhow::Result<bool> {
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    if v["status"] != "running" {
+    let status = serde_json::from_value::<crate::progress::Status>(v["status"].clone()).ok();
+    if status != Some(crate::progress::Status::Running) {
         return Ok(false);
     }
     // The summaries are structs written by `json_bytes`: top-level fields at two spaces,
@@ -115,6 +116,27 @@ pub fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
 
 /// The FNV-1a offset basis.
 pub const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Where and how a run (of either model) writes its directory.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub out: PathBuf,
+    /// Write DIR/checkpoint.bin every this many steps (model L: warm-up included).
+    pub checkpoint_every: Option<u64>,
+    /// Continue from DIR/checkpoint.bin (same backend kind and config).
+    pub resume: bool,
+}
+
+impl RunOptions {
+    /// A run into `out` without checkpoints.
+    pub fn new(out: PathBuf) -> Self {
+        RunOptions {
+            out,
+            checkpoint_every: None,
+            resume: false,
+        }
+    }
+}
 
 /// A run summary that can be marked failed (run.json's `status` and `error`).
 pub trait RunStatus: Serialize + Clone {

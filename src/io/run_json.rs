@@ -67,9 +67,9 @@ pub struct ConfigHead {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct RunJson {
-    pub status: Option<String>,
+    pub status: Option<crate::progress::Status>,
     pub error: Option<String>,
-    pub model: Option<String>,
+    pub model: Option<crate::config::Model>,
     pub config: ConfigHead,
     pub late_time: Vec<LatePopulation>,
     pub neuron_steps_per_second: Option<f64>,

@@ -1,5 +1,6 @@
 //! The operations every model L backend implements (CPU and GPU).
 
+use crate::lif::config::LifSetup;
 use crate::lif::record::{LifRecording, SpikeChunk};
 
 /// A model L simulation on some backend; it records on its own side.
@@ -28,4 +29,7 @@ pub trait LifBackend: Send {
     fn synapses(&self) -> Option<(u64, f64)>;
     /// Seconds spent building the network.
     fn build_seconds(&self) -> f64;
+    /// Takes the external drive of `s` (K_X nu_X dt and what derives from it), a setup of
+    /// this network that differs only in nu_X; the next step uses it.
+    fn set_drive(&mut self, s: &LifSetup) -> anyhow::Result<()>;
 }

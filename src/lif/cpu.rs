@@ -462,6 +462,12 @@ fn row_range(row: &[u32], b: [u32; 2], frac: [f64; 2]) -> std::ops::Range<usize>
 }
 
 impl LifBackend for LifCpu {
+    fn set_drive(&mut self, s: &LifSetup) -> anyhow::Result<()> {
+        self.c = LifConsts::new(s);
+        self.s = s.clone();
+        Ok(())
+    }
+
     fn name(&self) -> String {
         format!(
             "cpu ({} threads, {})",

@@ -822,6 +822,20 @@ impl LifGpu {
 }
 
 impl LifBackend for LifGpu {
+    fn set_drive(&mut self, s: &LifSetup) -> anyhow::Result<()> {
+        let c = LifConsts::new(s);
+        // The kernels are specialised for the presence of external input (EXT_INPUT).
+        anyhow::ensure!(
+            (c.ext_lambda > 0.0) == (self.params.ext_lambda > 0.0),
+            "nu_x: switching the external input on or off (to or from 0) needs a new network on the GPU backend"
+        );
+        self.params.ext_lambda = c.ext_lambda;
+        self.params.ext_p0 = c.ext_p0;
+        self.params.ext_mean_gap = c.ext_mean_gap;
+        self.s = s.clone();
+        Ok(())
+    }
+
     fn name(&self) -> String {
         format!("gpu ({})", self.ctx.report.name)
     }

@@ -13,12 +13,13 @@
 use crate::config::ConfigError;
 use crate::device::Device;
 use crate::io::checkpoint::{self, Checkpoint};
-use crate::io::{self as record, Csv, CsvAppender, NpyAppender, RunJson, RunStatus, num};
+use crate::io::{self as record, Csv, CsvAppender, NpyAppender, RunJson, RunOptions, RunStatus, num};
 use crate::lif::config::{LifConfig, LifSetup, SpikeSelection};
 use crate::lif::record::{LifRecording, LifSummary, SpikeChunk};
 use crate::lif::sim::Simulation;
 use crate::lif::theory::{self as mf, SingleNeuronPrediction, self_consistent};
-use crate::progress::{Observer, Records};
+use crate::config::Model;
+use crate::progress::{Observer, Records, Status};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -35,9 +36,9 @@ pub struct LifTheory {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct LifRunSummary {
-    pub status: &'static str,
+    pub status: Status,
     pub balnet_version: &'static str,
-    pub model: &'static str,
+    pub model: Model,
     pub backend: String,
     /// The GPU's kernel layout and binding limit (null on the CPU).
     pub gpu: Option<crate::device::GpuRunInfo>,
@@ -191,30 +192,9 @@ fn theory_of(p: &SingleNeuronPrediction) -> LifTheory {
     }
 }
 
-/// Where and how a model L run writes its directory.
-#[derive(Clone, Debug)]
-pub struct LifRunOptions {
-    pub out: PathBuf,
-    /// Write DIR/checkpoint.bin every this many steps (warm-up included).
-    pub checkpoint_every: Option<u64>,
-    /// Continue from DIR/checkpoint.bin (same backend kind and config).
-    pub resume: bool,
-}
-
-impl LifRunOptions {
-    /// A run into `out` without checkpoints.
-    pub fn new(out: PathBuf) -> Self {
-        LifRunOptions {
-            out,
-            checkpoint_every: None,
-            resume: false,
-        }
-    }
-}
-
 impl RunStatus for LifRunSummary {
     fn set_failed(&mut self, error: String) {
-        self.status = "failed";
+        self.status = Status::Failed;
         self.error = Some(error);
     }
 }
@@ -346,33 +326,20 @@ impl Observer for LifRunWriter<'_> {
 
 /// Runs a model L simulation on `device` and writes its directory: rates.csv, neurons.npy,
 /// vhist.csv, raster.csv, lif.png and run.json (status `complete`, `failed` or
-/// `interrupted`).
-pub fn run_lif(
-    s: LifSetup,
-    device: &Device,
-    out: &Path,
-    obs: &mut dyn Observer,
-) -> anyhow::Result<LifRunSummary> {
-    run_lif_with(s, device, &LifRunOptions::new(out.to_path_buf()), obs)
-}
-
-/// As [`run_lif`], with checkpoints every `opts.checkpoint_every` steps or continuing from
+/// `interrupted`); with checkpoints every `opts.checkpoint_every` steps, or continuing from
 /// the directory's checkpoint (its outputs then equal the uninterrupted run's, bit for bit,
 /// on the same backend). Errors after run.json exists leave it `failed`, with the error, when
 /// it can still be written; a refused --resume touches nothing.
-pub fn run_lif_with(
+pub fn run(
     s: LifSetup,
     device: &Device,
-    opts: &LifRunOptions,
+    opts: &RunOptions,
     obs: &mut dyn Observer,
 ) -> anyhow::Result<LifRunSummary> {
     let t_setup = Instant::now();
     let out = opts.out.as_path();
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
-    if opts.checkpoint_every == Some(0) {
-        return Err(ConfigError("--checkpoint-every 0: must be >= 1".into()).into());
-    }
     let theory = self_consistent(&s).ok();
     let mut sim = Simulation::new(s, device)?;
     let s = sim.setup().clone();
@@ -402,9 +369,9 @@ pub fn run_lif_with(
         None => (None, None),
     };
     let mut summary = LifRunSummary {
-        status: "running",
+        status: Status::Running,
         balnet_version: env!("CARGO_PKG_VERSION"),
-        model: "lif",
+        model: Model::Lif,
         backend: sim.backend_name(),
         gpu: sim.gpu_info(),
         config: s.config.clone(),
@@ -489,12 +456,18 @@ pub fn run_lif_with(
 const RATES_HEADER: [&str; 3] = ["t_ms", "rate_e_hz", "rate_i_hz"];
 const RASTER_HEADER: [&str; 3] = ["t_ms", "neuron", "population"];
 
-fn rate_cells(b: usize, c: &[u32; 2], bin_ms: f64, n: [u32; 2]) -> [String; 3] {
+/// A row of rates.csv: the start of rate bin `b` (ms after the warm-up) and the E and I
+/// population rates (Hz) from its spike counts `c`.
+pub fn rate_row(b: usize, c: &[u32; 2], bin_ms: f64, n: [u32; 2]) -> [f64; 3] {
     [
-        num(b as f64 * bin_ms),
-        num(c[0] as f64 / n[0] as f64 / (bin_ms * 1e-3)),
-        num(c[1] as f64 / n[1] as f64 / (bin_ms * 1e-3)),
+        b as f64 * bin_ms,
+        c[0] as f64 / n[0] as f64 / (bin_ms * 1e-3),
+        c[1] as f64 / n[1] as f64 / (bin_ms * 1e-3),
     ]
+}
+
+fn rate_cells(b: usize, c: &[u32; 2], bin_ms: f64, n: [u32; 2]) -> [String; 3] {
+    rate_row(b, c, bin_ms, n).map(num)
 }
 
 fn raster_cells(t: f64, i: u32, n_e: u32) -> [String; 3] {
@@ -569,7 +542,7 @@ fn write_end_outputs(
 
 /// `balnet theory` for model L: the self-consistent state, printed and (with `out`) written
 /// as theory.json and pv.csv.
-pub fn theory_lif(config: LifConfig, out: Option<&Path>) -> anyhow::Result<LifTheory> {
+pub fn theory(config: LifConfig, out: Option<&Path>) -> anyhow::Result<LifTheory> {
     let s = config.validate()?;
     let p =
         self_consistent(&s).map_err(|e| ConfigError(format!("no self-consistent state: {e}")))?;

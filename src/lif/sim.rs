@@ -34,6 +34,7 @@ use crate::lif::connectivity::Csr;
 use crate::lif::cpu::LifCpu;
 use crate::lif::gpu::LifGpu;
 use crate::lif::record::{LifRecording, SpikeChunk, max_spikes_per_neuron};
+use crate::lif::step::NeuronState;
 use crate::lif::theory::SingleNeuronPrediction;
 use crate::progress::{Observer, Outcome, Records};
 use crate::{Error, Result};
@@ -60,6 +61,65 @@ pub struct Simulation {
     stepped: u64,
     /// Spikes of `record.spikes` recorded before the last chunk.
     spikes_before: u64,
+}
+
+impl crate::driver::Chunked for Simulation {
+    fn steps_done(&self) -> u64 {
+        self.done
+    }
+
+    fn configured_steps(&self) -> u64 {
+        self.total_steps()
+    }
+
+    fn chunk_steps(&self) -> u64 {
+        CHUNK_STEPS
+    }
+
+    fn has_failed(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    fn advance_chunk(&mut self, k: u64) -> anyhow::Result<()> {
+        self.spikes_before = self.spikes_recorded();
+        match &mut self.engine {
+            Engine::Cpu(dev, b) => {
+                b.clear_spikes();
+                dev.install(|| b.advance(k as u32))?;
+            }
+            Engine::Gpu(b) => {
+                b.clear_spikes();
+                b.advance(k as u32)?;
+            }
+        }
+        self.done += k;
+        self.stepped += k;
+        Ok(())
+    }
+
+    fn fail(&mut self, message: String) {
+        self.failure = Some(message);
+    }
+
+    fn report(&mut self, obs: &mut dyn Observer) -> anyhow::Result<()> {
+        let rec = self.backend().host_recording();
+        let recorded = self.done.saturating_sub(self.setup.warmup_steps);
+        obs.on_records(&Records::Lif {
+            bins: &rec.bins,
+            complete_bins: ((recorded / rec.bin_steps as u64) as usize).min(rec.bins.len()),
+            raster: &rec.raster,
+            spikes: self.backend().spikes(),
+            spikes_before: self.spikes_before,
+        })
+    }
+
+    fn checkpoint(&mut self) -> Result<Checkpoint> {
+        Simulation::checkpoint(self)
+    }
+
+    fn add_stepping_seconds(&mut self, seconds: f64) {
+        self.stepping_seconds += seconds;
+    }
 }
 
 impl Simulation {
@@ -231,73 +291,51 @@ impl Simulation {
         self.replica
     }
 
-    /// Advances `steps` steps in chunks of 1000, reporting progress and the records so far,
-    /// honouring cancellation and taking the observer's checkpoints between chunks.
+    /// Advances `steps` steps in chunks of at most CHUNK_STEPS (the shared chunk loop,
+    /// `driver::run_chunks`): progress and the records so far after each, cancellation and
+    /// the observer's checkpoints between chunks.
     pub fn run(&mut self, steps: u64, obs: &mut dyn Observer) -> Result<Outcome> {
-        let target = self
-            .done
-            .checked_add(steps)
-            .filter(|&t| t <= u32::MAX as u64)
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "steps: {} + {steps} exceeds the largest step count {}",
-                    self.done,
-                    u32::MAX
-                ))
-            })?;
-        let total = target.max(self.total_steps());
-        let t0 = Instant::now();
-        let mut outcome = Outcome::Complete;
-        let result = (|| -> Result<()> {
-            while self.done < target {
-                if obs.cancelled() {
-                    outcome = Outcome::Cancelled;
-                    break;
-                }
-                let mut k = CHUNK_STEPS.min(target - self.done);
-                if let Some(c) = obs.checkpoint_every().filter(|&c| c > 0) {
-                    k = k.min(c - self.done % c);
-                }
-                self.spikes_before = self.spikes_recorded();
-                let r = match &mut self.engine {
-                    Engine::Cpu(dev, b) => {
-                        b.clear_spikes();
-                        dev.install(|| b.advance(k as u32))
-                    }
-                    Engine::Gpu(b) => {
-                        b.clear_spikes();
-                        b.advance(k as u32)
-                    }
-                };
-                if let Err(e) = r {
-                    self.failure = Some(format!("{e:#}"));
-                    outcome = Outcome::Failed;
-                    break;
-                }
-                self.done += k;
-                self.stepped += k;
-                let rec = self.backend().host_recording();
-                let recorded = self.done.saturating_sub(self.setup.warmup_steps);
-                obs.on_records(&Records::Lif {
-                    bins: &rec.bins,
-                    complete_bins: ((recorded / rec.bin_steps as u64) as usize).min(rec.bins.len()),
-                    raster: &rec.raster,
-                    spikes: self.backend().spikes(),
-                    spikes_before: self.spikes_before,
-                })?;
-                obs.progress(self.done, total);
-                if let Some(c) = obs.checkpoint_every().filter(|&c| c > 0)
-                    && self.done.is_multiple_of(c)
-                    && self.done < self.total_steps()
-                {
-                    let ck = self.checkpoint()?;
-                    obs.on_checkpoint(&ck)?;
-                }
-            }
-            Ok(())
-        })();
-        self.stepping_seconds += t0.elapsed().as_secs_f64();
-        result.map(|()| outcome)
+        crate::driver::run_chunks(self, steps, obs)
+    }
+
+    /// Changes the external rate nu_X (Hz) from the next step on, keeping the network, its
+    /// state and its recording: the config is validated again with the new value. On the GPU
+    /// backend the external input cannot be switched on or off (to or from 0).
+    pub fn set_nu_x(&mut self, nu_x: f64) -> Result<()> {
+        let mut config = self.setup.config.clone();
+        config.nu_x = nu_x;
+        let s = config.validate()?;
+        let r = match &mut self.engine {
+            Engine::Cpu(_, b) => b.set_drive(&s),
+            Engine::Gpu(b) => b.set_drive(&s),
+        };
+        r.map_err(|e| Error::Config(format!("{e:#}")))?;
+        self.setup = s;
+        Ok(())
+    }
+
+    /// Every neuron's membrane potential and refractory clock now (E neurons, then I), read
+    /// from the backend's state (on the GPU, a readback).
+    pub fn neuron_state(&mut self) -> Result<Vec<NeuronState>> {
+        let (blobs, name) = match &mut self.engine {
+            Engine::Cpu(_, b) => (b.snapshot()?, "cpu_state"),
+            Engine::Gpu(b) => (b.snapshot()?, "gpu_state"),
+        };
+        let n = self.setup.n() as usize;
+        let words: Vec<u32> = checkpoint::blob_vec(&blobs, name, None)?;
+        if words.len() < 2 * n {
+            return Err(Error::Runtime(anyhow::anyhow!(
+                "{name}: {} words for {n} neurons",
+                words.len()
+            )));
+        }
+        Ok(words[..2 * n]
+            .chunks_exact(2)
+            .map(|w| NeuronState {
+                v: f32::from_bits(w[0]),
+                refractory: f32::from_bits(w[1]),
+            })
+            .collect())
     }
 
     /// The network's state and its recording so far, to continue bit for bit on the same

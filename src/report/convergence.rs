@@ -4,6 +4,8 @@
 //! and the scheme's O(dt) offset; convergence.csv and a log-log convergence.png with the
 //! n^{-1/2} slope drawn.
 
+use crate::config::Model;
+use crate::progress::Status;
 use crate::io::run_json::{Comparison, RunJson};
 use crate::io::{Csv, num};
 use crate::report::plot::{Panel, Series, SeriesStyle, write_panels_png};
@@ -42,7 +44,7 @@ pub fn collect(dir: &Path) -> anyhow::Result<Vec<ConvergenceRow>> {
         let Some(v) = RunJson::read(&p) else {
             continue;
         };
-        if v.status.as_deref() != Some("complete") || v.model.as_deref() != Some("hydro") {
+        if v.status != Some(Status::Complete) || v.model != Some(Model::Hydro) {
             continue;
         }
         let Some(n) = v.config.n else {
