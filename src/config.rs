@@ -285,10 +285,12 @@ pub fn model_of(text: &str) -> Result<Model, ConfigError> {
             fmt_value(&v)
         ))),
         None => Err(bad("missing field `model` (\"hydro\" or \"lif\")")),
-        Some(serde_json::Value::String(s)) => Model::from_name(s).ok_or_else(|| bad(format!(
-            "model = {}: must be \"hydro\" (model H) or \"lif\" (model L)",
-            fmt_value(s)
-        ))),
+        Some(serde_json::Value::String(s)) => Model::from_name(s).ok_or_else(|| {
+            bad(format!(
+                "model = {}: must be \"hydro\" (model H) or \"lif\" (model L)",
+                fmt_value(s)
+            ))
+        }),
         Some(other) => Err(bad(format!(
             "field `model`: expected a string (\"hydro\" or \"lif\"), got {}",
             fmt_value(other)

@@ -197,8 +197,7 @@ fn run(cli: Cli, stop: &CancelToken) -> anyhow::Result<ExitCode> {
                 (Some(dir), _) => balnet::app::run::RunTarget::Resume(dir),
                 (None, Some(config)) => {
                     let config = balnet::app::ConfigRequest::path(config);
-                    let out =
-                        out.unwrap_or_else(|| PathBuf::from("runs").join(config.stem()));
+                    let out = out.unwrap_or_else(|| PathBuf::from("runs").join(config.stem()));
                     balnet::app::run::RunTarget::New { config, out }
                 }
                 (None, None) => unreachable!("clap requires CONFIG or --resume"),

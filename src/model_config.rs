@@ -21,9 +21,9 @@ impl ModelConfig {
             None => e,
         };
         let cfg = match config::model_of(text).map_err(labelled)? {
-            Model::Hydro => ModelConfig::Hydro(Box::new(
-                config::parse_json(text).map_err(labelled)?,
-            )),
+            Model::Hydro => {
+                ModelConfig::Hydro(Box::new(config::parse_json(text).map_err(labelled)?))
+            }
             Model::Lif => ModelConfig::Lif(Box::new(config::parse_json(text).map_err(labelled)?)),
         };
         Ok(cfg)

@@ -7,10 +7,10 @@
 //! whatever run directories exist.
 
 use crate::config::{self, ConfigError, Model};
-use crate::model_config::ModelConfig;
 use crate::device::{BackendChoice, Device};
 use crate::io::run_json::{RunJson, cell};
 use crate::io::{self as record, Csv};
+use crate::model_config::ModelConfig;
 use crate::progress::{CancelToken, Status};
 use serde::Deserialize;
 use serde_json::Value;
@@ -469,7 +469,8 @@ pub fn run_point(p: &Point, dir: &Path, dev: &SweepDevices) -> anyhow::Result<bo
                     &dev.device,
                     &crate::io::RunOptions::new(dir.to_path_buf()),
                     &mut dev.stop.clone(),
-                ).map(|_| ())
+                )
+                .map(|_| ())
             })
         }
         None => Err(point_config(&p.config).err().map_or_else(

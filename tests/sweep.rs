@@ -127,7 +127,7 @@ fn killed_sweep_resumes_to_the_same_summary() {
         let id = l.split(',').next().unwrap();
         let status = balnet::sweep::status_of(&out.join("runs").join(id));
         if l.contains(",complete,") {
-            assert_eq!(status.as_deref(), Some("complete"));
+            assert_eq!(status, Some(balnet::progress::Status::Complete));
         }
     }
     assert!(

@@ -23,6 +23,7 @@ _os.environ.setdefault("XDG_RUNTIME_DIR", _tempfile.gettempdir())
 from . import _balnet  # noqa: E402
 from ._balnet import ConfigError, DoesNotFitError  # noqa: E402
 from ._api import BalnetWarning, Result, info, run, selftest, sweep, theory  # noqa: E402
+from ._simulation import Simulation  # noqa: E402
 
 ConfigError.__module__ = "balnet"
 DoesNotFitError.__module__ = "balnet"
@@ -34,6 +35,7 @@ __all__ = [
     "ConfigError",
     "DoesNotFitError",
     "Result",
+    "Simulation",
     "info",
     "run",
     "selftest",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -347,8 +346,8 @@ def run(
             what was recorded and run.json says ``failed``).
     """
     if resume is not None:
-        if config is not None or n is not None or steps is not None or seed is not None:
-            raise ConfigError("resume: takes no config, n, steps or seed (the run's own)")
+        if config is not None:
+            raise ConfigError("resume: takes no config (the run's own)")
         if out is not None and Path(out).resolve() != Path(resume).resolve():
             raise ConfigError("resume: writes into the resumed directory; leave out unset")
         if fields:
@@ -419,17 +418,13 @@ def theory(
     )
     if t.pop("model") == "lif":
         return t
-    nn = t.pop("n")
-    df = pd.DataFrame(
-        {k: t[k] for k in ("rate", "mu", "var", "delta", "m1", "v1", "k1")},
+    cols = ["rate", "mu", "var", "delta", "m1", "v1", "k1"]
+    if t.pop("n") is not None:
+        cols += ["rate_pred", "mean_pred", "var_pred"]
+    return pd.DataFrame(
+        {k: t[k] for k in cols},
         index=pd.Index(["E", "I"], name="population"),
     )
-    if nn is not None:
-        s = math.sqrt(nn)
-        df["rate_pred"] = df["rate"] + df["delta"] / s
-        df["mean_pred"] = df["mu"] + df["m1"] / s
-        df["var_pred"] = df["var"] + df["v1"] / s
-    return df
 
 
 def sweep(

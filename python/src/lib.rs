@@ -1,8 +1,10 @@
 //! `balnet._balnet`: the compiled half of the Python package `balnet`.
 //!
-//! Every function here runs the library exactly as the `balnet` command line does (the same
-//! config parsing, overrides, device choice and run-directory writers), with the GIL released
-//! while it works. The Python half (`python/balnet/`) turns what these functions return into
+//! Every function here converts its arguments into a request of the library's application
+//! layer (`balnet::app`, which the `balnet` command line calls too: the same config parsing,
+//! checks, overrides, device choice and run-directory writers) and its report into Python
+//! values, with the GIL released while it works. `Simulation` keeps a network in process
+//! (`balnet::app::session`). The Python half (`python/balnet/`) turns what these functions return into
 //! pandas DataFrames and result objects; complex values cross as JSON text and numeric
 //! columns as little-endian bytes, so that no number is rounded on the way.
 //!
@@ -12,21 +14,22 @@
 //! stops at its next chunk of steps, writes its directory with run.json `interrupted`, and
 //! the exception is raised once the worker is done.
 
+use balnet::app::run::{RunRequest, RunSummary, RunTarget};
+use balnet::app::{ConfigRequest, ConfigSource, Overrides, Setup, Spelling};
 use balnet::config;
-use balnet::device::{BackendChoice, Device};
-use balnet::hydro::config::{Coupling, HydroConfig};
+use balnet::device::BackendChoice;
+use balnet::hydro::config::HydroSetup;
 use balnet::hydro::record::{self as hrec, RecordSample};
-use balnet::lif::config::LifConfig;
 use balnet::progress::{CancelToken, Observer, Records};
-use balnet::resume::{Resumed, resumed_config};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
-use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
+
+mod simulation;
 
 create_exception!(
     _balnet,
@@ -159,72 +162,24 @@ impl Observer for RunObserver {
     }
 }
 
-/// A config as the command line reads it: its text and, for a file, the path that prefixes
-/// its error messages.
-struct Source {
-    text: String,
-    label: Option<String>,
-}
-
-impl Source {
-    fn new(path: Option<&str>, json: Option<&str>) -> anyhow::Result<Source> {
-        match (path, json) {
-            (Some(p), _) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| config_err(format!("{p}: cannot read: {e}")))?;
-                Ok(Source {
-                    text,
-                    label: Some(p.to_string()),
-                })
-            }
-            (None, Some(j)) => Ok(Source {
-                text: j.to_string(),
-                label: None,
-            }),
-            (None, None) => Err(config_err("no config given")),
-        }
-    }
-
-    fn err(&self, msg: &str) -> anyhow::Error {
-        match &self.label {
-            Some(l) => config_err(format!("{l}: {msg}")),
-            None => config_err(msg),
-        }
-    }
-
-    /// The model ("hydro" or "lif"), with the command line's messages.
-    fn model(&self) -> anyhow::Result<String> {
-        let model = config::model_of(&self.text).map_err(|e| self.err(&e.0))?;
-        Ok(model)
-    }
-
-    /// Sets top-level fields (a JSON object) in the config before it is parsed.
-    fn with_fields(mut self, fields: Option<&str>) -> anyhow::Result<Source> {
-        let Some(f) = fields else { return Ok(self) };
-        let f: serde_json::Map<String, Value> = serde_json::from_str(f)
-            .map_err(|e| config_err(format!("overrides: {}", config::json_error_message(&e))))?;
-        if f.is_empty() {
-            return Ok(self);
-        }
-        let mut v: Value = serde_json::from_str(&self.text).map_err(|e| {
-            self.err(&format!(
-                "malformed JSON: {}",
-                config::json_error_message(&e)
-            ))
-        })?;
-        let Some(obj) = v.as_object_mut() else {
-            return Err(self.err("expected a JSON object"));
-        };
-        for (k, x) in f {
-            obj.insert(k, x);
-        }
-        self.text = serde_json::to_string_pretty(&v)?;
-        Ok(self)
-    }
-
-    fn parse<T: serde::de::DeserializeOwned>(&self) -> anyhow::Result<T> {
-        config::parse_json(&self.text).map_err(|e| self.err(&e.0))
-    }
+/// The config request of a path or JSON text, with `fields_json` (a JSON object of top-level
+/// fields) set in it.
+fn config_request(
+    path: Option<&str>,
+    json: Option<&str>,
+    fields_json: Option<&str>,
+) -> anyhow::Result<ConfigRequest> {
+    let source = match (path, json) {
+        (Some(p), _) => ConfigSource::Path(PathBuf::from(p)),
+        (None, Some(j)) => ConfigSource::Text(j.to_string()),
+        (None, None) => return Err(config_err("no config given")),
+    };
+    let fields = match fields_json {
+        Some(f) => serde_json::from_str(f)
+            .map_err(|e| config_err(format!("overrides: {}", config::json_error_message(&e))))?,
+        None => Default::default(),
+    };
+    Ok(ConfigRequest { source, fields })
 }
 
 fn backend_choice(b: &str) -> anyhow::Result<BackendChoice> {
@@ -233,100 +188,36 @@ fn backend_choice(b: &str) -> anyhow::Result<BackendChoice> {
 
 /// What a run hands back to Python.
 struct RunOutput {
-    model: &'static str,
+    model: config::Model,
     note: Option<String>,
     warnings: Vec<String>,
     /// Model H: (replica number, setup, record samples) per member.
-    members: Vec<(u32, balnet::hydro::config::HydroSetup, Vec<RecordSample>)>,
+    members: Vec<(u32, HydroSetup, Vec<RecordSample>)>,
 }
 
-struct RunArgs {
-    out: PathBuf,
-    config_path: Option<String>,
-    config_json: Option<String>,
-    fields_json: Option<String>,
-    backend: String,
-    n: Option<u64>,
-    steps: Option<u64>,
-    seed: Option<u64>,
-    force: bool,
-    checkpoint_every: Option<u64>,
-    resume: bool,
-}
-
-fn run_inner(a: &RunArgs, obs: &mut RunObserver) -> anyhow::Result<RunOutput> {
-    if a.checkpoint_every == Some(0) {
-        return Err(config_err("checkpoint_every = 0: must be >= 1"));
-    }
-    let mut backend = backend_choice(&a.backend)?;
-    let (hydro, lif) = if a.resume {
-        if a.backend == "auto" {
-            match balnet::io::checkpoint::peek_backend_kind(&a.out.join("checkpoint.bin")) {
-                Some(balnet::device::DeviceKind::Cpu) => backend = BackendChoice::Cpu,
-                Some(balnet::device::DeviceKind::Gpu) => backend = BackendChoice::Gpu,
-                None => {}
-            }
-        }
-        match resumed_config(&a.out, "checkpoint_every", "resume")? {
-            Resumed::Hydro(c) => (Some(*c), None),
-            Resumed::Lif(c) => (None, Some(*c)),
-        }
-    } else {
-        let src = Source::new(a.config_path.as_deref(), a.config_json.as_deref())?;
-        let model = src.model()?;
-        let src = src.with_fields(a.fields_json.as_deref())?;
-        if model == "lif" {
-            if a.n.is_some() {
-                return Err(config_err(
-                    "n applies to model H; set n_e and n_i in a model L config",
-                ));
-            }
-            (None, Some(src.parse::<LifConfig>()?))
-        } else {
-            (Some(src.parse::<HydroConfig>()?), None)
-        }
+fn run_inner(req: &RunRequest, obs: &mut RunObserver) -> anyhow::Result<RunOutput> {
+    let prepared = balnet::app::run::resolve(req)?.open()?;
+    let warnings = prepared.resolved.setup.warnings().to_vec();
+    let note = prepared.note.clone();
+    let hydro = match &prepared.resolved.setup {
+        Setup::Hydro(s) => Some((**s).clone()),
+        Setup::Lif(_) => None,
     };
-    if let Some(cfg) = lif {
-        let setup = balnet::lif::output::setup(cfg, a.seed, a.steps)?;
-        let warnings = setup.warnings.clone();
-        let (device, note) = Device::open_for(backend, false)?;
-        let opts = balnet::lif::output::LifRunOptions {
-            out: a.out.clone(),
-            checkpoint_every: a.checkpoint_every,
-            resume: a.resume,
-        };
-        balnet::lif::output::run_lif_with(setup, &device, &opts, obs)?;
-        return Ok(RunOutput {
-            model: "lif",
-            note,
-            warnings,
-            members: Vec::new(),
-        });
-    }
-    let cfg = hydro.ok_or_else(|| config_err("no config given"))?;
-    let overrides = balnet::hydro::output::Overrides {
-        n: a.n,
-        steps: a.steps,
-        seed: a.seed,
+    let report = prepared.run(obs)?;
+    let members = match (&report.summary, hydro) {
+        (RunSummary::Hydro(_), Some(s)) => std::mem::take(&mut obs.samples)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (s.config.replica + i as u32, s.clone(), v))
+            .collect(),
+        _ => Vec::new(),
     };
-    let setup = balnet::hydro::output::setup(cfg, &overrides, a.force)?;
-    let warnings = setup.warnings.clone();
-    let (device, note) = Device::open_for(backend, setup.config.coupling == Coupling::Pairwise)?;
-    let opts = balnet::hydro::output::RunOptions {
-        out: a.out.clone(),
-        checkpoint_every: a.checkpoint_every,
-        resume: a.resume,
+    let model = match report.summary {
+        RunSummary::Hydro(_) => config::Model::Hydro,
+        RunSummary::Lif(_) => config::Model::Lif,
     };
-    let first = setup.config.replica;
-    let s = setup.clone();
-    balnet::hydro::output::run(setup, &device, &opts, obs)?;
-    let members = std::mem::take(&mut obs.samples)
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| (first + i as u32, s.clone(), v))
-        .collect();
     Ok(RunOutput {
-        model: "hydro",
+        model,
         note,
         warnings,
         members,
@@ -343,11 +234,48 @@ fn u64_bytes<'py>(py: Python<'py>, v: impl Iterator<Item = u64>) -> Bound<'py, P
     PyBytes::new(py, &b)
 }
 
+fn f32_bytes<'py>(py: Python<'py>, v: impl Iterator<Item = f32>) -> Bound<'py, PyBytes> {
+    let b: Vec<u8> = v.flat_map(f32::to_le_bytes).collect();
+    PyBytes::new(py, &b)
+}
+
+fn u32_bytes<'py>(py: Python<'py>, v: impl Iterator<Item = u32>) -> Bound<'py, PyBytes> {
+    let b: Vec<u8> = v.flat_map(u32::to_le_bytes).collect();
+    PyBytes::new(py, &b)
+}
+
+/// One model H member's moments as a dict: `replica`, `columns` (names in moments.csv order)
+/// and the columns as little-endian bytes (`t`, moments: f64; `step`: u64; `population`: u8
+/// 0 = E, 1 = I).
+fn member_dict<'py>(
+    py: Python<'py>,
+    replica: u32,
+    s: &HydroSetup,
+    samples: &[RecordSample],
+) -> PyResult<Bound<'py, PyDict>> {
+    let rows = hrec::rows_from_samples(s, samples);
+    let m = PyDict::new(py);
+    m.set_item("replica", replica)?;
+    let mut names = vec!["t", "step", "population"];
+    m.set_item("t", f64_bytes(py, rows.iter().map(|r| r.t)))?;
+    m.set_item("step", u64_bytes(py, rows.iter().map(|r| r.step)))?;
+    let pops: Vec<u8> = rows.iter().map(|r| r.population as u8).collect();
+    m.set_item("population", PyBytes::new(py, &pops))?;
+    for &q in &s.config.record {
+        let name = balnet::hydro::output::moment_name(q);
+        names.push(name);
+        let values = rows
+            .iter()
+            .map(|r| balnet::hydro::output::moment_value(r, q));
+        m.set_item(name, f64_bytes(py, values))?;
+    }
+    m.set_item("columns", names)?;
+    Ok(m)
+}
+
 /// Runs a config (a file or JSON text) into `out` exactly as `balnet run` does and returns a
 /// dict: `model`, `note` (the auto backend's fallback notice), `warnings`, and for model H
-/// `members`, one dict per replica: `replica`, `columns` (names in moments.csv order) and the
-/// columns as little-endian bytes (`t`, moments: f64; `step`: u64; `population`: u8 0 = E,
-/// 1 = I).
+/// `members`, one dict per replica (see `member_dict`).
 #[pyfunction]
 #[pyo3(signature = (out, config_path=None, config_json=None, fields_json=None, backend="auto".to_string(), n=None, steps=None, seed=None, force=false, checkpoint_every=None, resume=false, progress=None))]
 #[allow(clippy::too_many_arguments)]
@@ -366,25 +294,36 @@ fn run(
     resume: bool,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyDict>> {
-    let args = RunArgs {
-        out,
-        config_path,
-        config_json,
-        fields_json,
-        backend,
-        n,
-        steps,
-        seed,
-        force,
-        checkpoint_every,
-        resume,
+    let request = || -> anyhow::Result<RunRequest> {
+        let target = if resume {
+            RunTarget::Resume(out.clone())
+        } else {
+            let config = config_request(
+                config_path.as_deref(),
+                config_json.as_deref(),
+                fields_json.as_deref(),
+            )?;
+            RunTarget::New {
+                config,
+                out: out.clone(),
+            }
+        };
+        Ok(RunRequest {
+            target,
+            overrides: Overrides { n, steps, seed },
+            backend: backend_choice(&backend)?,
+            force,
+            checkpoint_every,
+            spelling: Spelling::Python,
+        })
     };
+    let req = request().map_err(to_py)?;
     let stop = CancelToken::new();
     let mut obs = RunObserver {
         progress: PyProgress::new(progress, stop.clone()),
         samples: Vec::new(),
     };
-    let (r, signal) = run_polled(py, &stop, || run_inner(&args, &mut obs))?;
+    let (r, signal) = run_polled(py, &stop, || run_inner(&req, &mut obs))?;
     if let Some(e) = signal {
         return Err(e);
     }
@@ -393,44 +332,22 @@ fn run(
     }
     let r = r.map_err(to_py)?;
     let d = PyDict::new(py);
-    d.set_item("model", r.model)?;
+    d.set_item("model", r.model.name())?;
     d.set_item("note", r.note)?;
     d.set_item("warnings", r.warnings)?;
     let members = PyList::empty(py);
     for (replica, s, samples) in &r.members {
-        let rows = hrec::rows_from_samples(s, samples);
-        let m = PyDict::new(py);
-        m.set_item("replica", *replica)?;
-        let mut names = vec!["t", "step", "population"];
-        m.set_item("t", f64_bytes(py, rows.iter().map(|r| r.t)))?;
-        m.set_item("step", u64_bytes(py, rows.iter().map(|r| r.step)))?;
-        let pops: Vec<u8> = rows.iter().map(|r| r.population as u8).collect();
-        m.set_item("population", PyBytes::new(py, &pops))?;
-        for &q in &s.config.record {
-            use balnet::hydro::config::Moment;
-            let (name, get): (&str, fn(&hrec::MomentRow) -> f64) = match q {
-                Moment::Mean => ("mean", |r| r.mean),
-                Moment::Var => ("var", |r| r.var),
-                Moment::Rate => ("rate", |r| r.rate),
-                Moment::Skewness => ("skewness", |r| r.skewness),
-                Moment::ExcessKurtosis => ("excess_kurtosis", |r| r.excess_kurtosis),
-                Moment::Drift => ("drift", |r| r.drift),
-            };
-            names.push(name);
-            m.set_item(name, f64_bytes(py, rows.iter().map(get)))?;
-        }
-        m.set_item("columns", names)?;
-        members.append(m)?;
+        members.append(member_dict(py, *replica, s, samples)?)?;
     }
     d.set_item("members", members)?;
     Ok(d.unbind())
 }
 
 /// `balnet theory`: the large-n limit of a config as JSON text. Model H: per population
-/// [E, I] the steady state `rate`, `mu`, `var` and the first-order coefficients `delta`,
-/// `m1`, `v1`, `k1` (and with `n`, `n`); with `out`, writes theory.csv there. Model L: the
-/// self-consistent `rate_hz`, `cv`, `mu_mv`, `sigma_mv`, `tau_ms`; with `out`, theory.json
-/// and pv.csv.
+/// [E, I] the steady state `rate`, `mu`, `var`, the first-order coefficients `delta`, `m1`,
+/// `v1`, `k1`, and with `n` the predictions there `rate_pred`, `mean_pred`, `var_pred`; with
+/// `out`, writes theory.csv there. Model L: the self-consistent `rate_hz`, `cv`, `mu_mv`,
+/// `sigma_mv`, `tau_ms`; with `out`, theory.json and pv.csv.
 #[pyfunction]
 #[pyo3(signature = (config_path=None, config_json=None, fields_json=None, n=None, out=None))]
 fn theory(
@@ -441,29 +358,31 @@ fn theory(
     n: Option<u64>,
     out: Option<PathBuf>,
 ) -> PyResult<String> {
+    use balnet::app::theory::TheoryReport;
     let work = || -> anyhow::Result<String> {
-        let src = Source::new(config_path.as_deref(), config_json.as_deref())?;
-        let model = src.model()?;
-        let src = src.with_fields(fields_json.as_deref())?;
-        if model == "lif" {
-            if n.is_some() {
-                return Err(config_err(
-                    "n applies to model H; set n_e and n_i in a model L config",
-                ));
+        let req = config_request(
+            config_path.as_deref(),
+            config_json.as_deref(),
+            fields_json.as_deref(),
+        )?;
+        match balnet::app::theory::theory(&req, n, out.as_deref(), Spelling::Python)? {
+            TheoryReport::Lif(t) => {
+                let mut v = serde_json::to_value(&t)?;
+                v["model"] = "lif".into();
+                Ok(serde_json::to_string(&v)?)
             }
-            let t = balnet::lif::output::theory_lif(src.parse::<LifConfig>()?, out.as_deref())?;
-            let mut v = serde_json::to_value(&t)?;
-            v["model"] = "lif".into();
-            return Ok(serde_json::to_string(&v)?);
+            TheoryReport::Hydro { steady: ss, n } => {
+                let pred = n.map(|n| [0, 1].map(|a| TheoryReport::at_n(&ss, a, n)));
+                let col = |k: usize| pred.map(|p| [p[0][k], p[1][k]]);
+                Ok(serde_json::to_string(&serde_json::json!({
+                    "model": "hydro",
+                    "n": n,
+                    "rate": ss.rate, "mu": ss.mu, "var": ss.var,
+                    "delta": ss.delta, "m1": ss.m1, "v1": ss.v1, "k1": ss.k1,
+                    "rate_pred": col(0), "mean_pred": col(1), "var_pred": col(2),
+                }))?)
+            }
         }
-        let ss =
-            balnet::hydro::output::theory_hydro(src.parse::<HydroConfig>()?, n, out.as_deref())?;
-        Ok(serde_json::to_string(&serde_json::json!({
-            "model": "hydro",
-            "n": n,
-            "rate": ss.rate, "mu": ss.mu, "var": ss.var,
-            "delta": ss.delta, "m1": ss.m1, "v1": ss.v1, "k1": ss.k1,
-        }))?)
     };
     py.detach(work).map_err(to_py)
 }
@@ -485,70 +404,32 @@ fn sweep(
     jobs: usize,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<String> {
-    use balnet::sweep as sw;
+    use balnet::app::sweep::{self as sw, SweepSource};
     let stop = CancelToken::new();
     let prog = PyProgress::new(progress, stop.clone());
     let work = || -> anyhow::Result<String> {
-        let (mut spec, base) = match (&spec_path, &spec_json) {
-            (Some(p), _) => sw::load(p)?,
-            (None, Some(j)) => {
-                let spec: sw::SweepSpec =
-                    config::parse_json(j).map_err(|e| config_err(format!("sweep: {}", e.0)))?;
-                let base = match &spec.base {
-                    Value::String(p) => {
-                        let t = std::fs::read_to_string(p)
-                            .map_err(|e| config_err(format!("base {p}: cannot read: {e}")))?;
-                        serde_json::from_str(&t).map_err(|e| {
-                            config_err(format!("base {p}: {}", config::json_error_message(&e)))
-                        })?
-                    }
-                    Value::Object(_) => spec.base.clone(),
-                    other => {
-                        return Err(config_err(format!(
-                            "base: a config path or dict, got {}",
-                            config::shorten(&other.to_string(), 40)
-                        )));
-                    }
-                };
-                if spec.seeds == 0 {
-                    return Err(config_err("seeds = 0: must be >= 1"));
-                }
-                (spec, base)
-            }
+        let source = match (spec_path, spec_json) {
+            (Some(p), _) => SweepSource::Path(p),
+            (None, Some(j)) => SweepSource::Text(j),
             (None, None) => return Err(config_err("no sweep given")),
         };
-        if let Some(b) = &backend {
-            spec.backend = backend_choice(b)?;
-        }
-        if jobs == 0 {
-            return Err(config_err("jobs = 0: must be >= 1"));
-        }
-        let points = sw::points(&spec, &base)?;
-        let convergence = spec.grid.contains_key("n")
-            && points
-                .first()
-                .is_some_and(|p| p.config.get("model").and_then(|m| m.as_str()) == Some("hydro"));
-        let mut devices = sw::SweepDevices::open(spec.backend)?;
-        devices.stop = stop.clone();
-        let total = points.len() as u64;
+        let backend = backend.as_deref().map(backend_choice).transpose()?;
+        let loaded = sw::load(&source, backend)?;
+        let devices = sw::open(&loaded, jobs, &stop, Spelling::Python)?;
+        let total = loaded.points.len() as u64;
         let mut done = 0u64;
         let mut failures: Vec<(String, String)> = Vec::new();
-        let rep = sw::run_sweep(&points, &out, (0, 1), &devices, jobs, |p, r| {
+        let mut on_point = |p: &balnet::sweep::Point, r: &anyhow::Result<bool>, _| {
             done += 1;
             if let Err(e) = r {
                 failures.push((p.id.clone(), format!("{e:#}")));
             }
             prog.call((done, total));
-        })?;
-        let interrupted = stop.is_cancelled();
-        let report = convergence && !interrupted;
-        if report {
-            let rows = balnet::report::convergence::collect(&out)?;
-            balnet::report::convergence::write(&out, &rows)?;
-        }
+        };
+        let o = sw::run(&loaded, &out, (0, 1), jobs, &devices, &mut on_point)?;
         Ok(serde_json::to_string(&serde_json::json!({
-            "ran": rep.ran, "skipped": rep.skipped, "failed": rep.failed,
-            "interrupted": interrupted, "note": devices.note, "convergence": report,
+            "ran": o.report.ran, "skipped": o.report.skipped, "failed": o.report.failed,
+            "interrupted": o.interrupted, "note": devices.note, "convergence": o.convergence,
             "failures": failures,
         }))?)
     };
@@ -592,15 +473,11 @@ fn info(py: Python<'_>) -> PyResult<String> {
 #[pyo3(signature = (backend="auto".to_string()))]
 fn selftest(py: Python<'_>, backend: String) -> PyResult<String> {
     let work = || -> anyhow::Result<String> {
-        let choice = backend_choice(&backend)?;
-        let (device, note) = Device::open(choice)?;
-        let gpu = device.gpu_context().cloned();
-        let cpu = choice != BackendChoice::Gpu || gpu.is_some();
-        let checks = balnet::selftest::run(gpu.as_ref(), cpu);
-        let failed = checks.iter().filter(|c| !c.passed).count();
+        let r = balnet::app::selftest::selftest(backend_choice(&backend)?)?;
+        let failed = r.failed();
         Ok(serde_json::to_string(&serde_json::json!({
-            "checks": checks, "passed": checks.len() - failed, "failed": failed,
-            "adapter": gpu.map(|g| g.report.summary()), "note": note,
+            "checks": r.checks, "passed": r.checks.len() - failed, "failed": failed,
+            "adapter": r.adapter, "note": r.note,
         }))?)
     };
     py.detach(work).map_err(to_py)
@@ -616,5 +493,6 @@ fn _balnet(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sweep, m)?)?;
     m.add_function(wrap_pyfunction!(info, m)?)?;
     m.add_function(wrap_pyfunction!(selftest, m)?)?;
+    m.add_class::<simulation::Simulation>()?;
     Ok(())
 }

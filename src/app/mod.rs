@@ -158,9 +158,9 @@ impl Setup {
                     *c, &overrides, force,
                 )?))
             }
-            ModelConfig::Lif(c) => Setup::Lif(Box::new(crate::lif::output::setup(
-                *c, o.seed, o.steps,
-            )?)),
+            ModelConfig::Lif(c) => {
+                Setup::Lif(Box::new(crate::lif::output::setup(*c, o.seed, o.steps)?))
+            }
         })
     }
 

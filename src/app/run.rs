@@ -46,6 +46,19 @@ pub struct Resolved {
 pub fn resolve(req: &RunRequest) -> Result<Resolved, ConfigError> {
     check_checkpoint_every(req.checkpoint_every, req.spelling)?;
     let (config, out, backend, resume) = match &req.target {
+        RunTarget::Resume(_)
+            if req.overrides.n.is_some()
+                || req.overrides.steps.is_some()
+                || req.overrides.seed.is_some() =>
+        {
+            return Err(ConfigError(format!(
+                "{}: takes no {}, {} or {} (the run's own)",
+                req.spelling.name("resume"),
+                req.spelling.name("n"),
+                req.spelling.name("steps"),
+                req.spelling.name("seed")
+            )));
+        }
         RunTarget::Resume(dir) => {
             let names = (
                 req.spelling.name("checkpoint_every"),
@@ -149,7 +162,10 @@ impl Prepared {
                 obs,
             )?)),
         };
-        Ok(RunReport { out: r.out, summary })
+        Ok(RunReport {
+            out: r.out,
+            summary,
+        })
     }
 }
 

@@ -81,12 +81,10 @@ impl Session {
     fn build(setup: Setup, backend: BackendChoice) -> anyhow::Result<Session> {
         let (device, note) = Device::open_for(backend, setup.cpu_only())?;
         let engine = match setup {
-            Setup::Hydro(s) => Engine::Hydro(Box::new(crate::hydro::sim::Simulation::new(
-                *s, &device,
-            )?)),
-            Setup::Lif(s) => {
-                Engine::Lif(Box::new(crate::lif::sim::Simulation::new(*s, &device)?))
+            Setup::Hydro(s) => {
+                Engine::Hydro(Box::new(crate::hydro::sim::Simulation::new(*s, &device)?))
             }
+            Setup::Lif(s) => Engine::Lif(Box::new(crate::lif::sim::Simulation::new(*s, &device)?)),
         };
         Ok(Session {
             engine,
@@ -164,7 +162,8 @@ impl Session {
             Engine::Hydro(s) => s.checkpoint()?,
             Engine::Lif(s) => s.checkpoint()?,
         };
-        ck.blobs.push(checkpoint::to_blob("session_spikes", &self.spike_words()));
+        ck.blobs
+            .push(checkpoint::to_blob("session_spikes", &self.spike_words()));
         checkpoint::write(path, &ck)
     }
 

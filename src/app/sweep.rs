@@ -35,8 +35,8 @@ pub fn load(source: &SweepSource, backend: Option<BackendChoice>) -> anyhow::Res
         spec.backend = b;
     }
     let points = sweep::points(&spec, &base)?;
-    let convergence = spec.grid.contains_key("n")
-        && points.first().and_then(Point::model) == Some(Model::Hydro);
+    let convergence =
+        spec.grid.contains_key("n") && points.first().and_then(Point::model) == Some(Model::Hydro);
     Ok(LoadedSweep {
         spec,
         points,
@@ -74,7 +74,9 @@ pub fn plan<'a>(s: &'a LoadedSweep, out: &Path, shard: (usize, usize)) -> Vec<Po
 }
 
 fn shard_points(s: &LoadedSweep, shard: (usize, usize)) -> impl Iterator<Item = &Point> {
-    s.points.iter().filter(move |p| p.index % shard.1 == shard.0)
+    s.points
+        .iter()
+        .filter(move |p| p.index % shard.1 == shard.0)
 }
 
 /// How a sweep invocation ended.
@@ -100,7 +102,9 @@ pub fn open(
     spelling: Spelling,
 ) -> anyhow::Result<sweep::SweepDevices> {
     if jobs == 0 {
-        return Err(ConfigError(format!("{}: must be >= 1", spelling.with_value("jobs", 0))).into());
+        return Err(
+            ConfigError(format!("{}: must be >= 1", spelling.with_value("jobs", 0))).into(),
+        );
     }
     let mut devices = sweep::SweepDevices::open(s.spec.backend)?;
     devices.stop = stop.clone();

@@ -73,11 +73,7 @@ fn print_estimate(e: &Estimate) {
                 human_bytes(*host_bytes)
             );
             for d in devices {
-                println!(
-                    "{} [binding limit: {}]",
-                    d.memory.summary(),
-                    d.binding_from
-                );
+                println!("{} [binding limit: {}]", d.memory.summary(), d.binding_from);
             }
         }
     }

@@ -10,6 +10,7 @@
 //! a killed run (`kill -9`, run.json still `running`) has none of them.
 
 use crate::config::ConfigError;
+use crate::config::Model;
 use crate::device::Device;
 use crate::hydro::config::{HydroConfig, HydroSetup, Moment};
 use crate::hydro::record::{self as hrec, LatePopulation, MomentRow, POP_NAMES, RecordSample};
@@ -17,7 +18,6 @@ use crate::hydro::sim::{Member, Simulation};
 use crate::hydro::theory::{self as hl, TheoryPoint};
 use crate::io::checkpoint::{self, Checkpoint};
 use crate::io::{self as record, Csv, CsvAppender, RunJson, RunOptions, RunStatus, num};
-use crate::config::Model;
 use crate::progress::{Observer, Outcome, Records, Status};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -457,7 +457,8 @@ pub fn run_seed_batch(
     Ok(out)
 }
 
-fn moment_value(r: &MomentRow, m: Moment) -> f64 {
+/// The value of moment `m` in a row of moments.csv.
+pub fn moment_value(r: &MomentRow, m: Moment) -> f64 {
     match m {
         Moment::Mean => r.mean,
         Moment::Var => r.var,
@@ -468,7 +469,8 @@ fn moment_value(r: &MomentRow, m: Moment) -> f64 {
     }
 }
 
-fn moment_name(m: Moment) -> &'static str {
+/// The column name of moment `m` in moments.csv (its config spelling).
+pub fn moment_name(m: Moment) -> &'static str {
     match m {
         Moment::Mean => "mean",
         Moment::Var => "var",

@@ -11,14 +11,16 @@
 //! interrupted or failed one), so a killed run (`kill -9`, run.json still `running`) has none.
 
 use crate::config::ConfigError;
+use crate::config::Model;
 use crate::device::Device;
 use crate::io::checkpoint::{self, Checkpoint};
-use crate::io::{self as record, Csv, CsvAppender, NpyAppender, RunJson, RunOptions, RunStatus, num};
+use crate::io::{
+    self as record, Csv, CsvAppender, NpyAppender, RunJson, RunOptions, RunStatus, num,
+};
 use crate::lif::config::{LifConfig, LifSetup, SpikeSelection};
 use crate::lif::record::{LifRecording, LifSummary, SpikeChunk};
 use crate::lif::sim::Simulation;
 use crate::lif::theory::{self as mf, SingleNeuronPrediction, self_consistent};
-use crate::config::Model;
 use crate::progress::{Observer, Records, Status};
 use serde::Serialize;
 use std::path::{Path, PathBuf};

@@ -5,9 +5,9 @@
 //! n^{-1/2} slope drawn.
 
 use crate::config::Model;
-use crate::progress::Status;
 use crate::io::run_json::{Comparison, RunJson};
 use crate::io::{Csv, num};
+use crate::progress::Status;
 use crate::report::plot::{Panel, Series, SeriesStyle, write_panels_png};
 use std::collections::BTreeMap;
 use std::path::Path;
