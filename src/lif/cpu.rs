@@ -97,133 +97,210 @@ fn neuron_chunk_body(
         out.vhist = Some([vec![0; k.vbins], vec![0; k.vbins]]);
     }
     let len = st.len();
-    let precise = c.integrator == Integrator::Precise;
-    let lumped_lanes = !precise && ml_lanes::lumped_lanes_apply(c);
-    // This step's recurrent input of neuron i (local index k_local); clears its counters.
-    let inputs = |k_local: usize, own: bool, acc: &mut [u32]| -> (u32, u32) {
-        let i = i0 + k_local as u32;
-        let a = c.population(i);
-        match k.connectivity {
-            Connectivity::FixedIndegree => {
-                take_counts(acc, k_local * k.acc_stride + k.slot_now * 2)
-            }
-            Connectivity::Annealed => ml::annealed_inputs(c, i, k.t, k.replica, k.k, k.counts, own),
-            Connectivity::AllToAll => (
-                k.counts[0] - (a == 0 && own) as u32,
-                k.counts[1] - (a == 1 && own) as u32,
-            ),
-        }
-    };
-    let finish =
-        |i: u32, next: NeuronState, spike: Option<f32>, own: &mut u8, out: &mut ChunkOut| {
-            let a = c.population(i);
-            *own = spike.is_some() as u8;
-            if let Some(off) = spike {
-                out.spikes.push((i, off));
-                out.counts[a] += 1;
-            }
-            if let Some(h) = out.vhist.as_mut()
-                && next.refractory <= 0.0
-                && let Some(b) = LifRecording::vhist_bin(k.vrange, k.vbins, next.v)
-            {
-                h[a][b] += 1;
-            }
-        };
+    let lanes = lane_integrator_applies(c);
     let mut k_local = 0;
     while k_local < len {
         let i = i0 + k_local as u32;
         let whole_block = k_local + LANES <= len && (i + LANES as u32 <= c.n_e || i >= c.n_e);
         if whole_block {
-            let mut ctr = [[0u32; LANES]; 4];
-            for l in 0..LANES {
-                let cl = ml::ext_counter(i + l as u32, k.t, k.replica);
-                for w in 0..4 {
-                    ctr[w][l] = cl[w];
-                }
-            }
-            let words = p.philox(ctr, c.key);
-            let a = c.population(i);
-            let mut rec_e = [0u32; LANES];
-            let mut rec_i = [0u32; LANES];
-            if k.connectivity == Connectivity::FixedIndegree {
-                // The common case, without the per-neuron dispatch: the block's counters as
-                // one slice (one bounds check), each neuron's slot pair taken and cleared.
-                let blk = &mut acc[k_local * k.acc_stride..(k_local + LANES) * k.acc_stride];
-                for (l, cell) in blk.chunks_exact_mut(k.acc_stride).enumerate() {
-                    let pair = &mut cell[k.slot_now * 2..k.slot_now * 2 + 2];
-                    (rec_e[l], rec_i[l]) = (pair[0], pair[1]);
-                    pair.fill(0);
-                }
+            let words = block_ext_words(&p, k, i);
+            let mut block = Block {
+                i,
+                k_local,
+                rec_e: [0; LANES],
+                rec_i: [0; LANES],
+            };
+            block_inputs(k, i0, &mut block, spiked, acc);
+            if lanes {
+                step_block_lanes(k, &block, &words, st, spiked, &mut out);
             } else {
-                for l in 0..LANES {
-                    (rec_e[l], rec_i[l]) = inputs(k_local + l, spiked[k_local + l] != 0, acc);
-                }
-            }
-            if precise || lumped_lanes {
-                let block: &[NeuronState; LANES] =
-                    st[k_local..k_local + LANES].try_into().expect("block");
-                let r = if !precise {
-                    ml_lanes::step_lumped_lanes(c, a, block, &rec_e, &rec_i, &words[0])
-                } else if c.short_leaks(a) {
-                    ml_lanes::step_precise_lanes::<true>(
-                        c, a, i, k.t, k.replica, block, &rec_e, &rec_i, &words,
-                    )
-                } else {
-                    ml_lanes::step_precise_lanes::<false>(
-                        c, a, i, k.t, k.replica, block, &rec_e, &rec_i, &words,
-                    )
-                };
-                // Spike flags and state in separate loops, so that the flags vectorise.
-                let flags = &mut spiked[k_local..k_local + LANES];
-                let mut fired = 0u32;
-                for (f, x) in flags.iter_mut().zip(&r.spike) {
-                    let s = x.is_finite();
-                    *f = s as u8;
-                    fired += s as u32;
-                }
-                for (l, x) in st[k_local..k_local + LANES].iter_mut().enumerate() {
-                    *x = r.state(l);
-                }
-                if fired > 0 || out.vhist.is_some() {
-                    for l in 0..LANES {
-                        let spike = r.spike[l].is_finite().then_some(r.spike[l]);
-                        finish(
-                            i + l as u32,
-                            r.state(l),
-                            spike,
-                            &mut spiked[k_local + l],
-                            &mut out,
-                        );
-                    }
-                }
-            } else {
-                for l in 0..LANES {
-                    let first = [words[0][l], words[1][l], words[2][l], words[3][l]];
-                    let ctr = ml::ext_counter(i + l as u32, k.t, k.replica);
-                    let mut s = Stream::with_first_block(ctr, c.key, first);
-                    let (next, o) =
-                        ml::step_neuron_with(c, a, &mut s, st[k_local + l], rec_e[l], rec_i[l]);
-                    st[k_local + l] = next;
-                    finish(
-                        i + l as u32,
-                        next,
-                        o.spike,
-                        &mut spiked[k_local + l],
-                        &mut out,
-                    );
-                }
+                step_block_streams(k, &block, &words, st, spiked, &mut out);
             }
             k_local += LANES;
         } else {
             let a = c.population(i);
-            let (rec_e, rec_i) = inputs(k_local, spiked[k_local] != 0, acc);
+            let (rec_e, rec_i) = recurrent_inputs(k, i0, k_local, spiked[k_local] != 0, acc);
             let (next, o) = ml::step_neuron(c, a, i, k.t, k.replica, st[k_local], rec_e, rec_i);
             st[k_local] = next;
-            finish(i, next, o.spike, &mut spiked[k_local], &mut out);
+            record_neuron(k, i, next, o.spike, &mut spiked[k_local], &mut out);
             k_local += 1;
         }
     }
     out
+}
+
+/// LANES neurons of one population, from global id `i` (local index `k_local`), with their
+/// recurrent inputs this step.
+struct Block {
+    i: u32,
+    k_local: usize,
+    rec_e: [u32; LANES],
+    rec_i: [u32; LANES],
+}
+
+/// Whether a block steps through the lane kernels: always for `precise`, for `lumped` where
+/// `lumped_lanes_apply` holds.
+#[inline(always)]
+fn lane_integrator_applies(c: &LifConsts) -> bool {
+    c.integrator == Integrator::Precise || ml_lanes::lumped_lanes_apply(c)
+}
+
+/// The first Philox block of the external streams of neurons i .. i + LANES.
+#[inline(always)]
+fn block_ext_words(p: &impl PhiloxLanes, k: &ChunkArgs, i: u32) -> [[u32; LANES]; 4] {
+    let mut ctr = [[0u32; LANES]; 4];
+    for l in 0..LANES {
+        let cl = ml::ext_counter(i + l as u32, k.t, k.replica);
+        for w in 0..4 {
+            ctr[w][l] = cl[w];
+        }
+    }
+    p.philox(ctr, k.c.key)
+}
+
+/// This step's recurrent input of neuron i0 + k_local (`own`: it spiked last step); clears
+/// its counters.
+#[inline(always)]
+fn recurrent_inputs(
+    k: &ChunkArgs,
+    i0: u32,
+    k_local: usize,
+    own: bool,
+    acc: &mut [u32],
+) -> (u32, u32) {
+    let i = i0 + k_local as u32;
+    let a = k.c.population(i);
+    match k.connectivity {
+        Connectivity::FixedIndegree => take_counts(acc, k_local * k.acc_stride + k.slot_now * 2),
+        Connectivity::Annealed => ml::annealed_inputs(k.c, i, k.t, k.replica, k.k, k.counts, own),
+        Connectivity::AllToAll => (
+            k.counts[0] - (a == 0 && own) as u32,
+            k.counts[1] - (a == 1 && own) as u32,
+        ),
+    }
+}
+
+/// The block's recurrent inputs (E and I counts per lane), into `b`; clears them.
+#[inline(always)]
+fn block_inputs(k: &ChunkArgs, i0: u32, b: &mut Block, spiked: &[u8], acc: &mut [u32]) {
+    let (k_local, rec_e, rec_i) = (b.k_local, &mut b.rec_e, &mut b.rec_i);
+    if k.connectivity == Connectivity::FixedIndegree {
+        // The common case, without the per-neuron dispatch: the block's counters as one
+        // slice (one bounds check), each neuron's slot pair taken and cleared.
+        let blk = &mut acc[k_local * k.acc_stride..(k_local + LANES) * k.acc_stride];
+        for (l, cell) in blk.chunks_exact_mut(k.acc_stride).enumerate() {
+            let pair = &mut cell[k.slot_now * 2..k.slot_now * 2 + 2];
+            (rec_e[l], rec_i[l]) = (pair[0], pair[1]);
+            pair.fill(0);
+        }
+    } else {
+        for l in 0..LANES {
+            (rec_e[l], rec_i[l]) =
+                recurrent_inputs(k, i0, k_local + l, spiked[k_local + l] != 0, acc);
+        }
+    }
+}
+
+/// Steps a block through the lane kernels (`lumped` or `precise`).
+#[inline(always)]
+fn step_block_lanes(
+    k: &ChunkArgs,
+    b: &Block,
+    words: &[[u32; LANES]; 4],
+    st: &mut [NeuronState],
+    spiked: &mut [u8],
+    out: &mut ChunkOut,
+) {
+    let (c, i, k_local) = (k.c, b.i, b.k_local);
+    let a = c.population(i);
+    let block: &[NeuronState; LANES] = st[k_local..k_local + LANES].try_into().expect("block");
+    let (rec_e, rec_i) = (&b.rec_e, &b.rec_i);
+    let r = if c.integrator != Integrator::Precise {
+        ml_lanes::step_lumped_lanes(c, a, block, rec_e, rec_i, &words[0])
+    } else if c.short_leaks(a) {
+        ml_lanes::step_precise_lanes::<true>(c, a, i, k.t, k.replica, block, rec_e, rec_i, words)
+    } else {
+        ml_lanes::step_precise_lanes::<false>(c, a, i, k.t, k.replica, block, rec_e, rec_i, words)
+    };
+    // Spike flags and state in separate loops, so that the flags vectorise.
+    let flags = &mut spiked[k_local..k_local + LANES];
+    let mut fired = 0u32;
+    for (f, x) in flags.iter_mut().zip(&r.spike) {
+        let s = x.is_finite();
+        *f = s as u8;
+        fired += s as u32;
+    }
+    for (l, x) in st[k_local..k_local + LANES].iter_mut().enumerate() {
+        *x = r.state(l);
+    }
+    if fired > 0 || out.vhist.is_some() {
+        for l in 0..LANES {
+            let spike = r.spike[l].is_finite().then_some(r.spike[l]);
+            record_neuron(
+                k,
+                i + l as u32,
+                r.state(l),
+                spike,
+                &mut spiked[k_local + l],
+                out,
+            );
+        }
+    }
+}
+
+/// Steps a block neuron by neuron, each on its own external stream (whose first block is
+/// already drawn): `lumped` where the lane kernel does not apply.
+#[inline(always)]
+fn step_block_streams(
+    k: &ChunkArgs,
+    b: &Block,
+    words: &[[u32; LANES]; 4],
+    st: &mut [NeuronState],
+    spiked: &mut [u8],
+    out: &mut ChunkOut,
+) {
+    let (c, i, k_local) = (k.c, b.i, b.k_local);
+    let a = c.population(i);
+    for l in 0..LANES {
+        let first = [words[0][l], words[1][l], words[2][l], words[3][l]];
+        let ctr = ml::ext_counter(i + l as u32, k.t, k.replica);
+        let mut s = Stream::with_first_block(ctr, c.key, first);
+        let (next, o) = ml::step_neuron_with(c, a, &mut s, st[k_local + l], b.rec_e[l], b.rec_i[l]);
+        st[k_local + l] = next;
+        record_neuron(
+            k,
+            i + l as u32,
+            next,
+            o.spike,
+            &mut spiked[k_local + l],
+            out,
+        );
+    }
+}
+
+/// Records neuron i's step: its spike flag, the spike (neuron, offset in the step) and the
+/// population count, and its V in the histogram when sampled and not refractory.
+#[inline(always)]
+fn record_neuron(
+    k: &ChunkArgs,
+    i: u32,
+    next: NeuronState,
+    spike: Option<f32>,
+    own: &mut u8,
+    out: &mut ChunkOut,
+) {
+    let a = k.c.population(i);
+    *own = spike.is_some() as u8;
+    if let Some(off) = spike {
+        out.spikes.push((i, off));
+        out.counts[a] += 1;
+    }
+    if let Some(h) = out.vhist.as_mut()
+        && next.refractory <= 0.0
+        && let Some(b) = LifRecording::vhist_bin(k.vrange, k.vbins, next.v)
+    {
+        h[a][b] += 1;
+    }
 }
 
 #[derive(Default)]
