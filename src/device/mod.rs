@@ -1,6 +1,7 @@
 //! Where a simulation runs: the CPU (with its instruction-set level) or a GPU through wgpu;
 //! the GPU context, buffers and shader sources.
 
+pub mod bind;
 pub mod buffers;
 pub mod constants;
 pub mod gpu;

@@ -2,6 +2,7 @@
 //! buffers sized from the adapter's limits, many steps encoded per submission, records read
 //! back once per chunk.
 
+use crate::device::bind;
 use crate::device::buffers;
 use crate::device::constants::WgslConst;
 use crate::device::gpu::GpuContext;
@@ -420,23 +421,6 @@ pub struct HydroGpu {
     timer: Option<KernelTimer>,
 }
 
-fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
-    buffer_entry(binding, wgpu::BufferBindingType::Storage { read_only })
-}
-
-fn buffer_entry(binding: u32, ty: wgpu::BufferBindingType) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
-
 /// One network of a batch: its key (seed) and the replica word of its counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Member {
@@ -444,57 +428,44 @@ pub struct Member {
     pub replica: u32,
 }
 
-impl HydroGpu {
-    /// One network per member, side by side in the same dispatches; member i computes what a
-    /// single run with its key and replica word computes.
-    pub fn new(
-        ctx: Arc<GpuContext>,
-        c: HydroConsts,
-        members: &[Member],
-        shift: [f64; 2],
-    ) -> anyhow::Result<Self> {
-        let replicas = members.len() as u32;
-        anyhow::ensure!(replicas > 0, "a GPU batch needs at least one network");
-        let n = c.n as u64;
-        let layout = HydroLayout::new(
-            n,
-            replicas as u64,
-            &c,
-            ctx.cpu_layout(),
-            ctx.limits.max_uniform_buffer_binding_size,
-        );
-        let x_bytes = layout.x_bytes();
-        let max_bind = ctx.limits.max_storage_buffer_binding_size;
-        let max_buf = ctx.limits.max_buffer_size;
-        // x in parts of whole vec4s where it exceeds one binding.
-        let x_split = Split::new(x_bytes / 16, 16, 1, max_bind.min(max_buf));
-        // Storage buffers of the kernels: 6 in group 0, the tables (2) and x's other parts.
-        let storage = 8 + x_split.parts - 1;
-        if x_split.parts > HYDRO_X_PARTS_MAX
-            || storage > ctx.limits.max_storage_buffers_per_shader_stage
-        {
-            let per = layout.wg as u64 * 4 * layout.quads;
-            let parts = HYDRO_X_PARTS_MAX
-                .min(
-                    ctx.limits
-                        .max_storage_buffers_per_shader_stage
-                        .saturating_sub(7),
-                )
-                .max(1) as u64;
-            return Err(crate::Error::DoesNotFit(format!(
-                "n = {n} per population x {replicas} replicas needs a {x_bytes}-byte state in {} storage bindings; the adapter {} allows {} bytes per binding and {} storage buffers per kernel, so {parts} parts at most (largest n here: {})",
-                x_split.parts,
-                ctx.report.name,
-                max_bind.min(max_buf),
-                ctx.limits.max_storage_buffers_per_shader_stage,
-                max_bind.min(max_buf) * parts / 8 / replicas as u64 / per * per
-            ))
-            .into());
-        }
-        let mut kernel = layout.kernel(&c);
-        kernel.x_parts = x_split.parts;
-        kernel.x_part_quads = x_split.part_len;
-        let params = HydroParams {
+/// The split of the state x (`layout.x_bytes()`) into parts of whole vec4s where it exceeds
+/// one binding; an error where it needs more than HYDRO_X_PARTS_MAX parts or the kernels more
+/// storage buffers than the adapter allows per stage.
+fn split_x(ctx: &GpuContext, layout: &HydroLayout, n: u64, replicas: u32) -> anyhow::Result<Split> {
+    let x_bytes = layout.x_bytes();
+    let max_bind = ctx.limits.max_storage_buffer_binding_size;
+    let max_buf = ctx.limits.max_buffer_size;
+    let x_split = Split::new(x_bytes / 16, 16, 1, max_bind.min(max_buf));
+    // Storage buffers of the kernels: 6 in group 0, the tables (2) and x's other parts.
+    let storage = 8 + x_split.parts - 1;
+    if x_split.parts > HYDRO_X_PARTS_MAX
+        || storage > ctx.limits.max_storage_buffers_per_shader_stage
+    {
+        let per = layout.wg as u64 * 4 * layout.quads;
+        let parts = HYDRO_X_PARTS_MAX
+            .min(
+                ctx.limits
+                    .max_storage_buffers_per_shader_stage
+                    .saturating_sub(7),
+            )
+            .max(1) as u64;
+        return Err(crate::Error::DoesNotFit(format!(
+            "n = {n} per population x {replicas} replicas needs a {x_bytes}-byte state in {} storage bindings; the adapter {} allows {} bytes per binding and {} storage buffers per kernel, so {parts} parts at most (largest n here: {})",
+            x_split.parts,
+            ctx.report.name,
+            max_bind.min(max_buf),
+            ctx.limits.max_storage_buffers_per_shader_stage,
+            max_bind.min(max_buf) * parts / 8 / replicas as u64 / per * per
+        ))
+        .into());
+    }
+    Ok(x_split)
+}
+
+impl HydroParams {
+    /// The kernels' parameters (`record_every` is set by each submission).
+    fn new(c: &HydroConsts, layout: &HydroLayout, replicas: u32) -> Self {
+        HydroParams {
             n: c.n,
             n_pad: layout.n_pad as u32,
             wg_per_seg: layout.wg_per_seg as u32,
@@ -516,18 +487,47 @@ impl HydroGpu {
             x0_mean: c.x0_mean,
             x0_sd: c.x0_sd,
             _pad: [0; 3],
-        };
-        let r = replicas as u64;
-        let pbuf = buffers::uniform_from(&ctx, "hydro params", &params);
-        let x = x_split.buffers(&ctx, "hydro x");
+        }
+    }
+}
+
+/// The kernels' device buffers.
+struct HydroBuffers {
+    params: wgpu::Buffer,
+    /// The state x, in `x_split.parts` buffers.
+    x: Vec<wgpu::Buffer>,
+    spikes: wgpu::Buffer,
+    partials: wgpu::Buffer,
+    state: wgpu::Buffer,
+    records: wgpu::Buffer,
+    /// The finalize kernel's scratch for the next tables.
+    table_scratch: wgpu::Buffer,
+    tables: wgpu::Buffer,
+}
+
+impl HydroBuffers {
+    /// The buffers of `members`, each replica's state with its key, replica word and the
+    /// centre `shift` of its first record's power sums.
+    fn new(
+        ctx: &GpuContext,
+        c: &HydroConsts,
+        layout: &HydroLayout,
+        x_split: &Split,
+        params: &HydroParams,
+        members: &[Member],
+        shift: [f64; 2],
+    ) -> Self {
+        let r = params.replicas as u64;
+        let params = buffers::uniform_from(ctx, "hydro params", params);
+        let x = x_split.buffers(ctx, "hydro x");
         let spikes_bytes = if c.coupling == Coupling::Shared {
             layout.workgroups() * layout.wg as u64 * 4
         } else {
             16
         };
-        let spikes = buffers::storage_zeroed(&ctx, "hydro spikes", spikes_bytes);
+        let spikes = buffers::storage_zeroed(ctx, "hydro spikes", spikes_bytes);
         let partials = buffers::storage_zeroed(
-            &ctx,
+            ctx,
             "hydro partials",
             layout.partial_sets() * HYDRO_PART * 4,
         );
@@ -540,14 +540,15 @@ impl HydroGpu {
                 ..bytemuck::Zeroable::zeroed()
             })
             .collect();
-        let state = buffers::storage_from(&ctx, "hydro state", &initial_state);
+        let state = buffers::storage_from(ctx, "hydro state", &initial_state);
         let records = buffers::storage_zeroed(
-            &ctx,
+            ctx,
             "hydro records",
             layout.record_capacity * r * HYDRO_REC_STRIDE as u64 * 4,
         );
         let table_words = r * 4 * layout.table_stride;
-        let scratch = buffers::storage_zeroed(&ctx, "hydro table scratch", 2 * table_words * 4);
+        let table_scratch =
+            buffers::storage_zeroed(ctx, "hydro table scratch", 2 * table_words * 4);
         let tables = ctx.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("hydro tables"),
             size: table_words * 4,
@@ -557,56 +558,109 @@ impl HydroGpu {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let dev = &ctx.device;
-        let main_layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("hydro"),
-            entries: &(0..7)
+        HydroBuffers {
+            params,
+            x,
+            spikes,
+            partials,
+            state,
+            records,
+            table_scratch,
+            tables,
+        }
+    }
+}
+
+/// The kernels' bind group layouts: group 0 (parameters, x's first part and the other
+/// buffers), the tables written (finalize, group 1) and read (update, group 2), and x's
+/// parts after the first (group 3) where x spans several bindings.
+struct HydroGroupLayouts {
+    main: wgpu::BindGroupLayout,
+    tables_write: wgpu::BindGroupLayout,
+    tables_read: wgpu::BindGroupLayout,
+    x_parts: Option<wgpu::BindGroupLayout>,
+}
+
+impl HydroGroupLayouts {
+    fn new(ctx: &GpuContext, layout: &HydroLayout, x_buffers: usize) -> Self {
+        let main = bind::group_layout(
+            ctx,
+            "hydro",
+            &(0..7)
                 .map(|i| {
                     if i == 0 {
-                        buffer_entry(0, wgpu::BufferBindingType::Uniform)
+                        bind::uniform_entry(0)
                     } else {
-                        storage_entry(i, false)
+                        bind::storage_entry(i, false)
                     }
                 })
                 .collect::<Vec<_>>(),
-        });
-        let tables_w_layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("hydro tables (write)"),
-            entries: &[storage_entry(0, false)],
-        });
-        let tables_r_layout = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("hydro tables (read)"),
-            entries: &[if layout.tables_uniform {
-                buffer_entry(0, wgpu::BufferBindingType::Uniform)
+        );
+        let tables_write = bind::group_layout(
+            ctx,
+            "hydro tables (write)",
+            &[bind::storage_entry(0, false)],
+        );
+        let tables_read = bind::group_layout(
+            ctx,
+            "hydro tables (read)",
+            &[if layout.tables_uniform {
+                bind::uniform_entry(0)
             } else {
-                storage_entry(0, true)
+                bind::storage_entry(0, true)
             }],
-        });
-        let pl = |groups: &[Option<&wgpu::BindGroupLayout>]| {
-            dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("hydro"),
-                bind_group_layouts: groups,
-                immediate_size: 0,
-            })
-        };
-        // x's parts after the first (group 3), where x spans several bindings.
-        let x_parts_layout = (x.len() > 1).then(|| {
-            dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some("hydro x parts"),
-                entries: &(0..x.len() as u32 - 1)
-                    .map(|i| storage_entry(i, false))
+        );
+        let x_parts = (x_buffers > 1).then(|| {
+            bind::group_layout(
+                ctx,
+                "hydro x parts",
+                &(0..x_buffers as u32 - 1)
+                    .map(|i| bind::storage_entry(i, false))
                     .collect::<Vec<_>>(),
-            })
+            )
         });
-        let xp = x_parts_layout.as_ref();
-        let pl_init = pl(&[Some(&main_layout), None, None, xp]);
-        let pl_update = pl(&[Some(&main_layout), None, Some(&tables_r_layout), xp]);
-        let pl_finalize = pl(&[Some(&main_layout), Some(&tables_w_layout)]);
+        HydroGroupLayouts {
+            main,
+            tables_write,
+            tables_read,
+            x_parts,
+        }
+    }
+}
+
+/// The kernels' pipelines, one per HydroKernel::ENTRIES.
+struct HydroPipelines {
+    init: wgpu::ComputePipeline,
+    finalize_init: wgpu::ComputePipeline,
+    update: wgpu::ComputePipeline,
+    update_record: wgpu::ComputePipeline,
+    finalize: wgpu::ComputePipeline,
+}
+
+impl HydroPipelines {
+    fn new(
+        ctx: &GpuContext,
+        kernel: &HydroKernel,
+        groups: &HydroGroupLayouts,
+    ) -> anyhow::Result<Self> {
+        let x_parts = groups.x_parts.as_ref();
+        let init_layout =
+            bind::pipeline_layout(ctx, "hydro", &[Some(&groups.main), None, None, x_parts]);
+        let update_layout = bind::pipeline_layout(
+            ctx,
+            "hydro",
+            &[Some(&groups.main), None, Some(&groups.tables_read), x_parts],
+        );
+        let finalize_layout = bind::pipeline_layout(
+            ctx,
+            "hydro",
+            &[Some(&groups.main), Some(&groups.tables_write)],
+        );
         let pipelines = ctx.kernel_pipelines(&kernel.source(), |entry| {
             Some(match entry {
-                "init" => &pl_init,
-                "update" | "update_record" => &pl_update,
-                _ => &pl_finalize,
+                "init" => &init_layout,
+                "update" | "update_record" => &update_layout,
+                _ => &finalize_layout,
             })
         })?;
         let Ok([init, finalize_init, update, update_record, finalize]) =
@@ -614,57 +668,135 @@ impl HydroGpu {
         else {
             anyhow::bail!("model H: expected one pipeline per HydroKernel::ENTRIES");
         };
-        let bind = buffers::bind_buffers(
-            &ctx,
+        Ok(HydroPipelines {
+            init,
+            finalize_init,
+            update,
+            update_record,
+            finalize,
+        })
+    }
+}
+
+/// The kernels' bind groups (of `HydroGroupLayouts`).
+struct HydroBindGroups {
+    main: wgpu::BindGroup,
+    x_parts: Option<wgpu::BindGroup>,
+    tables_write: wgpu::BindGroup,
+    tables_read: wgpu::BindGroup,
+}
+
+impl HydroBindGroups {
+    fn new(ctx: &GpuContext, groups: &HydroGroupLayouts, bufs: &HydroBuffers) -> Self {
+        let main = buffers::bind_buffers(
+            ctx,
             Some("hydro"),
-            &main_layout,
-            &[&pbuf, &x[0], &spikes, &partials, &state, &records, &scratch],
+            &groups.main,
+            &[
+                &bufs.params,
+                &bufs.x[0],
+                &bufs.spikes,
+                &bufs.partials,
+                &bufs.state,
+                &bufs.records,
+                &bufs.table_scratch,
+            ],
         );
-        let bind_x_parts = x_parts_layout.as_ref().map(|l| {
-            let rest: Vec<&wgpu::Buffer> = x[1..].iter().collect();
-            buffers::bind_buffers(&ctx, Some("hydro x parts"), l, &rest)
+        let x_parts = groups.x_parts.as_ref().map(|l| {
+            let rest: Vec<&wgpu::Buffer> = bufs.x[1..].iter().collect();
+            buffers::bind_buffers(ctx, Some("hydro x parts"), l, &rest)
         });
-        let bind_tables_w =
-            buffers::bind_buffers(&ctx, Some("hydro"), &tables_w_layout, &[&tables]);
-        let bind_tables_r =
-            buffers::bind_buffers(&ctx, Some("hydro"), &tables_r_layout, &[&tables]);
-        let grid = buffers::grid_2d(&ctx, layout.workgroups(), 1)?;
-        let grid_replicas = buffers::grid_2d(&ctx, r, 1)?;
-        let mut enc = dev.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        let tables_write =
+            buffers::bind_buffers(ctx, Some("hydro"), &groups.tables_write, &[&bufs.tables]);
+        let tables_read =
+            buffers::bind_buffers(ctx, Some("hydro"), &groups.tables_read, &[&bufs.tables]);
+        HydroBindGroups {
+            main,
+            x_parts,
+            tables_write,
+            tables_read,
+        }
+    }
+}
+
+/// Submits the initial state's draw (`init`) and its first tables and record
+/// (`finalize_init`).
+fn dispatch_init(
+    ctx: &GpuContext,
+    groups: &HydroBindGroups,
+    pipelines: &HydroPipelines,
+    grid: (u32, u32),
+    grid_replicas: (u32, u32),
+) {
+    let mut enc = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("init"),
         });
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            pass.set_bind_group(0, &bind, &[]);
-            pass.set_bind_group(1, &bind_tables_w, &[]);
-            if let Some(b) = &bind_x_parts {
-                pass.set_bind_group(3, b, &[]);
-            }
-            pass.set_pipeline(&init);
-            pass.dispatch_workgroups(grid.0, grid.1, 1);
-            pass.set_pipeline(&finalize_init);
-            pass.dispatch_workgroups(grid_replicas.0, grid_replicas.1, 1);
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_bind_group(0, &groups.main, &[]);
+        pass.set_bind_group(1, &groups.tables_write, &[]);
+        if let Some(b) = &groups.x_parts {
+            pass.set_bind_group(3, b, &[]);
         }
-        ctx.queue.submit([enc.finish()]);
+        pass.set_pipeline(&pipelines.init);
+        pass.dispatch_workgroups(grid.0, grid.1, 1);
+        pass.set_pipeline(&pipelines.finalize_init);
+        pass.dispatch_workgroups(grid_replicas.0, grid_replicas.1, 1);
+    }
+    ctx.queue.submit([enc.finish()]);
+}
+
+impl HydroGpu {
+    /// One network per member, side by side in the same dispatches; member i computes what a
+    /// single run with its key and replica word computes.
+    pub fn new(
+        ctx: Arc<GpuContext>,
+        c: HydroConsts,
+        members: &[Member],
+        shift: [f64; 2],
+    ) -> anyhow::Result<Self> {
+        let replicas = members.len() as u32;
+        anyhow::ensure!(replicas > 0, "a GPU batch needs at least one network");
+        let layout = HydroLayout::new(
+            c.n as u64,
+            replicas as u64,
+            &c,
+            ctx.cpu_layout(),
+            ctx.limits.max_uniform_buffer_binding_size,
+        );
+        let x_split = split_x(&ctx, &layout, c.n as u64, replicas)?;
+        let mut kernel = layout.kernel(&c);
+        kernel.x_parts = x_split.parts;
+        kernel.x_part_quads = x_split.part_len;
+        let params = HydroParams::new(&c, &layout, replicas);
+        let bufs = HydroBuffers::new(&ctx, &c, &layout, &x_split, &params, members, shift);
+        let group_layouts = HydroGroupLayouts::new(&ctx, &layout, bufs.x.len());
+        let pipelines = HydroPipelines::new(&ctx, &kernel, &group_layouts)?;
+        let groups = HydroBindGroups::new(&ctx, &group_layouts, &bufs);
+        let grid = buffers::grid_2d(&ctx, layout.workgroups(), 1)?;
+        let grid_replicas = buffers::grid_2d(&ctx, replicas as u64, 1)?;
+        dispatch_init(&ctx, &groups, &pipelines, grid, grid_replicas);
         let timer = KernelTimer::new(&ctx);
         let mut g = HydroGpu {
             ctx,
             params,
-            params_buffer: pbuf,
-            x,
+            params_buffer: bufs.params,
+            x: bufs.x,
             x_split,
-            bind_x_parts,
-            spikes,
-            tables,
-            state,
-            records,
+            bind_x_parts: groups.x_parts,
+            spikes: bufs.spikes,
+            tables: bufs.tables,
+            state: bufs.state,
+            records: bufs.records,
             layout,
-            bind,
-            bind_tables_w,
-            bind_tables_r,
-            update,
-            update_record,
-            finalize,
+            bind: groups.main,
+            bind_tables_w: groups.tables_write,
+            bind_tables_r: groups.tables_read,
+            update: pipelines.update,
+            update_record: pipelines.update_record,
+            finalize: pipelines.finalize,
             t: 0,
             grid,
             grid_replicas,

@@ -4,7 +4,8 @@
 //! V histogram, raster) read back once per chunk of steps; per-neuron spike counts and ISI
 //! sums stay on the device until `recording` is asked for. No per-step readback.
 
-use super::gpu_connectivity::{self as gconn, DeviceCsr};
+use super::gpu_connectivity::{self, DeviceCsr};
+use crate::device::bind;
 use crate::device::buffers;
 use crate::device::constants::WgslConst;
 use crate::device::gpu::GpuContext;
@@ -15,8 +16,10 @@ use crate::device::timing::KernelTimes;
 use crate::lif::backend::LifBackend;
 use crate::lif::config::{Connectivity, Integrator, LifSetup};
 use crate::lif::connectivity::Csr;
-use crate::lif::record::{IsiStats, LifRecording, SpikeChunk, max_spikes_per_neuron};
-use crate::lif::step::{self as ml, LifConsts, LifSyn};
+use crate::lif::record::{
+    IsiStats, LifRecording, SpikeChunk, max_spikes_per_neuron, refractory_gap_steps,
+};
+use crate::lif::step::{self, LifConsts, LifSyn};
 use rayon::prelude::*;
 use std::sync::Arc;
 
@@ -42,22 +45,22 @@ pub const CONN_ALL_TO_ALL: u32 = 2;
 /// Steps encoded in one command buffer.
 const STEPS_PER_SUBMIT: u32 = 256;
 /// Steps between record readbacks (sizes the rate-bin ring and the raster buffer).
-const CHUNK_STEPS: u32 = 4096;
+pub(crate) const GPU_CHUNK_STEPS: u32 = 4096;
 /// Entries (8 bytes each) of the device buffer of `record.spikes` above which the steps
 /// between readbacks are shortened, so that the buffer cannot overflow.
 const SPIKE_BUFFER_ENTRIES: u64 = 1 << 22;
 
 /// (steps between readbacks, capacity in spikes) of the device's spike buffer for
-/// `record.spikes`: the steps are halved from CHUNK_STEPS until the most spikes the selected
+/// `record.spikes`: the steps are halved from GPU_CHUNK_STEPS until the most spikes the selected
 /// neurons can emit in them (one per refractory period each) fit SPIKE_BUFFER_ENTRIES, or a
 /// single step remains (then the buffer holds one spike per selected neuron). The capacity
 /// is that bound, so no spike can be lost.
 pub fn spike_buffer_shape(s: &LifSetup) -> (u32, u64) {
     let selected = s.spike_neurons() as u64;
     if selected == 0 {
-        return (CHUNK_STEPS, 0);
+        return (GPU_CHUNK_STEPS, 0);
     }
-    let mut steps = CHUNK_STEPS;
+    let mut steps = GPU_CHUNK_STEPS;
     while steps > 1 && selected * max_spikes_per_neuron(s, steps as u64) > SPIKE_BUFFER_ENTRIES {
         steps /= 2;
     }
@@ -250,7 +253,7 @@ impl LifKernel {
     }
 
     /// As `source`, for a synapse array in `parts` bindings of `part_words` words each
-    /// (`gconn::SynSplit`; `part_words` ignored for one part).
+    /// (`gpu_connectivity::SynSplit`; `part_words` ignored for one part).
     pub fn source_split(kernels: &[LifKernel], parts: u32, part_words: u64) -> KernelSource {
         let mut pipelines: Vec<PipelineSpec> = kernels.iter().flat_map(|k| k.pipelines()).collect();
         if parts > 1 {
@@ -280,7 +283,7 @@ impl LifKernel {
                 WgslConst::u32("CONN_ANNEALED", CONN_ANNEALED),
                 WgslConst::u32("CONN_ALL_TO_ALL", CONN_ALL_TO_ALL),
             ],
-            &gconn::step_prelude(parts),
+            &gpu_connectivity::step_prelude(parts),
             crate::device::shaders::LIF,
             false,
             pipelines,
@@ -355,11 +358,32 @@ fn check_size(ctx: &GpuContext, what: &str, bytes: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-impl LifGpu {
-    pub fn new(ctx: Arc<GpuContext>, s: &LifSetup, replica: u32) -> anyhow::Result<Self> {
-        let c = LifConsts::new(s);
+/// The sizes of one network's device buffers and records, each checked against the adapter's
+/// binding limits.
+struct LifSizes {
+    /// Bytes of the delay ring (16 where no delay is longer than one step).
+    ring_bytes: u64,
+    /// Steps per rate bin.
+    bin_steps: u32,
+    /// Rate bins held between readbacks.
+    bins_cap: u32,
+    /// Raster entries held between readbacks.
+    raster_cap: u32,
+    /// Words of the counters buffer (the kernel's counters, the rate bins, the V histograms).
+    counter_words: usize,
+    /// Bytes of the per-neuron records and the raster.
+    record_bytes: u64,
+    /// Steps between readbacks that the spike buffer of `record.spikes` allows.
+    spike_chunk_steps: u32,
+    /// Capacity in spikes of that buffer.
+    spike_cap: u64,
+    /// Bytes of that buffer.
+    spike_bytes: u64,
+}
+
+impl LifSizes {
+    fn new(ctx: &GpuContext, s: &LifSetup) -> anyhow::Result<Self> {
         let n = s.n();
-        let (wg, items) = shape_for(&ctx);
         let fixed = s.config.connectivity == Connectivity::FixedIndegree;
         let slots = s.delay_slots;
         let ring_bytes = if fixed && slots > 2 {
@@ -369,50 +393,75 @@ impl LifGpu {
         };
         let r = &s.config.record;
         let bin_steps = ((r.rate_bin_ms / s.config.dt).round() as u32).max(1);
-        let bins_cap = CHUNK_STEPS / bin_steps + 2;
+        let bins_cap = GPU_CHUNK_STEPS / bin_steps + 2;
         let raster_count = r.raster_neurons.min(s.n_e) + r.raster_neurons.min(s.n_i);
-        let tau_rp = s.neuron[0].tau_rp.min(s.neuron[1].tau_rp);
         // A neuron fires at most once per refractory period (rounding: one step less).
-        let gap = ((tau_rp / s.config.dt).floor() as u32)
-            .saturating_sub(1)
-            .max(1);
-        let raster_cap = raster_count * (CHUNK_STEPS / gap + 2);
+        let spikes_per_chunk = (GPU_CHUNK_STEPS as u64 / refractory_gap_steps(s) + 2) as u32;
+        let raster_cap = raster_count * spikes_per_chunk;
         let counter_words = C_BINS + 2 * bins_cap as usize + 2 * r.vhist_bins as usize;
         let record_bytes = (2 * n as u64 + raster_cap as u64) * 16;
-        check_size(&ctx, "neuron state", n as u64 * 8)?;
-        check_size(&ctx, "delay ring buffer", ring_bytes)?;
-        check_size(&ctx, "spike lists", 3 * n as u64 * 8)?;
-        check_size(&ctx, "per-neuron records and raster", record_bytes)?;
-        check_size(&ctx, "record counters", counter_words as u64 * 4)?;
+        check_size(ctx, "neuron state", n as u64 * 8)?;
+        check_size(ctx, "delay ring buffer", ring_bytes)?;
+        check_size(ctx, "spike lists", 3 * n as u64 * 8)?;
+        check_size(ctx, "per-neuron records and raster", record_bytes)?;
+        check_size(ctx, "record counters", counter_words as u64 * 4)?;
         let (spike_chunk_steps, spike_cap) = spike_buffer_shape(s);
         let spike_bytes = (spike_cap * 8).max(16);
-        check_size(&ctx, "spike buffer of record.spikes", spike_bytes)?;
-        let spike_ranges = s.spike_ranges().unwrap_or([[0, 0], [0, 0]]);
+        check_size(ctx, "spike buffer of record.spikes", spike_bytes)?;
+        Ok(LifSizes {
+            ring_bytes,
+            bin_steps,
+            bins_cap,
+            raster_cap,
+            counter_words,
+            record_bytes,
+            spike_chunk_steps,
+            spike_cap,
+            spike_bytes,
+        })
+    }
+}
 
-        let t0 = std::time::Instant::now();
-        let csr = if fixed {
-            Some(gconn::build(&ctx, s, replica)?)
-        } else {
-            None
-        };
-        let build_seconds = t0.elapsed().as_secs_f64();
-        if let Some(d) = &csr
-            && d.max_in_degree >= 1 << 16
-        {
-            anyhow::bail!(
-                "in-degree {} from one population: the GPU backend counts arrivals in 16 bits (at most 65535); use --backend cpu",
-                d.max_in_degree
-            );
-        }
+/// The device-built connectivity of `fixed_indegree` (None for the other schemes) and the
+/// seconds its build took; an error where an in-degree from one population exceeds what the
+/// kernel's 16-bit arrival counts hold.
+fn build_network(
+    ctx: &GpuContext,
+    s: &LifSetup,
+    replica: u32,
+) -> anyhow::Result<(Option<DeviceCsr>, f64)> {
+    let started = std::time::Instant::now();
+    let csr = if s.config.connectivity == Connectivity::FixedIndegree {
+        Some(gpu_connectivity::build(ctx, s, replica)?)
+    } else {
+        None
+    };
+    let build_seconds = started.elapsed().as_secs_f64();
+    if let Some(d) = &csr
+        && d.max_in_degree >= 1 << 16
+    {
+        anyhow::bail!(
+            "in-degree {} from one population: the GPU backend counts arrivals in 16 bits (at most 65535); use --backend cpu",
+            d.max_in_degree
+        );
+    }
+    Ok((csr, build_seconds))
+}
 
-        let state: Vec<[f32; 2]> = (0..n)
-            .into_par_iter()
-            .map(|i| {
-                let st = ml::initial_state(&c, &s.config.v0, i, replica);
-                [st.v, st.refractory]
-            })
-            .collect();
-        let pop = c.pop.map(|p| GpuPop {
+/// (V, refractory time left) of every neuron at step 0.
+fn initial_neuron_state(consts: &LifConsts, s: &LifSetup, replica: u32) -> Vec<[f32; 2]> {
+    (0..s.n())
+        .into_par_iter()
+        .map(|i| {
+            let st = step::initial_state(consts, &s.config.v0, i, replica);
+            [st.v, st.refractory]
+        })
+        .collect()
+}
+
+impl GpuPop {
+    fn new(p: &step::LifPop) -> Self {
+        GpuPop {
             tau_l: p.tau_l,
             e_l: p.e_l,
             e_e: p.e_e,
@@ -423,206 +472,271 @@ impl LifGpu {
             decay: p.decay,
             inv_tau_l: p.inv_tau_l,
             _pad: [0.0; 3],
-        });
-        let (syn_e, syn_i, exp_neg_a) = match c.syn {
+        }
+    }
+}
+
+impl LifParams {
+    /// The kernel's parameters at step 0 (`base_step` is set by each submission).
+    fn new(consts: &LifConsts, s: &LifSetup, sizes: &LifSizes, items: u32, replica: u32) -> Self {
+        let r = &s.config.record;
+        let (syn_e, syn_i, exp_neg_a) = match consts.syn {
             LifSyn::Conductance { a, ga, exp_neg_a } => (a, ga, exp_neg_a),
             LifSyn::Current { j_e, j_i } => (j_e, j_i, 0.0),
         };
-        let params = LifParams {
-            pop,
+        let spike_ranges = s.spike_ranges().unwrap_or([[0, 0], [0, 0]]);
+        LifParams {
+            pop: consts.pop.map(|p| GpuPop::new(&p)),
             n_e: s.n_e,
             n_i: s.n_i,
-            n,
+            n: s.n(),
             items,
-            dt: c.dt,
-            ext_lambda: c.ext_lambda,
-            ext_p0: c.ext_p0,
-            ext_mean_gap: c.ext_mean_gap,
+            dt: consts.dt,
+            ext_lambda: consts.ext_lambda,
+            ext_p0: consts.ext_p0,
+            ext_mean_gap: consts.ext_mean_gap,
             syn_e,
             syn_i,
             exp_neg_a,
-            key_lo: c.key[0],
-            key_hi: c.key[1],
+            key_lo: consts.key[0],
+            key_hi: consts.key[1],
             replica,
             k_e: s.k_e,
             k_i: s.k_i,
-            slots,
+            slots: s.delay_slots,
             warmup: s.warmup_steps as u32,
-            bin_steps,
-            bins_cap,
+            bin_steps: sizes.bin_steps,
+            bins_cap: sizes.bins_cap,
             vhist_every: r.vhist_every,
             vhist_bins: r.vhist_bins,
             vhist_lo: r.vhist_range[0] as f32,
             vhist_scale: (r.vhist_bins as f64 / (r.vhist_range[1] - r.vhist_range[0])) as f32,
             raster_neurons: r.raster_neurons,
-            raster_cap,
+            raster_cap: sizes.raster_cap,
             base_step: 0,
             spike_e_lo: spike_ranges[0][0],
             spike_e_hi: spike_ranges[0][1],
             spike_i_lo: spike_ranges[1][0],
             spike_i_hi: spike_ranges[1][1],
-            spike_cap: spike_cap as u32,
-        };
-        let params_buf = buffers::uniform_from(&ctx, "lif params", &params);
-        let step_stride = ctx.limits.min_uniform_buffer_offset_alignment.max(16);
-        let mut table = vec![0u8; ((STEPS_PER_SUBMIT + 1) * step_stride) as usize];
-        for k in 0..=STEPS_PER_SUBMIT {
-            let o = (k * step_stride) as usize;
-            let info = StepInfo { k, _pad: [0; 3] };
-            table[o..o + std::mem::size_of::<StepInfo>()]
-                .copy_from_slice(bytemuck::bytes_of(&info));
+            spike_cap: sizes.spike_cap as u32,
         }
-        let steps_buf = wgpu::util::DeviceExt::create_buffer_init(
-            &ctx.device,
-            &wgpu::util::BufferInitDescriptor {
-                label: Some("lif steps"),
-                contents: &table,
-                usage: wgpu::BufferUsages::UNIFORM,
+    }
+}
+
+/// The step table (group 1): StepInfo k = 0..=STEPS_PER_SUBMIT, one every `stride` bytes
+/// (the dynamic offsets of a submission's steps), and that stride.
+fn step_table(ctx: &GpuContext) -> (wgpu::Buffer, u32) {
+    let stride = ctx.limits.min_uniform_buffer_offset_alignment.max(16);
+    let mut table = vec![0u8; ((STEPS_PER_SUBMIT + 1) * stride) as usize];
+    for k in 0..=STEPS_PER_SUBMIT {
+        let o = (k * stride) as usize;
+        let info = StepInfo { k, _pad: [0; 3] };
+        table[o..o + std::mem::size_of::<StepInfo>()].copy_from_slice(bytemuck::bytes_of(&info));
+    }
+    let buffer = wgpu::util::DeviceExt::create_buffer_init(
+        &ctx.device,
+        &wgpu::util::BufferInitDescriptor {
+            label: Some("lif steps"),
+            contents: &table,
+            usage: wgpu::BufferUsages::UNIFORM,
+        },
+    );
+    (buffer, stride)
+}
+
+/// The device buffers of the step kernel but the connectivity's.
+struct LifBuffers {
+    params: wgpu::Buffer,
+    steps: wgpu::Buffer,
+    /// Bytes between the step table's entries.
+    step_stride: u32,
+    state: wgpu::Buffer,
+    ring: wgpu::Buffer,
+    lists: wgpu::Buffer,
+    counters: wgpu::Buffer,
+    records: wgpu::Buffer,
+    spikes: wgpu::Buffer,
+    /// Bound in place of the CSR where there is none (annealed, all-to-all).
+    no_synapses: wgpu::Buffer,
+}
+
+impl LifBuffers {
+    fn new(
+        ctx: &GpuContext,
+        n: u32,
+        sizes: &LifSizes,
+        params: &LifParams,
+        state: &[[f32; 2]],
+    ) -> Self {
+        let params = buffers::uniform_from(ctx, "lif params", params);
+        let (steps, step_stride) = step_table(ctx);
+        LifBuffers {
+            params,
+            steps,
+            step_stride,
+            state: buffers::storage_from(ctx, "lif state", state),
+            ring: buffers::storage_zeroed(ctx, "lif ring", sizes.ring_bytes),
+            lists: buffers::storage_zeroed(ctx, "lif spike lists", 3 * n as u64 * 8),
+            counters: buffers::storage_zeroed(ctx, "lif counters", sizes.counter_words as u64 * 4),
+            records: buffers::storage_zeroed(ctx, "lif records", sizes.record_bytes),
+            spikes: buffers::storage_zeroed(ctx, "lif spikes", sizes.spike_bytes),
+            no_synapses: buffers::storage_zeroed(ctx, "lif no synapses", 16),
+        }
+    }
+}
+
+/// Group 2: the synapse parts after the first, where the array spans several bindings (an
+/// empty layout and no group otherwise).
+fn synapse_parts_group(
+    ctx: &GpuContext,
+    csr: Option<&DeviceCsr>,
+    parts: u32,
+) -> (wgpu::BindGroupLayout, Option<wgpu::BindGroup>) {
+    let layout = bind::group_layout(
+        ctx,
+        "lif synapse parts",
+        &(0..parts - 1)
+            .map(|binding| bind::storage_entry(binding, true))
+            .collect::<Vec<_>>(),
+    );
+    let group = csr.filter(|_| parts > 1).map(|d| {
+        let rest: Vec<&wgpu::Buffer> = d.synapses[1..].iter().collect();
+        buffers::bind_buffers(ctx, Some("lif synapse parts"), &layout, &rest)
+    });
+    (layout, group)
+}
+
+/// The step kernel's bind groups and its three pipelines (`LifKernel::pipelines`).
+struct LifBindings {
+    bind: wgpu::BindGroup,
+    bind_step: wgpu::BindGroup,
+    bind_parts: Option<wgpu::BindGroup>,
+    pipeline: wgpu::ComputePipeline,
+    step_v: wgpu::ComputePipeline,
+    flush: wgpu::ComputePipeline,
+}
+
+impl LifBindings {
+    fn new(
+        ctx: &GpuContext,
+        kernel: LifKernel,
+        bufs: &LifBuffers,
+        csr: Option<&DeviceCsr>,
+    ) -> anyhow::Result<Self> {
+        let (offsets, synapses) = match csr {
+            Some(d) => (&d.offsets, &d.synapses[0]),
+            None => (&bufs.no_synapses, &bufs.no_synapses),
+        };
+        let (parts, part_words) = csr.map_or((1, 0), |d| (d.split.parts, d.split.part_words));
+        let (parts_layout, bind_parts) = synapse_parts_group(ctx, csr, parts);
+        let main_layout = bind::group_layout(
+            ctx,
+            "lif",
+            &[
+                bind::uniform_entry(0),
+                bind::storage_entry(1, false),
+                bind::storage_entry(2, true),
+                bind::storage_entry(3, true),
+                bind::storage_entry(4, false),
+                bind::storage_entry(5, false),
+                bind::storage_entry(6, false),
+                bind::storage_entry(7, false),
+                bind::storage_entry(8, false),
+            ],
+        );
+        let step_layout = bind::group_layout(ctx, "lif step", &[bind::dynamic_uniform_entry(0)]);
+        let pipeline_layout = bind::pipeline_layout(
+            ctx,
+            "lif",
+            &if parts > 1 {
+                vec![Some(&main_layout), Some(&step_layout), Some(&parts_layout)]
+            } else {
+                vec![Some(&main_layout), Some(&step_layout)]
             },
         );
-        let state_buf = buffers::storage_from(&ctx, "lif state", &state);
-        let ring = buffers::storage_zeroed(&ctx, "lif ring", ring_bytes);
-        let lists = buffers::storage_zeroed(&ctx, "lif spike lists", 3 * n as u64 * 8);
-        let counters = buffers::storage_zeroed(&ctx, "lif counters", counter_words as u64 * 4);
-        let records = buffers::storage_zeroed(&ctx, "lif records", record_bytes);
-        let spike_buf = buffers::storage_zeroed(&ctx, "lif spikes", spike_bytes);
-        let dummy = buffers::storage_zeroed(&ctx, "lif no synapses", 16);
-        let (offsets, synapses) = match &csr {
-            Some(d) => (&d.offsets, &d.synapses[0]),
-            None => (&dummy, &dummy),
-        };
-        // Synapse parts after the first (group 2), when the array spans several bindings.
-        let (parts, part_words) = csr
-            .as_ref()
-            .map_or((1, 0), |d| (d.split.parts, d.split.part_words));
-        let parts_layout = ctx
-            .device
-            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some("lif synapse parts"),
-                entries: &(0..parts - 1)
-                    .map(|binding| wgpu::BindGroupLayoutEntry {
-                        binding,
-                        visibility: wgpu::ShaderStages::COMPUTE,
-                        ty: wgpu::BindingType::Buffer {
-                            ty: wgpu::BufferBindingType::Storage { read_only: true },
-                            has_dynamic_offset: false,
-                            min_binding_size: None,
-                        },
-                        count: None,
-                    })
-                    .collect::<Vec<_>>(),
-            });
-        let parts_bind = csr.as_ref().filter(|_| parts > 1).map(|d| {
-            let rest: Vec<&wgpu::Buffer> = d.synapses[1..].iter().collect();
-            buffers::bind_buffers(&ctx, Some("lif synapse parts"), &parts_layout, &rest)
-        });
-
-        let entry =
-            |binding: u32, ty: wgpu::BufferBindingType, dynamic: bool| wgpu::BindGroupLayoutEntry {
-                binding,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty,
-                    has_dynamic_offset: dynamic,
-                    min_binding_size: None,
-                },
-                count: None,
-            };
-        let storage = |read_only| wgpu::BufferBindingType::Storage { read_only };
-        let layout0 = ctx
-            .device
-            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some("lif"),
-                entries: &[
-                    entry(0, wgpu::BufferBindingType::Uniform, false),
-                    entry(1, storage(false), false),
-                    entry(2, storage(true), false),
-                    entry(3, storage(true), false),
-                    entry(4, storage(false), false),
-                    entry(5, storage(false), false),
-                    entry(6, storage(false), false),
-                    entry(7, storage(false), false),
-                    entry(8, storage(false), false),
-                ],
-            });
-        let layout1 = ctx
-            .device
-            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some("lif step"),
-                entries: &[entry(0, wgpu::BufferBindingType::Uniform, true)],
-            });
-        let pl = ctx
-            .device
-            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("lif"),
-                bind_group_layouts: &if parts > 1 {
-                    vec![Some(&layout0), Some(&layout1), Some(&parts_layout)]
-                } else {
-                    vec![Some(&layout0), Some(&layout1)]
-                },
-                immediate_size: 0,
-            });
-        let kernel = LifKernel::source_split(&[LifKernel::of(&c, s, wg)], parts, part_words);
-        let Ok([pipeline, step_v, flush]) =
-            <[wgpu::ComputePipeline; 3]>::try_from(ctx.kernel_pipelines(&kernel, |_| Some(&pl))?)
-        else {
+        let source = LifKernel::source_split(&[kernel], parts, part_words);
+        let Ok([pipeline, step_v, flush]) = <[wgpu::ComputePipeline; 3]>::try_from(
+            ctx.kernel_pipelines(&source, |_| Some(&pipeline_layout))?,
+        ) else {
             anyhow::bail!("model L: expected the three pipelines of LifKernel::pipelines");
         };
         let bind = buffers::bind_buffers(
-            &ctx,
+            ctx,
             Some("lif"),
-            &layout0,
+            &main_layout,
             &[
-                &params_buf,
-                &state_buf,
+                &bufs.params,
+                &bufs.state,
                 offsets,
                 synapses,
-                &ring,
-                &lists,
-                &counters,
-                &records,
-                &spike_buf,
+                &bufs.ring,
+                &bufs.lists,
+                &bufs.counters,
+                &bufs.records,
+                &bufs.spikes,
             ],
         );
         let bind_step = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("lif step"),
-            layout: &layout1,
+            layout: &step_layout,
             entries: &[wgpu::BindGroupEntry {
                 binding: 0,
                 resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                    buffer: &steps_buf,
+                    buffer: &bufs.steps,
                     offset: 0,
                     size: wgpu::BufferSize::new(std::mem::size_of::<StepInfo>() as u64),
                 }),
             }],
         });
-        let blocks = n.div_ceil(wg * items);
+        Ok(LifBindings {
+            bind,
+            bind_step,
+            bind_parts,
+            pipeline,
+            step_v,
+            flush,
+        })
+    }
+}
+
+impl LifGpu {
+    pub fn new(ctx: Arc<GpuContext>, s: &LifSetup, replica: u32) -> anyhow::Result<Self> {
+        let consts = LifConsts::new(s);
+        let (wg, items) = shape_for(&ctx);
+        let sizes = LifSizes::new(&ctx, s)?;
+        let (csr, build_seconds) = build_network(&ctx, s, replica)?;
+        let state = initial_neuron_state(&consts, s, replica);
+        let params = LifParams::new(&consts, s, &sizes, items, replica);
+        let bufs = LifBuffers::new(&ctx, s.n(), &sizes, &params, &state);
+        let kernel = LifKernel::of(&consts, s, wg);
+        let bindings = LifBindings::new(&ctx, kernel, &bufs, csr.as_ref())?;
+        let blocks = s.n().div_ceil(wg * items);
         let grid = buffers::grid_2d(&ctx, blocks as u64, 1)?;
         let timer = KernelTimer::new(&ctx);
         Ok(LifGpu {
             ctx,
             s: s.clone(),
             params,
-            params_buf,
-            step_stride,
-            bind,
-            bind_step,
-            bind_parts: parts_bind,
-            pipeline,
-            step_v,
-            flush,
+            params_buf: bufs.params,
+            step_stride: bufs.step_stride,
+            bind: bindings.bind,
+            bind_step: bindings.bind_step,
+            bind_parts: bindings.bind_parts,
+            pipeline: bindings.pipeline,
+            step_v: bindings.step_v,
+            flush: bindings.flush,
             grid,
             csr,
-            counters,
-            counter_words,
-            records,
-            spike_buf,
-            spike_chunk_steps,
+            counters: bufs.counters,
+            counter_words: sizes.counter_words,
+            records: bufs.records,
+            spike_buf: bufs.spikes,
+            spike_chunk_steps: sizes.spike_chunk_steps,
             spike_chunk: SpikeChunk::default(),
             carried: Carried {
-                state: state_buf,
-                ring,
-                lists,
+                state: bufs.state,
+                ring: bufs.ring,
+                lists: bufs.lists,
             },
             t: 0,
             rec: LifRecording::new(s),
@@ -843,7 +957,7 @@ impl LifBackend for LifGpu {
     fn advance(&mut self, steps: u32) -> anyhow::Result<()> {
         let mut left = steps;
         while left > 0 {
-            let chunk = left.min(CHUNK_STEPS).min(self.spike_chunk_steps);
+            let chunk = left.min(GPU_CHUNK_STEPS).min(self.spike_chunk_steps);
             let t0 = self.t;
             self.submit_steps(chunk);
             self.t += chunk as u64;

@@ -4,6 +4,7 @@
 //! draws, the counts, the prefix sum, the fill and the per-row sort run on the device. The
 //! result is `connectivity::build_csr`'s CSR word for word, with u32 offsets.
 
+use crate::device::bind;
 use crate::device::buffers;
 use crate::device::constants::WgslConst;
 use crate::device::gpu::GpuContext;
@@ -11,7 +12,7 @@ use crate::device::kernels::{KernelSource, PipelineSpec};
 use crate::device::layout::HostLayout;
 use crate::device::split::{Split, part_decls, part_switch};
 use crate::lif::config::{DelayConfig, LifSetup};
-use crate::lif::connectivity::{self as conn, Csr};
+use crate::lif::connectivity::{self, Csr};
 use crate::rng;
 use rayon::prelude::*;
 
@@ -222,8 +223,8 @@ pub fn kernel_source(sort_wgs: &[u32], parts: u32, part_words: u64) -> KernelSou
         },
         vec![
             WgslConst::u32("CONN_WG", CONN_WG),
-            WgslConst::u32("TARGET_BITS", conn::TARGET_BITS),
-            WgslConst::u32("TARGET_MASK", conn::TARGET_MASK),
+            WgslConst::u32("TARGET_BITS", connectivity::TARGET_BITS),
+            WgslConst::u32("TARGET_MASK", connectivity::TARGET_MASK),
         ],
         &conn_prelude(parts),
         crate::device::shaders::LIF_CONN,
@@ -237,15 +238,18 @@ pub fn kernel_source(sort_wgs: &[u32], parts: u32, part_words: u64) -> KernelSou
     )
 }
 
-/// Builds the network of `s` (replica `replica`) on the device.
-pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<DeviceCsr> {
-    let n = s.n();
-    let degrees: Vec<[u32; 2]> = (0..n)
+/// The in-degrees (from E, from I) of every neuron, drawn on the host as the CPU backend
+/// draws them.
+fn in_degrees(s: &LifSetup, replica: u32) -> Vec<[u32; 2]> {
+    (0..s.n())
         .into_par_iter()
-        .map(|i| conn::neuron_degrees(s, i, replica))
-        .collect();
-    let total: u64 = degrees.iter().map(|d| d[0] as u64 + d[1] as u64).sum();
-    let max_k = degrees.iter().map(|d| d[0].max(d[1])).max().unwrap_or(0);
+        .map(|i| connectivity::neuron_degrees(s, i, replica))
+        .collect()
+}
+
+/// The split of `total` synapse words over storage bindings; an error where the u32 offsets
+/// cannot count them or the build needs more storage buffers per stage than the adapter has.
+fn synapse_split(ctx: &GpuContext, total: u64) -> anyhow::Result<SynSplit> {
     let limit = ctx.max_binding_bytes();
     if total >= u32::MAX as u64 {
         return Err(crate::Error::DoesNotFit(format!(
@@ -264,122 +268,180 @@ pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<Dev
         ))
         .into());
     }
-    let hash_words = (2 * max_k as u64).next_power_of_two().max(2);
-    let random_delays = matches!(s.config.delay, DelayConfig::Uniform { .. });
-    let picks_words = if random_delays { max_k as u64 } else { 0 };
-    let slot_words = hash_words + picks_words;
-    let budget = SCRATCH_BUDGET.min(limit);
-    let batch = (budget / (slot_words * 4)).clamp(1, n as u64) as u32;
-    let key = rng::seed_key(s.config.seed);
-    let (lo_e, hi_e) = conn::delay_range(s, 0);
-    let (lo_i, hi_i) = conn::delay_range(s, 1);
-    let mut params = ConnParams {
-        n_e: s.n_e,
-        n_i: s.n_i,
-        n,
-        replica,
-        key_lo: key[0],
-        key_hi: key[1],
-        batch_start: 0,
-        batch_len: 0,
-        hash_words: hash_words as u32,
-        slot_words: slot_words as u32,
-        delay_lo_e: lo_e,
-        delay_hi_e: hi_e,
-        delay_lo_i: lo_i,
-        delay_hi_i: hi_i,
-        _pad: [0; 2],
-    };
-    let pbuf = buffers::uniform_from(ctx, "lif conn params", &params);
-    let deg_buf = buffers::storage_from(ctx, "lif degrees", &degrees);
-    let counts = buffers::storage_zeroed(ctx, "lif out-degrees", n as u64 * 4);
-    let offsets = buffers::storage_zeroed(ctx, "lif offsets", (n as u64 + 1) * 4);
-    let synapses = split.buffers(ctx, "lif synapses");
-    let scratch = buffers::storage_zeroed(ctx, "lif conn scratch", batch as u64 * slot_words * 4);
-    // The fill's rows before their sort (freed when the build returns).
-    let unsorted = split.buffers(ctx, "lif unsorted synapses");
-    let rw_entry = |binding: u32| wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility: wgpu::ShaderStages::COMPUTE,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only: false },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    };
-    // Parts 1.. of both arrays (group 1; none with one part).
-    let parts_layout = ctx
-        .device
-        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("lif conn parts"),
-            entries: &(0..2 * (split.parts - 1)).map(rw_entry).collect::<Vec<_>>(),
+    Ok(split)
+}
+
+/// The batch slots of the build's passes: each neuron of a batch gets a hash set of
+/// `hash_words` words (twice its largest in-degree, a power of two) and, with random delays,
+/// room for its picks; `batch` neurons fit SCRATCH_BUDGET.
+struct BatchSlots {
+    hash_words: u64,
+    slot_words: u64,
+    batch: u32,
+}
+
+impl BatchSlots {
+    fn new(ctx: &GpuContext, s: &LifSetup, max_k: u32) -> Self {
+        let hash_words = (2 * max_k as u64).next_power_of_two().max(2);
+        let random_delays = matches!(s.config.delay, DelayConfig::Uniform { .. });
+        let picks_words = if random_delays { max_k as u64 } else { 0 };
+        let slot_words = hash_words + picks_words;
+        let budget = SCRATCH_BUDGET.min(ctx.max_binding_bytes());
+        let batch = (budget / (slot_words * 4)).clamp(1, s.n() as u64) as u32;
+        BatchSlots {
+            hash_words,
+            slot_words,
+            batch,
+        }
+    }
+}
+
+impl ConnParams {
+    /// The build's parameters (the batch is set before each batch's submission).
+    fn new(s: &LifSetup, replica: u32, slots: &BatchSlots) -> Self {
+        let key = rng::seed_key(s.config.seed);
+        let (lo_e, hi_e) = connectivity::delay_range(s, 0);
+        let (lo_i, hi_i) = connectivity::delay_range(s, 1);
+        ConnParams {
+            n_e: s.n_e,
+            n_i: s.n_i,
+            n: s.n(),
+            replica,
+            key_lo: key[0],
+            key_hi: key[1],
+            batch_start: 0,
+            batch_len: 0,
+            hash_words: slots.hash_words as u32,
+            slot_words: slots.slot_words as u32,
+            delay_lo_e: lo_e,
+            delay_hi_e: hi_e,
+            delay_lo_i: lo_i,
+            delay_hi_i: hi_i,
+            _pad: [0; 2],
+        }
+    }
+}
+
+/// The build's device buffers; `offsets` and `synapses` become the CSR, the others are freed
+/// when the build returns.
+struct BuildBuffers {
+    params: wgpu::Buffer,
+    degrees: wgpu::Buffer,
+    out_degrees: wgpu::Buffer,
+    offsets: wgpu::Buffer,
+    synapses: Vec<wgpu::Buffer>,
+    scratch: wgpu::Buffer,
+    /// The fill's rows before their sort.
+    unsorted: Vec<wgpu::Buffer>,
+}
+
+impl BuildBuffers {
+    fn new(
+        ctx: &GpuContext,
+        params: &ConnParams,
+        degrees: &[[u32; 2]],
+        split: &SynSplit,
+        slots: &BatchSlots,
+    ) -> Self {
+        let n = params.n as u64;
+        let scratch_bytes = slots.batch as u64 * slots.slot_words * 4;
+        BuildBuffers {
+            params: buffers::uniform_from(ctx, "lif conn params", params),
+            degrees: buffers::storage_from(ctx, "lif degrees", degrees),
+            out_degrees: buffers::storage_zeroed(ctx, "lif out-degrees", n * 4),
+            offsets: buffers::storage_zeroed(ctx, "lif offsets", (n + 1) * 4),
+            synapses: split.buffers(ctx, "lif synapses"),
+            scratch: buffers::storage_zeroed(ctx, "lif conn scratch", scratch_bytes),
+            unsorted: split.buffers(ctx, "lif unsorted synapses"),
+        }
+    }
+}
+
+/// The build's pipelines (one per ENTRIES) and bind groups: group 0 the buffers, group 1
+/// parts 1.. of both synapse arrays (none with one part).
+struct BuildPasses {
+    count: wgpu::ComputePipeline,
+    scan: wgpu::ComputePipeline,
+    fill: wgpu::ComputePipeline,
+    sort: wgpu::ComputePipeline,
+    bind: wgpu::BindGroup,
+    parts_bind: Option<wgpu::BindGroup>,
+}
+
+impl BuildPasses {
+    fn new(ctx: &GpuContext, split: &SynSplit, bufs: &BuildBuffers) -> anyhow::Result<Self> {
+        let parts_layout = bind::group_layout(
+            ctx,
+            "lif conn parts",
+            &(0..2 * (split.parts - 1))
+                .map(|binding| bind::storage_entry(binding, false))
+                .collect::<Vec<_>>(),
+        );
+        let parts_bind = (split.parts > 1).then(|| {
+            let rest: Vec<&wgpu::Buffer> = bufs.synapses[1..]
+                .iter()
+                .chain(&bufs.unsorted[1..])
+                .collect();
+            buffers::bind_buffers(ctx, Some("lif conn parts"), &parts_layout, &rest)
         });
-    let parts_bind = (split.parts > 1).then(|| {
-        let rest: Vec<&wgpu::Buffer> = synapses[1..].iter().chain(&unsorted[1..]).collect();
-        buffers::bind_buffers(ctx, Some("lif conn parts"), &parts_layout, &rest)
-    });
-    let layout = ctx
-        .device
-        .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("lif conn"),
-            entries: &(0..7)
-                .map(|i| wgpu::BindGroupLayoutEntry {
-                    binding: i,
-                    visibility: wgpu::ShaderStages::COMPUTE,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: match i {
-                            0 => wgpu::BufferBindingType::Uniform,
-                            1 => wgpu::BufferBindingType::Storage { read_only: true },
-                            _ => wgpu::BufferBindingType::Storage { read_only: false },
-                        },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
+        let layout = bind::group_layout(
+            ctx,
+            "lif conn",
+            &(0..7)
+                .map(|i| match i {
+                    0 => bind::uniform_entry(i),
+                    1 => bind::storage_entry(i, true),
+                    _ => bind::storage_entry(i, false),
                 })
                 .collect::<Vec<_>>(),
-        });
-    let pl = ctx
-        .device
-        .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("lif conn"),
-            bind_group_layouts: &if split.parts > 1 {
+        );
+        let pipeline_layout = bind::pipeline_layout(
+            ctx,
+            "lif conn",
+            &if split.parts > 1 {
                 vec![Some(&layout), Some(&parts_layout)]
             } else {
                 vec![Some(&layout)]
             },
-            immediate_size: 0,
-        });
-    // One SIMD group per row on a CPU device (see lif::gpu::shape_for).
-    let sort_wg = if ctx.cpu_layout() {
-        ctx.report.subgroup_max_size.clamp(1, SORT_WG_GPU)
-    } else {
-        SORT_WG_GPU
-    };
-    let Ok([count_p, scan_p, fill_p, sort_p]) =
-        <[wgpu::ComputePipeline; 4]>::try_from(ctx.kernel_pipelines(
-            &kernel_source(&[sort_wg], split.parts, split.part_words),
-            |_| Some(&pl),
-        )?)
-    else {
-        anyhow::bail!("model L connectivity: expected one pipeline per entry point");
-    };
-    let bind = buffers::bind_buffers(
-        ctx,
-        Some("lif conn"),
-        &layout,
-        &[
-            &pbuf,
-            &deg_buf,
-            &counts,
-            &offsets,
-            &synapses[0],
-            &scratch,
-            &unsorted[0],
-        ],
-    );
-    let dispatch = |pipeline: &wgpu::ComputePipeline, grid: (u32, u32)| {
+        );
+        // One SIMD group per row on a CPU device (see lif::gpu::shape_for).
+        let sort_wg = if ctx.cpu_layout() {
+            ctx.report.subgroup_max_size.clamp(1, SORT_WG_GPU)
+        } else {
+            SORT_WG_GPU
+        };
+        let source = kernel_source(&[sort_wg], split.parts, split.part_words);
+        let Ok([count, scan, fill, sort]) = <[wgpu::ComputePipeline; 4]>::try_from(
+            ctx.kernel_pipelines(&source, |_| Some(&pipeline_layout))?,
+        ) else {
+            anyhow::bail!("model L connectivity: expected one pipeline per entry point");
+        };
+        let bind = buffers::bind_buffers(
+            ctx,
+            Some("lif conn"),
+            &layout,
+            &[
+                &bufs.params,
+                &bufs.degrees,
+                &bufs.out_degrees,
+                &bufs.offsets,
+                &bufs.synapses[0],
+                &bufs.scratch,
+                &bufs.unsorted[0],
+            ],
+        );
+        Ok(BuildPasses {
+            count,
+            scan,
+            fill,
+            sort,
+            bind,
+            parts_bind,
+        })
+    }
+
+    /// Submits one dispatch of `pipeline` over `grid`.
+    fn dispatch(&self, ctx: &GpuContext, pipeline: &wgpu::ComputePipeline, grid: (u32, u32)) {
         let mut enc = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -387,39 +449,63 @@ pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<Dev
             });
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            pass.set_bind_group(0, &bind, &[]);
-            if let Some(b) = &parts_bind {
+            pass.set_bind_group(0, &self.bind, &[]);
+            if let Some(b) = &self.parts_bind {
                 pass.set_bind_group(1, b, &[]);
             }
             pass.set_pipeline(pipeline);
             pass.dispatch_workgroups(grid.0, grid.1, 1);
         }
         ctx.queue.submit([enc.finish()]);
-    };
-    // Each batch's params are written before its own submission.
-    let mut batches = |pipeline: &wgpu::ComputePipeline| -> anyhow::Result<()> {
+    }
+
+    /// Submits `pipeline` over the neurons in batches of `batch`, each batch's params written
+    /// to `params_buf` before its own submission.
+    fn batches(
+        &self,
+        ctx: &GpuContext,
+        pipeline: &wgpu::ComputePipeline,
+        params: &mut ConnParams,
+        params_buf: &wgpu::Buffer,
+        batch: u32,
+    ) -> anyhow::Result<()> {
+        let n = params.n;
         let mut start = 0;
         while start < n {
             params.batch_start = start;
             params.batch_len = batch.min(n - start);
             ctx.queue
-                .write_buffer(&pbuf, 0, bytemuck::bytes_of(&params));
-            dispatch(
+                .write_buffer(params_buf, 0, bytemuck::bytes_of(params));
+            self.dispatch(
+                ctx,
                 pipeline,
                 buffers::grid_2d(ctx, params.batch_len as u64, CONN_WG)?,
             );
             start += params.batch_len;
         }
         Ok(())
-    };
-    batches(&count_p)?;
-    dispatch(&scan_p, (1, 1));
-    batches(&fill_p)?;
-    dispatch(&sort_p, buffers::grid_2d(ctx, n as u64, 1)?);
+    }
+}
+
+/// Builds the network of `s` (replica `replica`) on the device.
+pub fn build(ctx: &GpuContext, s: &LifSetup, replica: u32) -> anyhow::Result<DeviceCsr> {
+    let n = s.n();
+    let degrees = in_degrees(s, replica);
+    let total: u64 = degrees.iter().map(|d| d[0] as u64 + d[1] as u64).sum();
+    let max_k = degrees.iter().map(|d| d[0].max(d[1])).max().unwrap_or(0);
+    let split = synapse_split(ctx, total)?;
+    let slots = BatchSlots::new(ctx, s, max_k);
+    let mut params = ConnParams::new(s, replica, &slots);
+    let bufs = BuildBuffers::new(ctx, &params, &degrees, &split, &slots);
+    let passes = BuildPasses::new(ctx, &split, &bufs)?;
+    passes.batches(ctx, &passes.count, &mut params, &bufs.params, slots.batch)?;
+    passes.dispatch(ctx, &passes.scan, (1, 1));
+    passes.batches(ctx, &passes.fill, &mut params, &bufs.params, slots.batch)?;
+    passes.dispatch(ctx, &passes.sort, buffers::grid_2d(ctx, n as u64, 1)?);
     ctx.wait()?;
     Ok(DeviceCsr {
-        offsets,
-        synapses,
+        offsets: bufs.offsets,
+        synapses: bufs.synapses,
         split,
         synapse_count: total,
         n,

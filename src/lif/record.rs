@@ -90,14 +90,20 @@ impl SpikeChunk {
     }
 }
 
+/// The fewest steps between two spikes of one neuron: one refractory period (the shorter of
+/// the two populations'), less one step for rounding, and at least one step. Sizes the
+/// buffers of spikes (host and device) and their memory estimates alike.
+pub(crate) fn refractory_gap_steps(s: &LifSetup) -> u64 {
+    let tau_rp = s.neuron[0].tau_rp.min(s.neuron[1].tau_rp);
+    ((tau_rp / s.config.dt).floor() as u64)
+        .saturating_sub(1)
+        .max(1)
+}
+
 /// The most spikes one neuron can emit in `steps` consecutive steps: one per refractory
 /// period at most (rounding costs one step), and at most one per step.
 pub fn max_spikes_per_neuron(s: &LifSetup, steps: u64) -> u64 {
-    let tau_rp = s.neuron[0].tau_rp.min(s.neuron[1].tau_rp);
-    let gap = ((tau_rp / s.config.dt).floor() as u64)
-        .saturating_sub(1)
-        .max(1);
-    (steps / gap + 2).min(steps)
+    (steps / refractory_gap_steps(s) + 2).min(steps)
 }
 
 /// Summary numbers of run.json.

@@ -438,6 +438,8 @@ pub fn memory_estimate(s: &LifSetup) -> (f64, f64) {
 /// in- and out-degrees (12 bytes per neuron) and the batch scratch (at most 64 MiB).
 pub fn device_memory_estimate(s: &LifSetup, max_binding: u64) -> crate::device::DeviceMemory {
     use crate::lif::config::{Connectivity, DelayConfig};
+    use crate::lif::gpu::GPU_CHUNK_STEPS;
+    use crate::lif::record::refractory_gap_steps;
     let n = s.n() as u64;
     let fixed = s.config.connectivity == Connectivity::FixedIndegree;
     let syn = if fixed { n * (s.k_e + s.k_i) as u64 } else { 0 };
@@ -447,12 +449,9 @@ pub fn device_memory_estimate(s: &LifSetup, max_binding: u64) -> crate::device::
         16
     };
     let r = &s.config.record;
-    let tau_rp = s.neuron[0].tau_rp.min(s.neuron[1].tau_rp);
-    let gap = ((tau_rp / s.config.dt).floor() as u64)
-        .saturating_sub(1)
-        .max(1);
-    let raster =
-        (r.raster_neurons.min(s.n_e) + r.raster_neurons.min(s.n_i)) as u64 * (4096 / gap + 2);
+    // The raster buffer of one chunk of GPU steps, as `gpu::LifSizes` sizes it.
+    let raster = (r.raster_neurons.min(s.n_e) + r.raster_neurons.min(s.n_i)) as u64
+        * (GPU_CHUNK_STEPS as u64 / refractory_gap_steps(s) + 2);
     let records = (2 * n + raster) * 16;
     let (state, lists, offsets) = (n * 8, n * 24, (n + 1) * 4);
     let stepping = syn * 4 + offsets + state + ring + lists + records;
