@@ -4,7 +4,7 @@
 use crate::hydro::config::HydroSetup;
 use crate::hydro::record::{MomentRow, POP_NAMES};
 use crate::hydro::theory::TheoryPoint;
-use crate::report::plot::{Panel, Series, SeriesStyle, write_panels_png};
+use crate::report::plot::{Panel, Series, SeriesStyle, json_name, write_panels_png};
 use std::path::Path;
 
 pub fn write(
@@ -50,8 +50,10 @@ pub fn write(
         });
     }
     let title = format!(
-        "model H, {:?} coupling, n = {} per population, seed {}",
-        s.config.coupling, s.config.n, s.config.seed
+        "model H, {} coupling, n = {} per population, seed {}",
+        json_name(&s.config.coupling),
+        s.config.n,
+        s.config.seed
     );
     write_panels_png(path, &title, &panels, 3)
 }

@@ -47,7 +47,13 @@ pub struct Series {
 pub enum SeriesStyle {
     Solid(usize),
     Dashed(usize),
+    /// Circles of radius 3 pixels.
     Points(usize),
+    /// Small (3 x 3 pixel) squares, for dense point clouds such as a spike raster.
+    Dots(usize),
+    /// Not drawn and not in the legend: the points only widen the axes, e.g. so that panels
+    /// showing the same time window get the same x range whatever their data.
+    Extent,
 }
 
 /// One set of axes.
@@ -64,8 +70,10 @@ pub struct Panel {
 /// Size of one panel, in pixels.
 const PANEL_W: u32 = 640;
 const PANEL_H: u32 = 440;
-/// Height of the figure-title band (when the title is not empty).
+/// Height of the figure-title band (when the title is not empty) for a one-line title, and
+/// what each further line adds.
 const TITLE_H: u32 = 46;
+const TITLE_LINE_H: u32 = 30;
 
 /// Font family name the embedded font is registered under (plotters' default family, so that any
 /// text plotters draws with its default style also finds it).
@@ -109,8 +117,23 @@ pub fn palette_color(index: usize) -> (u8, u8, u8) {
     (c.0, c.1, c.2)
 }
 
+/// A config value as its JSON spelling, for figure titles: a unit enum variant's string
+/// (`fixed_indegree`), an internally tagged variant's `kind` (`conductance`), a number or
+/// boolean as JSON writes it.
+pub fn json_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Object(m)) => match m.get("kind") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => serde_json::Value::Object(m).to_string(),
+        },
+        Ok(v) => v.to_string(),
+        Err(_) => "?".to_string(),
+    }
+}
+
 /// Writes `panels` as a PNG figure of `columns` panels a row (at least 1, at most the number of
-/// panels), under `title` (no title band when it is empty).
+/// panels), under `title` (no title band when it is empty; one line per '\n'-separated line).
 ///
 /// The figure is rendered to a temporary file next to `path` (`<file name>.tmp.png`) and renamed
 /// onto `path`, so readers never see a half-written file.
@@ -145,11 +168,21 @@ fn temp_path(path: &Path) -> Result<PathBuf> {
 /// Pixel size of a figure.
 fn figure_size(title: &str, n_panels: usize, columns: usize) -> (u32, u32) {
     let (cols, rows) = grid(n_panels, columns);
-    let title_h = if title.is_empty() { 0 } else { TITLE_H };
+    let title_h = title_height(title);
     (
         PANEL_W.saturating_mul(cols as u32),
         title_h.saturating_add(PANEL_H.saturating_mul(rows as u32)),
     )
+}
+
+/// Height of the figure-title band: none for an empty title, else one line's band plus
+/// [`TITLE_LINE_H`] per further line (the title's lines are separated by '\n').
+fn title_height(title: &str) -> u32 {
+    if title.is_empty() {
+        return 0;
+    }
+    let extra = title.lines().count().saturating_sub(1) as u32;
+    TITLE_H.saturating_add(TITLE_LINE_H.saturating_mul(extra))
 }
 
 /// Columns and rows of the panel grid (1 x 1 for no panels).
@@ -190,13 +223,18 @@ fn draw_figure<DB: DrawingBackend>(
     let body = if title.is_empty() {
         root.clone()
     } else {
-        let (top, body) = root.split_vertically(TITLE_H);
+        let (top, body) = root.split_vertically(title_height(title));
         let (w, h) = top.dim_in_pixel();
         let style = TextStyle::from((FONT, FIGURE_TITLE_SIZE).into_font())
             .color(&BLACK)
             .pos(Pos::new(HPos::Center, VPos::Center));
-        top.draw(&Text::new(title, (w as i32 / 2, h as i32 / 2), style))
-            .map_err(draw_err)?;
+        // Line k's centre: the one-line band's centre, k further lines down.
+        let first = (TITLE_H / 2).min(h) as i32;
+        for (k, line) in title.lines().enumerate() {
+            let y = first + (k as u32 * TITLE_LINE_H) as i32;
+            top.draw(&Text::new(line, (w as i32 / 2, y), style.clone()))
+                .map_err(draw_err)?;
+        }
         body
     };
     if panels.is_empty() {
@@ -765,75 +803,134 @@ fn place_legend(
     (CORNERS[i], yhi)
 }
 
-fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Result<()> {
-    let area = if panel.title.is_empty() {
-        area.clone()
-    } else {
-        area.titled(&panel.title, (FONT, PANEL_TITLE_SIZE))
-            .map_err(draw_err)?
-    };
-    let (margin_top, margin_bottom, margin_left, margin_right) = (8, 8, 10, 24);
-    let x_label_area = if panel.x_label.is_empty() { 30 } else { 52 };
-    let y_label_area = if panel.y_label.is_empty() { 62 } else { 86 };
-    let (w, h) = area.dim_in_pixel();
-    let plot_px = (
-        f64::from(w) - f64::from(margin_left + margin_right + y_label_area),
-        f64::from(h) - f64::from(margin_top + margin_bottom + x_label_area),
-    );
+/// Pixel margins of a panel's chart and the sizes of its label areas.
+#[derive(Clone, Copy, Debug)]
+struct PanelLayout {
+    margin_top: u32,
+    margin_bottom: u32,
+    margin_left: u32,
+    margin_right: u32,
+    x_label_area: u32,
+    y_label_area: u32,
+    /// Size of the plotting area (inside the axes), in pixels.
+    plot_px: (f64, f64),
+}
 
-    // Lines are thinned to a few thousand points per series first (min and max per bucket):
-    // the legend placement and the drawing then cost the same whatever the record count.
-    let segs: Vec<Vec<Vec<(f64, f64)>>> = panel
+impl PanelLayout {
+    /// The layout of `panel` on an area of `(w, h)` pixels (below the panel's title).
+    fn new(panel: &Panel, (w, h): (u32, u32)) -> PanelLayout {
+        let (margin_top, margin_bottom, margin_left, margin_right) = (8, 8, 10, 24);
+        let x_label_area = if panel.x_label.is_empty() { 30 } else { 52 };
+        let y_label_area = if panel.y_label.is_empty() { 62 } else { 86 };
+        let plot_px = (
+            f64::from(w) - f64::from(margin_left + margin_right + y_label_area),
+            f64::from(h) - f64::from(margin_top + margin_bottom + x_label_area),
+        );
+        PanelLayout {
+            margin_top,
+            margin_bottom,
+            margin_left,
+            margin_right,
+            x_label_area,
+            y_label_area,
+            plot_px,
+        }
+    }
+}
+
+/// The chart a panel's series are drawn on.
+type PanelChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<Axis, Axis>>;
+
+/// Each series' runs of points in plot coordinates. Lines are thinned to a few thousand points
+/// per series first (min and max per bucket): the legend placement and the drawing then cost
+/// the same whatever the record count.
+fn panel_segments(panel: &Panel) -> Vec<Vec<Vec<(f64, f64)>>> {
+    panel
         .series
         .iter()
         .map(|s| {
             let runs = segments(s, panel.log_x, panel.log_y);
             match s.style {
-                SeriesStyle::Points(_) => runs,
                 SeriesStyle::Solid(_) | SeriesStyle::Dashed(_) => downsample(runs, MAX_LINE_POINTS),
+                SeriesStyle::Points(_) | SeriesStyle::Dots(_) | SeriesStyle::Extent => runs,
             }
         })
-        .collect();
-    let points = || segs.iter().flatten().flatten();
-    let (xlo, xhi) = axis_range(points().map(|p| p.0), panel.log_x, 0.0);
-    let (ylo, mut yhi) = axis_range(points().map(|p| p.1), panel.log_y, 0.05);
+        .collect()
+}
 
-    // The legend's size, measured as plotters will lay it out.
+/// The size in pixels of the legend box of `panel` (None when no series has a label), measured
+/// as plotters will lay it out.
+fn legend_box(panel: &Panel) -> Result<Option<(f64, f64)>> {
     let legend_font: TextStyle = (FONT, LEGEND_SIZE).into();
     let labels: Vec<&str> = panel
         .series
         .iter()
+        .filter(|s| s.style != SeriesStyle::Extent)
         .map(|s| s.label.as_str())
         .filter(|l| !l.is_empty())
         .collect();
+    if labels.is_empty() {
+        return Ok(None);
+    }
+    let mut text = MultiLineText::<_, &str>::new((0, 0), &legend_font);
+    for l in &labels {
+        text.push_line(*l);
+    }
+    let (tw, th) = text
+        .estimate_dimension()
+        .map_err(|e| anyhow!("measuring the legend: {e:?}"))?;
+    Ok(Some((
+        f64::from(tw) + f64::from(LEGEND_SYMBOL_W + 2 * LEGEND_MARGIN),
+        f64::from(th) + f64::from(2 * LEGEND_MARGIN),
+    )))
+}
+
+/// The panel's axes and its legend's corner (right?, upper?): the ranges of all its points
+/// (extents included), the y range raised where the legend needs room above the data.
+fn panel_axes(
+    panel: &Panel,
+    segs: &[Vec<Vec<(f64, f64)>>],
+    plot_px: (f64, f64),
+) -> Result<(Axis, Axis, (bool, bool))> {
+    let points = || segs.iter().flatten().flatten();
+    let (xlo, xhi) = axis_range(points().map(|p| p.0), panel.log_x, 0.0);
+    let (ylo, mut yhi) = axis_range(points().map(|p| p.1), panel.log_y, 0.05);
     let mut corner = (true, true);
-    if !labels.is_empty() {
-        let mut text = MultiLineText::<_, &str>::new((0, 0), &legend_font);
-        for l in &labels {
-            text.push_line(*l);
-        }
-        let (tw, th) = text
-            .estimate_dimension()
-            .map_err(|e| anyhow!("measuring the legend: {e:?}"))?;
-        let box_px = (
-            f64::from(tw) + f64::from(LEGEND_SYMBOL_W + 2 * LEGEND_MARGIN),
-            f64::from(th) + f64::from(2 * LEGEND_MARGIN),
-        );
-        (corner, yhi) = place_legend(&segs, (xlo, xhi), (ylo, yhi), box_px, plot_px);
+    if let Some(box_px) = legend_box(panel)? {
+        // Extents are not drawn: they take no corner.
+        let drawn: Vec<Vec<Vec<(f64, f64)>>> = panel
+            .series
+            .iter()
+            .zip(segs)
+            .map(|(s, runs)| match s.style {
+                SeriesStyle::Extent => Vec::new(),
+                _ => runs.clone(),
+            })
+            .collect();
+        (corner, yhi) = place_legend(&drawn, (xlo, xhi), (ylo, yhi), box_px, plot_px);
     }
     let xaxis = Axis::new(xlo, xhi, panel.log_x, X_TICKS);
     let yaxis = Axis::new(ylo, yhi, panel.log_y, Y_TICKS);
+    Ok((xaxis, yaxis, corner))
+}
 
-    let mut chart = ChartBuilder::on(&area)
-        .margin_top(margin_top)
-        .margin_bottom(margin_bottom)
-        .margin_left(margin_left)
-        .margin_right(margin_right)
-        .x_label_area_size(x_label_area)
-        .y_label_area_size(y_label_area)
-        .build_cartesian_2d(xaxis.clone(), yaxis.clone())
+/// The panel's chart on `area`, with its grid, ticks and axis labels drawn.
+fn draw_axes<'a, DB: DrawingBackend + 'a>(
+    area: &'a DrawingArea<DB, Shift>,
+    panel: &Panel,
+    layout: &PanelLayout,
+    xaxis: Axis,
+    yaxis: Axis,
+) -> Result<PanelChart<'a, DB>> {
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(layout.margin_top)
+        .margin_bottom(layout.margin_bottom)
+        .margin_left(layout.margin_left)
+        .margin_right(layout.margin_right)
+        .x_label_area_size(layout.x_label_area)
+        .y_label_area_size(layout.y_label_area)
+        .build_cartesian_2d(xaxis, yaxis)
         .map_err(draw_err)?;
-
     let mut mesh = chart.configure_mesh();
     mesh.label_style((FONT, TICK_LABEL_SIZE))
         .axis_desc_style((FONT, AXIS_DESC_SIZE))
@@ -847,11 +944,123 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         mesh.y_desc(panel.y_label.as_str());
     }
     mesh.draw().map_err(draw_err)?;
+    Ok(chart)
+}
 
+/// Draws one run of a line series; `label` (on the series' first run) adds its legend entry.
+fn draw_line_run<'a, DB: DrawingBackend + 'a>(
+    chart: &mut PanelChart<'a, DB>,
+    run: &[(f64, f64)],
+    c: usize,
+    dashed: bool,
+    label: Option<&str>,
+) -> Result<()> {
+    let dash = dashed.then_some((8.0, 5.0));
+    let style = PALETTE[c % PALETTE.len()].stroke_width(2);
     let plot_area = chart.plotting_area().strip_coord_spec();
+    let (bx, by) = plot_area.get_base_pixel();
+    let pixels = run.iter().map(|p| {
+        let (x, y) = chart.backend_coord(p);
+        (x - bx, y - by)
+    });
+    draw_polyline(&plot_area, pixels, style, dash)?;
+    if let Some(label) = label {
+        // An empty series, to carry the legend entry.
+        let ann = chart
+            .draw_series(LineSeries::new(std::iter::empty(), style))
+            .map_err(draw_err)?;
+        // Solid: two abutting pieces; dashed: two dashes.
+        let gap = if dash.is_some() { 5 } else { 0 };
+        ann.label(label).legend(move |(x, y)| {
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(0, 0), (8, 0)], style)
+                + PathElement::new(vec![(8 + gap, 0), (22, 0)], style)
+        });
+    }
+    Ok(())
+}
+
+/// Markers of a point series: circles of radius 3 (`Points`) or 3 x 3 pixel squares (`Dots`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Marker {
+    Circle,
+    Square,
+}
+
+impl Marker {
+    fn draw<DB: DrawingBackend>(
+        self,
+        area: &DrawingArea<DB, Shift>,
+        (x, y): BackendCoord,
+        style: ShapeStyle,
+    ) -> Result<()> {
+        match self {
+            Marker::Circle => area.draw(&Circle::new((x, y), 3, style)),
+            Marker::Square => area.draw(&Rectangle::new([(x - 1, y - 1), (x + 2, y + 2)], style)),
+        }
+        .map_err(draw_err)
+    }
+}
+
+/// Draws one run of a point series, one marker per pixel: `marked` holds the pixels of the
+/// plotting area this series has marked already (over all its runs; empty before the first).
+/// `label` (on the series' first run) adds its legend entry.
+fn draw_point_run<'a, DB: DrawingBackend + 'a>(
+    chart: &mut PanelChart<'a, DB>,
+    run: &[(f64, f64)],
+    (c, marker): (usize, Marker),
+    marked: &mut Vec<bool>,
+    label: Option<&str>,
+) -> Result<()> {
+    let style = PALETTE[c % PALETTE.len()].filled();
+    let plot_area = chart.plotting_area().strip_coord_spec();
+    let (bx, by) = plot_area.get_base_pixel();
+    let (pw, ph) = plot_area.dim_in_pixel();
+    let (pw, ph) = (pw as i32 + 1, ph as i32 + 1);
+    if marked.is_empty() {
+        *marked = vec![false; (pw * ph).max(0) as usize];
+    }
+    for p in run {
+        let (x, y) = chart.backend_coord(p);
+        let (x, y) = (x - bx, y - by);
+        // Later points on an already marked pixel would draw the same marker again.
+        if (0..pw).contains(&x) && (0..ph).contains(&y) {
+            let i = (y * pw + x) as usize;
+            if std::mem::replace(&mut marked[i], true) {
+                continue;
+            }
+        }
+        marker.draw(&plot_area, (x, y), style)?;
+    }
+    if let Some(label) = label {
+        let ann = chart
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+            .map_err(draw_err)?;
+        let ann = ann.label(label);
+        match marker {
+            Marker::Circle => ann.legend(move |(x, y)| Circle::new((x + 11, y), 3, style)),
+            // A little larger than the markers, to show their colour.
+            Marker::Square => {
+                ann.legend(move |(x, y)| Rectangle::new([(x + 9, y - 2), (x + 13, y + 2)], style))
+            }
+        };
+    }
+    Ok(())
+}
+
+/// Draws every series of `panel` (`segs`: their runs, from [`panel_segments`]). Returns whether
+/// any has a legend entry.
+fn draw_series<'a, DB: DrawingBackend + 'a>(
+    chart: &mut PanelChart<'a, DB>,
+    panel: &Panel,
+    segs: &[Vec<Vec<(f64, f64)>>],
+) -> Result<bool> {
     let mut any_label = false;
-    for (series, runs) in panel.series.iter().zip(&segs) {
-        // Pixels of this series that already have a marker (Points), over all its runs.
+    for (series, runs) in panel.series.iter().zip(segs) {
+        if series.style == SeriesStyle::Extent {
+            continue;
+        }
+        // Pixels of this series that already have a marker (point styles), over all its runs.
         let mut marked: Vec<bool> = Vec::new();
         let label = series.label.as_str();
         any_label |= !label.is_empty();
@@ -863,93 +1072,83 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
             &runs[..]
         };
         for (i, run) in runs.iter().enumerate() {
-            let labelled = i == 0 && !label.is_empty();
+            let label = (i == 0 && !label.is_empty()).then_some(label);
             match series.style {
-                SeriesStyle::Solid(c) | SeriesStyle::Dashed(c) => {
-                    let dash = matches!(series.style, SeriesStyle::Dashed(_)).then_some((8.0, 5.0));
-                    let style = PALETTE[c % PALETTE.len()].stroke_width(2);
-                    let (bx, by) = plot_area.get_base_pixel();
-                    let pixels = run.iter().map(|p| {
-                        let (x, y) = chart.backend_coord(p);
-                        (x - bx, y - by)
-                    });
-                    draw_polyline(&plot_area, pixels, style, dash)?;
-                    if labelled {
-                        // An empty series, to carry the legend entry.
-                        let ann = chart
-                            .draw_series(LineSeries::new(std::iter::empty(), style))
-                            .map_err(draw_err)?;
-                        // Solid: two abutting pieces; dashed: two dashes.
-                        let gap = if dash.is_some() { 5 } else { 0 };
-                        ann.label(label).legend(move |(x, y)| {
-                            EmptyElement::at((x, y))
-                                + PathElement::new(vec![(0, 0), (8, 0)], style)
-                                + PathElement::new(vec![(8 + gap, 0), (22, 0)], style)
-                        });
-                    }
-                }
+                SeriesStyle::Solid(c) => draw_line_run(chart, run, c, false, label)?,
+                SeriesStyle::Dashed(c) => draw_line_run(chart, run, c, true, label)?,
                 SeriesStyle::Points(c) => {
-                    let style = PALETTE[c % PALETTE.len()].filled();
-                    // One marker per pixel: later points on an already marked pixel would
-                    // draw the same marker again.
-                    let (bx, by) = plot_area.get_base_pixel();
-                    let (pw, ph) = plot_area.dim_in_pixel();
-                    let (pw, ph) = (pw as i32 + 1, ph as i32 + 1);
-                    if marked.is_empty() {
-                        marked = vec![false; (pw * ph).max(0) as usize];
-                    }
-                    for p in run {
-                        let (x, y) = chart.backend_coord(p);
-                        let (x, y) = (x - bx, y - by);
-                        if (0..pw).contains(&x) && (0..ph).contains(&y) {
-                            let i = (y * pw + x) as usize;
-                            if std::mem::replace(&mut marked[i], true) {
-                                continue;
-                            }
-                        }
-                        plot_area
-                            .draw(&Circle::new((x, y), 3, style))
-                            .map_err(draw_err)?;
-                    }
-                    if labelled {
-                        let ann = chart
-                            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
-                            .map_err(draw_err)?;
-                        ann.label(label)
-                            .legend(move |(x, y)| Circle::new((x + 11, y), 3, style));
-                    }
+                    draw_point_run(chart, run, (c, Marker::Circle), &mut marked, label)?
                 }
+                SeriesStyle::Dots(c) => {
+                    draw_point_run(chart, run, (c, Marker::Square), &mut marked, label)?
+                }
+                SeriesStyle::Extent => {}
             }
         }
     }
+    Ok(any_label)
+}
 
-    if points().next().is_none() {
-        let style = TextStyle::from((FONT, AXIS_DESC_SIZE).into_font())
-            .color(&RGBColor(120, 120, 120))
-            .pos(Pos::new(HPos::Center, VPos::Center));
-        let mid = (0.5 * (xaxis.lo + xaxis.hi), 0.5 * (yaxis.lo + yaxis.hi));
-        chart
-            .plotting_area()
-            .draw(&Text::new("no data", mid, style))
-            .map_err(draw_err)?;
+/// "no data" in the middle of the plot.
+fn draw_no_data<'a, DB: DrawingBackend + 'a>(chart: &PanelChart<'a, DB>) -> Result<()> {
+    let style = TextStyle::from((FONT, AXIS_DESC_SIZE).into_font())
+        .color(&RGBColor(120, 120, 120))
+        .pos(Pos::new(HPos::Center, VPos::Center));
+    let (x, y) = (chart.x_range(), chart.y_range());
+    let mid = (0.5 * (x.start + x.end), 0.5 * (y.start + y.end));
+    chart
+        .plotting_area()
+        .draw(&Text::new("no data", mid, style))
+        .map_err(draw_err)
+}
+
+/// The legend box, in `corner` (right?, upper?).
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut PanelChart<'a, DB>,
+    corner: (bool, bool),
+) -> Result<()> {
+    let legend_font: TextStyle = (FONT, LEGEND_SIZE).into();
+    chart
+        .configure_series_labels()
+        .position(match corner {
+            (true, true) => SeriesLabelPosition::UpperRight,
+            (false, true) => SeriesLabelPosition::UpperLeft,
+            (true, false) => SeriesLabelPosition::LowerRight,
+            (false, false) => SeriesLabelPosition::LowerLeft,
+        })
+        .margin(LEGEND_MARGIN)
+        .legend_area_size(LEGEND_SYMBOL_W)
+        .label_font(legend_font)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(170, 170, 170))
+        .draw()
+        .map_err(draw_err)
+}
+
+/// Draws one panel on `area`: its title, axes, series, legend ("no data" when nothing can be
+/// shown).
+fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Result<()> {
+    let area = if panel.title.is_empty() {
+        area.clone()
+    } else {
+        area.titled(&panel.title, (FONT, PANEL_TITLE_SIZE))
+            .map_err(draw_err)?
+    };
+    let layout = PanelLayout::new(panel, area.dim_in_pixel());
+    let segs = panel_segments(panel);
+    let (xaxis, yaxis, corner) = panel_axes(panel, &segs, layout.plot_px)?;
+    let mut chart = draw_axes(&area, panel, &layout, xaxis, yaxis)?;
+    let any_label = draw_series(&mut chart, panel, &segs)?;
+    let drawn = panel
+        .series
+        .iter()
+        .zip(&segs)
+        .any(|(s, runs)| s.style != SeriesStyle::Extent && runs.iter().any(|r| !r.is_empty()));
+    if !drawn {
+        draw_no_data(&chart)?;
     }
-
     if any_label {
-        chart
-            .configure_series_labels()
-            .position(match corner {
-                (true, true) => SeriesLabelPosition::UpperRight,
-                (false, true) => SeriesLabelPosition::UpperLeft,
-                (true, false) => SeriesLabelPosition::LowerRight,
-                (false, false) => SeriesLabelPosition::LowerLeft,
-            })
-            .margin(LEGEND_MARGIN)
-            .legend_area_size(LEGEND_SYMBOL_W)
-            .label_font(legend_font)
-            .background_style(WHITE.mix(0.85))
-            .border_style(RGBColor(170, 170, 170))
-            .draw()
-            .map_err(draw_err)?;
+        draw_legend(&mut chart, corner)?;
     }
     Ok(())
 }
@@ -1153,6 +1352,61 @@ mod tests {
         ];
         render_rgb("", &extremes, 3);
         render_rgb("", &[empty, bad], 7);
+    }
+
+    #[test]
+    fn titles_extents_and_dots() {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Unit {
+            FixedIndegree,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(tag = "kind", rename_all = "snake_case")]
+        enum Tagged {
+            Conductance { a: f64 },
+        }
+        assert_eq!(json_name(&Unit::FixedIndegree), "fixed_indegree");
+        assert_eq!(json_name(&Tagged::Conductance { a: 1.0 }), "conductance");
+        assert_eq!(json_name(&2.5), "2.5");
+        // One band line per title line.
+        assert_eq!(figure_size("a", 1, 1), (PANEL_W, TITLE_H + PANEL_H));
+        assert_eq!(
+            figure_size("a\nb\nc", 2, 2),
+            (2 * PANEL_W, TITLE_H + 2 * TITLE_LINE_H + PANEL_H)
+        );
+        // An extent sets the axes but is neither drawn nor in the legend.
+        let panel = Panel {
+            title: "raster".into(),
+            x_label: "t".into(),
+            y_label: "neuron".into(),
+            series: vec![
+                Series {
+                    label: "window".into(),
+                    x: vec![0.0, 10.0],
+                    y: vec![-0.5, 9.5],
+                    style: SeriesStyle::Extent,
+                },
+                Series {
+                    label: String::new(),
+                    x: (0..50).map(|k| 2.0 + 0.02 * k as f64).collect(),
+                    y: (0..50).map(|k| (k % 10) as f64).collect(),
+                    style: SeriesStyle::Dots(3),
+                },
+            ],
+            log_x: false,
+            log_y: false,
+        };
+        assert_eq!(legend_box(&panel).unwrap(), None);
+        let segs = panel_segments(&panel);
+        let (x, y, _) = panel_axes(&panel, &segs, (500.0, 350.0)).unwrap();
+        assert_eq!((x.lo, x.hi), (0.0, 10.0));
+        assert!(y.lo < -0.5 && y.hi > 9.5);
+        let ((w, h), buf) = render_rgb("two\nlines", std::slice::from_ref(&panel), 1);
+        assert_eq!((w, h), figure_size("two\nlines", 1, 1));
+        let (r, g, b) = palette_color(3);
+        let dots = buf.chunks_exact(3).filter(|p| *p == [r, g, b]).count();
+        assert!(dots >= 50 * 9, "dots drawn on only {dots} pixels");
     }
 
     #[test]
