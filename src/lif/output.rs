@@ -349,54 +349,12 @@ pub fn run(
     let mut warnings = s.warnings.clone();
     let mut spikes_at = None;
     if opts.resume {
-        let ck = checkpoint::read(&ck_path)?;
-        sim.restore(&ck)?;
-        let k = sim.spikes_recorded();
-        if s.config.record.spikes.is_some() {
-            // Checked before anything is touched: the files must hold what the checkpoint
-            // counts.
-            for f in SPIKE_FILES {
-                let held = record::read_npy_u32_len(&out.join(f))?;
-                anyhow::ensure!(
-                    held >= k,
-                    "checkpoint refused: {f} holds {held} spikes, fewer than the {k} the checkpoint counts"
-                );
-            }
-        }
+        let (k, warning) = resume(&mut sim, &s, out, &ck_path)?;
         spikes_at = Some(k);
-        warnings.push(format!("resumed from a checkpoint at step {}", ck.step));
+        warnings.push(warning);
     }
-    let (synapses, bps) = match sim.synapses() {
-        Some((k, b)) => (Some(k), Some(b)),
-        None => (None, None),
-    };
-    let mut summary = LifRunSummary {
-        status: Status::Running,
-        balnet_version: env!("CARGO_PKG_VERSION"),
-        model: Model::Lif,
-        backend: sim.backend_name(),
-        gpu: sim.gpu_info(),
-        config: s.config.clone(),
-        n_e: s.n_e,
-        n_i: s.n_i,
-        k_e: s.k_e,
-        k_i: s.k_i,
-        k_x: s.k_x,
-        synapses,
-        bytes_per_synapse: bps,
-        network_build_seconds: sim.build_seconds(),
-        setup_seconds: t_setup.elapsed().as_secs_f64(),
-        stepping_seconds: 0.0,
-        simulated_per_wall: 0.0,
-        wall_seconds_per_simulated_second: 0.0,
-        synaptic_events_per_second: None,
-        neuron_steps_per_second: 0.0,
-        summary: None,
-        spikes: None,
-        theory: theory.as_ref().map(theory_of),
-        warnings,
-        error: None,
-    };
+    let mut summary = running_summary(&sim, &s, theory.as_ref(), warnings);
+    summary.setup_seconds = t_setup.elapsed().as_secs_f64();
     let mut json = RunJson::new(out.join("run.json"));
     let r = (|| {
         json.write(&summary)?;
@@ -424,22 +382,10 @@ pub fn run(
             summary.spikes = spikes_summary(&s, w, recorded, sim.device_kind());
         }
         files.finish(&rec)?;
-        let sim_s = stepped as f64 * s.config.dt * 1e-3;
-        summary.stepping_seconds = wall;
-        summary.simulated_per_wall = sim_s / wall;
-        summary.wall_seconds_per_simulated_second = wall / sim_s.max(1e-12);
+        set_throughput(&mut summary, &s, stepped, wall, &rec);
         summary.neuron_steps_per_second = sim.neuron_steps_per_second();
         summary.gpu = sim.gpu_info();
-        let sm = rec.summary();
-        if let Some(k) = synapses {
-            // Events over the whole run from the recorded rate (warm-up included).
-            let mean_rate = (sm.mean_rate_hz[0] * s.n_e as f64 + sm.mean_rate_hz[1] * s.n_i as f64)
-                / s.n() as f64;
-            let per_neuron_out = k as f64 / s.n() as f64;
-            summary.synaptic_events_per_second =
-                Some(mean_rate * s.n() as f64 * per_neuron_out * sim_s / wall);
-        }
-        summary.summary = Some(sm);
+        summary.summary = Some(rec.summary());
         write_end_outputs(out, &s, &rec, theory.as_ref())?;
         if let Err(e) = crate::lif::plot::write(&out.join("lif.png"), &s, &rec, theory.as_ref()) {
             summary.warnings.push(format!("lif.png not written: {e:#}"));
@@ -453,6 +399,94 @@ pub fn run(
         Ok(summary)
     })();
     r.inspect_err(|e| json.fail(e))
+}
+
+/// Restores the directory's checkpoint into `sim`, after checking that the spike files hold
+/// what it counts (before anything is touched). Returns the spikes recorded up to it and the
+/// run's warning.
+fn resume(
+    sim: &mut Simulation,
+    s: &LifSetup,
+    out: &Path,
+    ck_path: &Path,
+) -> anyhow::Result<(u64, String)> {
+    let ck = checkpoint::read(ck_path)?;
+    sim.restore(&ck)?;
+    let k = sim.spikes_recorded();
+    if s.config.record.spikes.is_some() {
+        for f in SPIKE_FILES {
+            let held = record::read_npy_u32_len(&out.join(f))?;
+            anyhow::ensure!(
+                held >= k,
+                "checkpoint refused: {f} holds {held} spikes, fewer than the {k} the checkpoint counts"
+            );
+        }
+    }
+    Ok((k, format!("resumed from a checkpoint at step {}", ck.step)))
+}
+
+/// run.json of a run that has started (status `running`, no timings yet).
+fn running_summary(
+    sim: &Simulation,
+    s: &LifSetup,
+    theory: Option<&SingleNeuronPrediction>,
+    warnings: Vec<String>,
+) -> LifRunSummary {
+    let (synapses, bps) = match sim.synapses() {
+        Some((k, b)) => (Some(k), Some(b)),
+        None => (None, None),
+    };
+    LifRunSummary {
+        status: Status::Running,
+        balnet_version: env!("CARGO_PKG_VERSION"),
+        model: Model::Lif,
+        backend: sim.backend_name(),
+        gpu: sim.gpu_info(),
+        config: s.config.clone(),
+        n_e: s.n_e,
+        n_i: s.n_i,
+        k_e: s.k_e,
+        k_i: s.k_i,
+        k_x: s.k_x,
+        synapses,
+        bytes_per_synapse: bps,
+        network_build_seconds: sim.build_seconds(),
+        setup_seconds: 0.0,
+        stepping_seconds: 0.0,
+        simulated_per_wall: 0.0,
+        wall_seconds_per_simulated_second: 0.0,
+        synaptic_events_per_second: None,
+        neuron_steps_per_second: 0.0,
+        summary: None,
+        spikes: None,
+        theory: theory.map(theory_of),
+        warnings,
+        error: None,
+    }
+}
+
+/// The run's speed: `stepped` steps in `wall` seconds (a resumed run's after its
+/// checkpoint), and the synaptic events per second from the recorded rate.
+fn set_throughput(
+    summary: &mut LifRunSummary,
+    s: &LifSetup,
+    stepped: u64,
+    wall: f64,
+    rec: &LifRecording,
+) {
+    let sim_s = stepped as f64 * s.config.dt * 1e-3;
+    summary.stepping_seconds = wall;
+    summary.simulated_per_wall = sim_s / wall;
+    summary.wall_seconds_per_simulated_second = wall / sim_s.max(1e-12);
+    if let Some(k) = summary.synapses {
+        // Events over the whole run from the recorded rate (warm-up included).
+        let sm = rec.summary();
+        let mean_rate =
+            (sm.mean_rate_hz[0] * s.n_e as f64 + sm.mean_rate_hz[1] * s.n_i as f64) / s.n() as f64;
+        let per_neuron_out = k as f64 / s.n() as f64;
+        summary.synaptic_events_per_second =
+            Some(mean_rate * s.n() as f64 * per_neuron_out * sim_s / wall);
+    }
 }
 
 const RATES_HEADER: [&str; 3] = ["t_ms", "rate_e_hz", "rate_i_hz"];
