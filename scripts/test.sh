@@ -34,7 +34,11 @@ case "${1:-}" in
   *) echo "usage: scripts/test.sh [--python|--long]" >&2; exit 2 ;;
 esac
 
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+# The Vulkan loader's window-system layer prints "XDG_RUNTIME_DIR is invalid or not set"
+# from every test process that opens an adapter when it is unset or not a directory.
+if [[ ! -d "${XDG_RUNTIME_DIR:-}" ]]; then
+  export XDG_RUNTIME_DIR=/tmp
+fi
 export BALNET_REQUIRE_GPU="${BALNET_REQUIRE_GPU:-1}"
 if [[ -z "${BALNET_REQUIRE_ISA+x}" ]]; then
   # The levels balnet's detection gives on these flags (src/device/isa.rs).

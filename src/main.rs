@@ -125,9 +125,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // Mesa's Vulkan window-system layer prints an error when XDG_RUNTIME_DIR is unset, which
-    // headless batch machines often leave unset; balnet never presents to a window.
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+    // Mesa's Vulkan window-system layer prints an error when XDG_RUNTIME_DIR is unset or
+    // not a directory, which headless batch machines and containers often leave; balnet
+    // never presents to a window.
+    let xdg_valid = std::env::var_os("XDG_RUNTIME_DIR")
+        .is_some_and(|d| std::path::Path::new(&d).is_dir());
+    if !xdg_valid {
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }

@@ -234,3 +234,113 @@ fn only_the_simulations_step_the_backends() {
         offenders.join("\n")
     );
 }
+
+/// The functions of `text` as (name, first line, length in lines): a function starts at a line
+/// whose first token after the indentation and qualifiers is `fn`, and ends at the first later
+/// line that is its indentation followed by `}` (rustfmt's layout). A declaration without a
+/// body (a trait method) is skipped. scripts/longest_functions.py lists the same.
+fn function_lengths(text: &str) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let indent = &line[..line.len() - line.trim_start().len()];
+        let mut rest = line.trim_start();
+        for q in ["pub(crate) ", "pub(super) ", "pub ", "const ", "async ", "unsafe "] {
+            rest = rest.strip_prefix(q).unwrap_or(rest);
+        }
+        let Some(sig) = rest.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = sig
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        // The line that opens the body, unless a `;` ends the declaration first.
+        let Some(open) = (i..lines.len())
+            .find(|&j| lines[j].contains('{') || lines[j].trim_end().ends_with(';'))
+        else {
+            continue;
+        };
+        if !lines[open].contains('{') {
+            continue;
+        }
+        let body = lines[open].trim_end();
+        if body.ends_with('}') && body.matches('{').count() == body.matches('}').count() {
+            out.push((name, i + 1, open - i + 1));
+            continue;
+        }
+        let end = (open + 1..lines.len()).find(|&k| {
+            lines[k].starts_with(indent)
+                && ["}", "})", "});", "},"].contains(&lines[k][indent.len()..].trim_end())
+        });
+        if let Some(k) = end {
+            out.push((name, i + 1, k - i + 1));
+        }
+    }
+    out
+}
+
+/// No function needs a scroll to read: every function in src/ and python/src is under 120
+/// lines (long ones are split into named stages).
+#[test]
+fn no_function_is_longer_than_120_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    rust_files(&root.join("python/src"), &mut files);
+    let mut long = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("source");
+        for (name, line, n) in function_lengths(&text) {
+            if n >= 120 {
+                long.push(format!("{}:{line} {name}: {n} lines", f.display()));
+            }
+        }
+    }
+    assert!(long.is_empty(), "functions of 120 lines or more:\n{}", long.join("\n"));
+}
+
+/// The length rule's own check: a 130-line function is found, a 5-line one is not flagged.
+#[test]
+fn the_length_check_finds_a_long_function() {
+    let body = "    let x = 1;\n".repeat(128);
+    let text = format!("pub fn long() {{\n{body}}}\n\nfn short() {{\n    1;\n}}\n");
+    let found = function_lengths(&text);
+    assert_eq!(found[0], ("long".to_string(), 1, 130));
+    assert_eq!(found[1], ("short".to_string(), 132, 3));
+}
+
+/// Model names and run statuses are enums (`config::Model`, `progress::Status`); their
+/// spellings appear only where they are (de)serialised, never in a comparison or a match.
+#[test]
+fn models_and_statuses_are_not_compared_as_strings() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    rust_files(&root.join("python/src"), &mut files);
+    let names = ["hydro", "lif", "running", "complete", "interrupted", "failed"];
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("source");
+        for (i, line) in text.lines().enumerate() {
+            if line.trim() == "#[cfg(test)]" {
+                break;
+            }
+            let code = line.split("//").next().unwrap_or_default();
+            for n in names {
+                let q = format!("\"{n}\"");
+                let compared = [
+                    format!("== {q}"),
+                    format!("!= {q}"),
+                    format!("Some({q})"),
+                    format!("{q} =>"),
+                    format!("{q} |"),
+                ];
+                if compared.iter().any(|p| code.contains(p.as_str())) {
+                    found.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "string comparisons of models or statuses:\n{}", found.join("\n"));
+}

@@ -16,9 +16,11 @@ See docs/python.md for the whole API.
 import os as _os
 import tempfile as _tempfile
 
-# Mesa's Vulkan window-system layer prints an error when XDG_RUNTIME_DIR is unset, which
-# headless machines often leave unset; balnet never presents to a window (as the CLI does).
-_os.environ.setdefault("XDG_RUNTIME_DIR", _tempfile.gettempdir())
+# Mesa's Vulkan window-system layer prints an error when XDG_RUNTIME_DIR is unset or not a
+# directory, which headless machines and containers often leave; balnet never presents to a
+# window (as the CLI does).
+if not _os.path.isdir(_os.environ.get("XDG_RUNTIME_DIR", "")):
+    _os.environ["XDG_RUNTIME_DIR"] = _tempfile.gettempdir()
 
 from . import _balnet  # noqa: E402
 from ._balnet import ConfigError, DoesNotFitError  # noqa: E402

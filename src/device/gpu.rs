@@ -98,11 +98,15 @@ pub fn max_binding_override() -> Result<Option<u64>, crate::config::ConfigError>
     }
 }
 
+/// `AdapterReport::device_type` of a software implementation of the API (a CPU device, such
+/// as Mesa's lavapipe).
+pub const SOFTWARE_DEVICE_TYPE: &str = "Cpu";
+
 /// The shapes `requested` gives on an adapter of `device_type` (`AdapterReport::device_type`):
 /// `auto` is `cpu` on a CPU implementation of the API, `gpu` on every other.
 pub fn resolve_layout(requested: GpuLayout, device_type: &str) -> GpuLayout {
     match requested {
-        GpuLayout::Auto if device_type == format!("{:?}", wgpu::DeviceType::Cpu) => GpuLayout::Cpu,
+        GpuLayout::Auto if device_type == SOFTWARE_DEVICE_TYPE => GpuLayout::Cpu,
         GpuLayout::Auto => GpuLayout::Gpu,
         l => l,
     }
@@ -198,6 +202,11 @@ pub struct AdapterReport {
 }
 
 impl AdapterReport {
+    /// Whether the adapter is a software implementation on the CPU (lavapipe, SwiftShader).
+    pub fn is_software(&self) -> bool {
+        self.device_type == SOFTWARE_DEVICE_TYPE
+    }
+
     pub fn from_adapter(adapter: &wgpu::Adapter) -> Self {
         let info = adapter.get_info();
         let l = adapter.limits();

@@ -122,8 +122,11 @@ impl Device {
         Ok(Device::Gpu(GpuContext::new()?))
     }
 
-    /// The device for `choice`; for `auto` the GPU if an adapter exists, else the CPU and a
-    /// one-line notice for the caller to show.
+    /// The device for `choice`. `auto` takes a discrete, integrated or virtual GPU if there
+    /// is one, else the CPU backend, with a one-line notice for the caller to show; a
+    /// software adapter (device type CPU, such as Mesa's lavapipe) is slower than the CPU
+    /// backend for both models, so `auto` leaves it to `gpu`, which takes the best adapter
+    /// whatever its kind.
     pub fn open(choice: BackendChoice) -> anyhow::Result<(Device, Option<String>)> {
         if choice != BackendChoice::Cpu {
             gpu::check_env()?;
@@ -132,6 +135,13 @@ impl Device {
             BackendChoice::Cpu => (Device::cpu()?, None),
             BackendChoice::Gpu => (Device::gpu()?, None),
             BackendChoice::Auto => match GpuContext::new() {
+                Ok(g) if g.report.is_software() => (
+                    Device::cpu()?,
+                    Some(format!(
+                        "the best GPU adapter is a software one ({}), slower than balnet's CPU backend: running on the CPU backend (backend gpu runs on the adapter)",
+                        g.report.summary()
+                    )),
+                ),
                 Ok(g) => (Device::Gpu(g), None),
                 Err(e) => (
                     Device::cpu()?,

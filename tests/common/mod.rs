@@ -42,7 +42,7 @@ pub fn gpu_required() -> bool {
 /// Whether the GPU context is a software (CPU-type) adapter such as lavapipe, on which the
 /// kernels are the CPU backend's f32 arithmetic and the docs promise the same spike trains.
 pub fn software_adapter(ctx: &GpuContext) -> bool {
-    ctx.report.device_type == "Cpu"
+    ctx.report.is_software()
 }
 
 /// The balnet binary as a command, with XDG_RUNTIME_DIR set (Mesa warns without it).
