@@ -175,21 +175,376 @@ pub fn json_error_message(e: &serde_json::Error) -> String {
 }
 
 /// Parses a JSON config; unknown fields, wrong types and malformed JSON are errors that
-/// name the field path and the position, in bounded length.
+/// name the field path and the position, in bounded length. Integer fields accept integral
+/// numbers written as floats (`"n": 1e5`, `"seed": 1.0`); a fraction in an integer field is
+/// an error in the configs' own form, `n = 1000.5: must be an integer at line 1 column 12`.
 pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
     let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    serde_path_to_error::deserialize(integral::De(de)).map_err(|e| {
         let path = e.path().to_string();
+        let top = path == "." || path.is_empty();
+        let shown_path = shorten_message(&shorten(&path, MAX_PATH_CHARS));
+        if let Some(msg) = not_an_integer(e.inner(), if top { "value" } else { &shown_path }) {
+            return bad(msg);
+        }
         let msg = json_error_message(e.inner());
-        if path == "." || path.is_empty() {
+        if top {
             bad(msg)
         } else {
-            bad(format!(
-                "field `{}`: {msg}",
-                shorten_message(&shorten(&path, MAX_PATH_CHARS))
-            ))
+            bad(format!("field `{shown_path}`: {msg}"))
         }
     })
+}
+
+/// serde's refusal of a float in an integer field (`invalid type: floating point `1000.5`,
+/// expected u64`, what an integer field says of a number that [`integral`] left a float),
+/// as `{name} = 1000.5: must be an integer` (or, for an integer out of the type's range,
+/// `must be an integer in [lo, hi]`), with the position; `None` for any other error.
+fn not_an_integer(e: &serde_json::Error, name: &str) -> Option<String> {
+    let full = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    let (msg, position) = match full.strip_suffix(&position) {
+        Some(msg) if e.line() > 0 => (msg, position.as_str()),
+        _ => (full.as_str(), ""),
+    };
+    let (value, ty) = msg
+        .strip_prefix("invalid type: floating point `")?
+        .split_once("`, expected ")?;
+    let x: f64 = value.parse().ok()?;
+    let range = match ty {
+        "u8" => format!("[0, {}]", u8::MAX),
+        "u16" => format!("[0, {}]", u16::MAX),
+        "u32" => format!("[0, {}]", u32::MAX),
+        "u64" => format!("[0, {}]", u64::MAX),
+        "usize" => format!("[0, {}]", usize::MAX),
+        "i8" => format!("[{}, {}]", i8::MIN, i8::MAX),
+        "i16" => format!("[{}, {}]", i16::MIN, i16::MAX),
+        "i32" => format!("[{}, {}]", i32::MIN, i32::MAX),
+        "i64" => format!("[{}, {}]", i64::MIN, i64::MAX),
+        "isize" => format!("[{}, {}]", isize::MIN, isize::MAX),
+        _ => return None,
+    };
+    let rule = if x == 0.0 {
+        // -0.0: integral, but a float (it would print as 0).
+        "an integer (write 0)".to_string()
+    } else if x.is_finite() && x.fract() == 0.0 {
+        format!("an integer in {range}")
+    } else {
+        "an integer".to_string()
+    };
+    Some(format!(
+        "{name} = {}: must be {rule}{position}",
+        fmt_value(&x)
+    ))
+}
+
+/// A count given on the command line (--n, --steps, --seed): a non-negative integer, in
+/// integer digits or, as in the configs, in float notation when the value is integral
+/// (`1000000`, `1e6`, `1.0e6`, `2.5e3`). Exact: the decimal is read digit by digit, never
+/// through an f64, so every u64 is accepted as written. Fractions, negative numbers, values
+/// above u64::MAX and anything that is not a number are refused with a one-line message.
+pub fn parse_integral_u64(s: &str) -> Result<u64, String> {
+    let shown = shorten(s, MAX_VALUE_CHARS);
+    let not_a_number =
+        || format!("{shown:?} is not a number: expected an integer such as 1000000, 1e6 or 1.0e6");
+    let t = s.trim();
+    let (negative, t) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (mantissa, exponent) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits_only = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !digits_only(int) || !digits_only(frac) {
+        return Err(not_a_number());
+    }
+    // The exponent, saturated far beyond any u64 (20 digits) either way.
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let (sign, body) = match e.strip_prefix('-') {
+                Some(b) => (-1, b),
+                None => (1, e.strip_prefix('+').unwrap_or(e)),
+            };
+            if body.is_empty() || !digits_only(body) {
+                return Err(not_a_number());
+            }
+            sign * body.parse::<i64>().unwrap_or(1_000_000).min(1_000_000)
+        }
+    };
+    // value = digits x 10^scale, with the digits' leading and trailing zeros taken out.
+    let all = format!("{int}{frac}");
+    let mut digits = all.trim_start_matches('0');
+    let mut scale = exponent - frac.len() as i64;
+    if digits.is_empty() {
+        return Ok(0);
+    }
+    let trimmed = digits.trim_end_matches('0');
+    scale += (digits.len() - trimmed.len()) as i64;
+    digits = trimmed;
+    if scale < 0 {
+        return Err(format!("{shown} is not an integer"));
+    }
+    if negative {
+        return Err(format!("{shown} is negative: must be an integer >= 0"));
+    }
+    let too_large = || format!("{shown} is too large: must be at most {}", u64::MAX);
+    if digits.len() as i64 + scale > 20 {
+        return Err(too_large());
+    }
+    let mut v: u128 = digits.parse().map_err(|_| not_a_number())?;
+    for _ in 0..scale {
+        v *= 10;
+    }
+    u64::try_from(v).map_err(|_| too_large())
+}
+
+/// The JSON parser's view of numbers: a number written with a fraction or an exponent
+/// (`1e6`, `1000.0`) whose value is an integer is handed to the config types as that
+/// integer, so integer fields accept it (`"n": 1e5` is `"n": 100000`). Float fields read the
+/// integer back as the same f64, bit for bit (the conversion is exact both ways), and `-0.0`,
+/// integral but not an integer, stays a float. Everything else passes through unchanged, so
+/// serde's errors keep their field paths and positions.
+mod integral {
+    use serde::de::{self, DeserializeSeed, Deserializer, Visitor};
+    use std::fmt;
+
+    /// `x` as an integer when it is one exactly: in [0, 2^64) as a u64, in [-2^63, 0) as an
+    /// i64; `None` for fractions, -0.0, non-finite values and integers beyond those ranges.
+    pub(super) fn as_integer(x: f64) -> Option<Result<u64, i64>> {
+        const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+        const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+        if !x.is_finite() || x.fract() != 0.0 || (x == 0.0 && x.is_sign_negative()) {
+            None
+        } else if (0.0..TWO_64).contains(&x) {
+            Some(Ok(x as u64))
+        } else if (-TWO_63..0.0).contains(&x) {
+            Some(Err(x as i64))
+        } else {
+            None
+        }
+    }
+
+    /// A deserializer whose visitors see integral floats as integers.
+    pub(super) struct De<D>(pub D);
+    struct V<X>(X);
+    struct Seed<S>(S);
+    struct Access<A>(A);
+
+    macro_rules! forward {
+        ($($method:ident($($arg:ident: $ty:ty),*);)*) => {$(
+            fn $method<X: Visitor<'de>>(self, $($arg: $ty,)* visitor: X) -> Result<X::Value, D::Error> {
+                self.0.$method($($arg,)* V(visitor))
+            }
+        )*};
+    }
+
+    impl<'de, D: Deserializer<'de>> Deserializer<'de> for De<D> {
+        type Error = D::Error;
+        forward! {
+            deserialize_any();
+            deserialize_bool();
+            deserialize_i8();
+            deserialize_i16();
+            deserialize_i32();
+            deserialize_i64();
+            deserialize_i128();
+            deserialize_u8();
+            deserialize_u16();
+            deserialize_u32();
+            deserialize_u64();
+            deserialize_u128();
+            deserialize_f32();
+            deserialize_f64();
+            deserialize_char();
+            deserialize_str();
+            deserialize_string();
+            deserialize_bytes();
+            deserialize_byte_buf();
+            deserialize_option();
+            deserialize_unit();
+            deserialize_unit_struct(name: &'static str);
+            deserialize_newtype_struct(name: &'static str);
+            deserialize_seq();
+            deserialize_tuple(len: usize);
+            deserialize_tuple_struct(name: &'static str, len: usize);
+            deserialize_map();
+            deserialize_struct(name: &'static str, fields: &'static [&'static str]);
+            deserialize_enum(name: &'static str, variants: &'static [&'static str]);
+            deserialize_identifier();
+            deserialize_ignored_any();
+        }
+
+        fn is_human_readable(&self) -> bool {
+            self.0.is_human_readable()
+        }
+    }
+
+    macro_rules! pass {
+        ($($method:ident($ty:ty);)*) => {$(
+            fn $method<E: de::Error>(self, v: $ty) -> Result<X::Value, E> {
+                self.0.$method(v)
+            }
+        )*};
+    }
+
+    impl<'de, X: Visitor<'de>> Visitor<'de> for V<X> {
+        type Value = X::Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            self.0.expecting(f)
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<X::Value, E> {
+            match as_integer(v) {
+                Some(Ok(u)) => self.0.visit_u64(u),
+                Some(Err(i)) => self.0.visit_i64(i),
+                None => self.0.visit_f64(v),
+            }
+        }
+
+        pass! {
+            visit_bool(bool);
+            visit_i8(i8);
+            visit_i16(i16);
+            visit_i32(i32);
+            visit_i64(i64);
+            visit_i128(i128);
+            visit_u8(u8);
+            visit_u16(u16);
+            visit_u32(u32);
+            visit_u64(u64);
+            visit_u128(u128);
+            visit_f32(f32);
+            visit_char(char);
+            visit_str(&str);
+            visit_borrowed_str(&'de str);
+            visit_string(String);
+            visit_bytes(&[u8]);
+            visit_borrowed_bytes(&'de [u8]);
+            visit_byte_buf(Vec<u8>);
+        }
+
+        fn visit_none<E: de::Error>(self) -> Result<X::Value, E> {
+            self.0.visit_none()
+        }
+
+        fn visit_unit<E: de::Error>(self) -> Result<X::Value, E> {
+            self.0.visit_unit()
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<X::Value, D::Error> {
+            self.0.visit_some(De(d))
+        }
+
+        fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<X::Value, D::Error> {
+            self.0.visit_newtype_struct(De(d))
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, a: A) -> Result<X::Value, A::Error> {
+            self.0.visit_seq(Access(a))
+        }
+
+        fn visit_map<A: de::MapAccess<'de>>(self, a: A) -> Result<X::Value, A::Error> {
+            self.0.visit_map(Access(a))
+        }
+
+        fn visit_enum<A: de::EnumAccess<'de>>(self, a: A) -> Result<X::Value, A::Error> {
+            self.0.visit_enum(Access(a))
+        }
+    }
+
+    impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for Seed<S> {
+        type Value = S::Value;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
+            self.0.deserialize(De(d))
+        }
+    }
+
+    impl<'de, A: de::SeqAccess<'de>> de::SeqAccess<'de> for Access<A> {
+        type Error = A::Error;
+
+        fn next_element_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            seed: T,
+        ) -> Result<Option<T::Value>, A::Error> {
+            self.0.next_element_seed(Seed(seed))
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            self.0.size_hint()
+        }
+    }
+
+    impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for Access<A> {
+        type Error = A::Error;
+
+        fn next_key_seed<K: DeserializeSeed<'de>>(
+            &mut self,
+            seed: K,
+        ) -> Result<Option<K::Value>, A::Error> {
+            self.0.next_key_seed(Seed(seed))
+        }
+
+        fn next_value_seed<T: DeserializeSeed<'de>>(
+            &mut self,
+            seed: T,
+        ) -> Result<T::Value, A::Error> {
+            self.0.next_value_seed(Seed(seed))
+        }
+
+        fn size_hint(&self) -> Option<usize> {
+            self.0.size_hint()
+        }
+    }
+
+    impl<'de, A: de::EnumAccess<'de>> de::EnumAccess<'de> for Access<A> {
+        type Error = A::Error;
+        type Variant = Access<A::Variant>;
+
+        fn variant_seed<T: DeserializeSeed<'de>>(
+            self,
+            seed: T,
+        ) -> Result<(T::Value, Self::Variant), A::Error> {
+            let (v, variant) = self.0.variant_seed(Seed(seed))?;
+            Ok((v, Access(variant)))
+        }
+    }
+
+    impl<'de, A: de::VariantAccess<'de>> de::VariantAccess<'de> for Access<A> {
+        type Error = A::Error;
+
+        fn unit_variant(self) -> Result<(), A::Error> {
+            self.0.unit_variant()
+        }
+
+        fn newtype_variant_seed<T: DeserializeSeed<'de>>(
+            self,
+            seed: T,
+        ) -> Result<T::Value, A::Error> {
+            self.0.newtype_variant_seed(Seed(seed))
+        }
+
+        fn tuple_variant<X: Visitor<'de>>(
+            self,
+            len: usize,
+            visitor: X,
+        ) -> Result<X::Value, A::Error> {
+            self.0.tuple_variant(len, V(visitor))
+        }
+
+        fn struct_variant<X: Visitor<'de>>(
+            self,
+            fields: &'static [&'static str],
+            visitor: X,
+        ) -> Result<X::Value, A::Error> {
+            self.0.struct_variant(fields, V(visitor))
+        }
+    }
 }
 
 /// `Err("{name} = {value}: must be {range}")` unless `ok`.
@@ -359,5 +714,147 @@ mod tests {
         assert!(m.len() < 200 && m.contains("must be \"hydro\""), "{m}");
         assert_eq!(model_of("{\"model\": \"lif\"}").unwrap(), Model::Lif);
         assert!(model_of("[1, 2]").unwrap_err().0.contains("JSON object"));
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Counts {
+        n: u64,
+        k: Option<u32>,
+        x: f64,
+        #[serde(default)]
+        inner: Vec<Inner>,
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize, serde::Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        m: u64,
+    }
+
+    #[test]
+    fn integral_floats_are_integers() {
+        let c: Counts =
+            parse_json(r#"{"n": 1e6, "k": 1.0e3, "x": 2, "inner": [{"m": 2.5e1}]}"#).unwrap();
+        assert_eq!(
+            c,
+            Counts {
+                n: 1_000_000,
+                k: Some(1000),
+                x: 2.0,
+                inner: vec![Inner { m: 25 }]
+            }
+        );
+        let c: Counts =
+            parse_json(r#"{"n": 1.8446744073709550e19, "k": null, "x": -0.0}"#).unwrap();
+        assert_eq!(c.n, 18_446_744_073_709_549_568);
+        assert!(c.x == 0.0 && c.x.is_sign_negative());
+        assert_eq!(serde_json::to_string(&c.x).unwrap(), "-0.0");
+        // A float field reads an integral float bit for bit.
+        for x in [1e300_f64, -1e300, 1e19, -(2f64.powi(63)), 123456789.0, 0.0] {
+            let c: Counts = parse_json(&format!(r#"{{"n": 1, "x": {x:e}}}"#)).unwrap();
+            assert_eq!(c.x.to_bits(), x.to_bits(), "{x:e}");
+        }
+        // A free-form Value: integral floats become integers, -0.0 stays a float.
+        let v: serde_json::Value = parse_json("[1e3, 1.5, -0.0, -2.0, 0.0]").unwrap();
+        assert_eq!(v.to_string(), "[1000,1.5,-0.0,-2,0]");
+        assert_eq!(integral::as_integer(-0.0), None);
+        assert_eq!(integral::as_integer(1.8446744073709552e19), None);
+        assert_eq!(integral::as_integer(-(2f64.powi(63))), Some(Err(i64::MIN)));
+    }
+
+    #[test]
+    fn a_fraction_in_an_integer_field_is_named() {
+        let e = |t: &str| parse_json::<Counts>(t).unwrap_err().0;
+        assert_eq!(
+            e(r#"{"n": 1000.5, "x": 1}"#),
+            "n = 1000.5: must be an integer at line 1 column 12"
+        );
+        assert_eq!(
+            e(r#"{"n": 1, "k": 2.5e-1, "x": 1}"#),
+            "k = 0.25: must be an integer at line 1 column 20"
+        );
+        assert_eq!(
+            e(r#"{"n": 1, "x": 1, "inner": [{"m": 1}, {"m": 1e-300}]}"#),
+            "inner[1].m = 1e-300: must be an integer at line 1 column 49"
+        );
+        assert_eq!(
+            e(r#"{"n": 1e20, "x": 1}"#),
+            "n = 1e20: must be an integer in [0, 18446744073709551615] at line 1 column 10"
+        );
+        assert_eq!(
+            e(r#"{"n": 1, "k": 1e10, "x": 1}"#),
+            "field `k`: invalid value: integer `10000000000`, expected u32 at line 1 column 18"
+        );
+        assert_eq!(
+            e(r#"{"n": -0.0, "x": 1}"#),
+            "n = -0: must be an integer (write 0) at line 1 column 10"
+        );
+        let m = e(r#"{"n": -1.0, "x": 1}"#);
+        assert!(
+            m.starts_with("field `n`: invalid value: integer `-1`"),
+            "{m}"
+        );
+        assert_eq!(
+            parse_json::<u64>("2.5").unwrap_err().0,
+            "value = 2.5: must be an integer at line 1 column 3"
+        );
+    }
+
+    #[test]
+    fn integral_u64_from_the_command_line() {
+        for (s, v) in [
+            ("1000000", 1_000_000),
+            ("1e6", 1_000_000),
+            ("1.0e6", 1_000_000),
+            ("1E6", 1_000_000),
+            ("2.5e3", 2500),
+            ("1000e-3", 1),
+            ("0", 0),
+            ("0.0", 0),
+            ("+7", 7),
+            ("-0", 0),
+            ("1.", 1),
+            ("18446744073709551615", u64::MAX),
+            ("1.8446744073709551615e19", u64::MAX),
+            ("1e19", 10_000_000_000_000_000_000),
+            ("0e999999999999", 0),
+        ] {
+            assert_eq!(parse_integral_u64(s), Ok(v), "{s}");
+        }
+        let max = u64::MAX;
+        for (s, msg) in [
+            ("1000.5", "1000.5 is not an integer".to_string()),
+            ("1e-1", "1e-1 is not an integer".into()),
+            ("-1", "-1 is negative: must be an integer >= 0".into()),
+            ("-1e3", "-1e3 is negative: must be an integer >= 0".into()),
+            (
+                "18446744073709551616",
+                format!("18446744073709551616 is too large: must be at most {max}"),
+            ),
+            ("1e20", format!("1e20 is too large: must be at most {max}")),
+            (
+                "1e999999999999",
+                format!("1e999999999999 is too large: must be at most {max}"),
+            ),
+        ] {
+            assert_eq!(parse_integral_u64(s).unwrap_err(), msg, "{s}");
+        }
+        for s in [
+            "1e6.5", "", "e6", ".", "1e", "abc", "1_000", "0x10", "1e+-3", "inf", "NaN", "1 000",
+        ] {
+            let m = parse_integral_u64(s).unwrap_err();
+            assert!(
+                m.ends_with(" is not a number: expected an integer such as 1000000, 1e6 or 1.0e6"),
+                "{s}: {m}"
+            );
+        }
+        assert_eq!(
+            parse_integral_u64("1e6.5").unwrap_err(),
+            "\"1e6.5\" is not a number: expected an integer such as 1000000, 1e6 or 1.0e6"
+        );
+        let long = "9".repeat(10_000);
+        assert!(parse_integral_u64(&long).unwrap_err().len() < 200);
+        assert!(parse_integral_u64(&format!("{long}.5")).unwrap_err().len() < 200);
     }
 }

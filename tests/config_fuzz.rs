@@ -1,7 +1,8 @@
 //! Property test of the config front door: mutated configs of both models (every model file
 //! in configs/, with fields deleted or set to huge, negative, zero, NaN-like, wrong-type or
-//! very long values, unknown keys at any depth, truncated text, random JSON) must parse and
-//! validate without a panic, within a time bound, and any error must be one bounded line.
+//! very long values or to their own number in float notation, unknown keys at any depth,
+//! truncated text, random JSON) must parse and validate without a panic, within a time
+//! bound, and any error must be one bounded line.
 //! Validation only (model H's validate solves its theory's steady state; model L's
 //! self-consistent theory, which `run` also computes, is included): no simulation runs.
 //!
@@ -61,6 +62,9 @@ enum Val {
     /// The field's own number times 10^k (k in -12..12).
     Scale(i32),
     Negate,
+    /// The field's own number in float notation (100000 -> 1e5, written into the text as
+    /// is): an integer field must read it as the integer.
+    Respell,
 }
 
 fn val() -> impl Strategy<Value = Val> {
@@ -110,6 +114,7 @@ fn val() -> impl Strategy<Value = Val> {
             .prop_map(|(c, n)| Val::Long(c, n)),
         3 => (-12i32..12).prop_map(Val::Scale),
         1 => Just(Val::Negate),
+        2 => Just(Val::Respell),
     ]
 }
 
@@ -261,6 +266,14 @@ fn realise(v: &Val, old: Option<&Value>, raws: &mut Vec<String>) -> Value {
             Some(Value::Number(n)) if n.is_u64() => json!(-(n.as_u64().unwrap() as i128) as f64),
             Some(o) if o.is_number() => json!(-o.as_f64().unwrap()),
             _ => json!(-1),
+        },
+        Val::Respell => match old {
+            Some(Value::Number(n)) => {
+                raws.push(format!("{:e}", n.as_f64().unwrap()));
+                json!(format!("__RAW{}__", raws.len() - 1))
+            }
+            Some(o) => o.clone(),
+            None => json!(1.0),
         },
     }
 }

@@ -294,7 +294,8 @@ pub const STIFFNESS_WARN_UNPREDICTED: f64 = 0.5;
 impl HydroConfig {
     /// Checks every field (range and integer type) before deriving anything from it, then
     /// derives h, r, the step count and the stiffness number. Errors are one line naming the
-    /// field, its value (shortened) and the allowed range.
+    /// field, its value (shortened) and the allowed range; the checks run in a fixed order
+    /// (the stages below, in turn), and the first that fails is reported.
     pub fn validate(self, force: bool) -> Result<HydroSetup, ConfigError> {
         let c = self;
         if c.model != "hydro" {
@@ -304,6 +305,34 @@ impl HydroConfig {
             )));
         }
         u64_in("n", c.n, 2, HYDRO_MAX_N)?;
+        let steps = c.check_timing()?;
+        c.check_parameters()?;
+        c.check_replicas()?;
+        c.check_record(steps)?;
+        if c.coupling == Coupling::Pairwise && c.n > PAIRWISE_MAX_N {
+            return Err(bad(format!(
+                "coupling = \"pairwise\" with n = {}: pairwise draws every pair's count (O(n^2) per step) and is limited to n <= {PAIRWISE_MAX_N}; use \"independent\", which is the same process",
+                c.n
+            )));
+        }
+        let (h, rates) = c.resolve_drive()?;
+        let mut p = base_params(&c);
+        p.h = h;
+        let stiffness = c.check_kernel_ranges(&p, force)?;
+        let warnings = c.warnings(&p, stiffness);
+        Ok(HydroSetup {
+            config: c,
+            steps,
+            h,
+            rates,
+            stiffness,
+            warnings,
+        })
+    }
+
+    /// tau, dt against tau, and the step count (`steps`, or duration/dt).
+    fn check_timing(&self) -> Result<u64, ConfigError> {
+        let c = self;
         check_scale_pair("tau", c.tau, HYDRO_MIN_SCALE)?;
         let (tau_min, tau_max) = (c.tau[0].min(c.tau[1]), c.tau[0].max(c.tau[1]));
         require(
@@ -327,8 +356,8 @@ impl HydroConfig {
                 fmt_value(&(HYDRO_MIN_DT_OVER_TAU * tau_max))
             ),
         )?;
-        let steps = match c.steps {
-            Some(s) => u64_in("steps", s, 1, HYDRO_MAX_STEPS)?,
+        match c.steps {
+            Some(s) => u64_in("steps", s, 1, HYDRO_MAX_STEPS),
             None => {
                 require(
                     c.duration.is_finite() && c.duration > 0.0,
@@ -345,9 +374,14 @@ impl HydroConfig {
                     c.duration / c.dt,
                     1,
                     HYDRO_MAX_STEPS,
-                )?
+                )
             }
-        };
+        }
+    }
+
+    /// The neurons' and the coupling's parameters: nu_max, beta, theta, m, x0 and J.
+    fn check_parameters(&self) -> Result<(), ConfigError> {
+        let c = self;
         check_scale_pair("nu_max", c.nu_max, HYDRO_MIN_SCALE)?;
         check_scale_pair("beta", c.beta, HYDRO_MIN_SCALE)?;
         check_finite_pair("theta", c.theta)?;
@@ -357,6 +391,12 @@ impl HydroConfig {
         for a in 0..2 {
             check_scale_pair(&format!("J[{a}]"), c.j[a], 0.0)?;
         }
+        Ok(())
+    }
+
+    /// replica and replicas, and the neurons of all replicas together.
+    fn check_replicas(&self) -> Result<(), ConfigError> {
+        let c = self;
         u64_in("replicas", c.replicas as u64, 1, HYDRO_MAX_REPLICAS)?;
         if c.replica as u64 + c.replicas as u64 > u32::MAX as u64 {
             return Err(bad(format!(
@@ -371,14 +411,18 @@ impl HydroConfig {
         }
         // Neurons of all replicas together (both populations): n x replicas <= HYDRO_MAX_N.
         match c.n.checked_mul(c.replicas as u64) {
-            Some(t) if t <= HYDRO_MAX_N => {}
-            _ => {
-                return Err(bad(format!(
-                    "n x replicas = {} x {}: must be <= {HYDRO_MAX_N} (neurons per population over all replicas)",
-                    c.n, c.replicas
-                )));
-            }
+            Some(t) if t <= HYDRO_MAX_N => Ok(()),
+            _ => Err(bad(format!(
+                "n x replicas = {} x {}: must be <= {HYDRO_MAX_N} (neurons per population over all replicas)",
+                c.n, c.replicas
+            ))),
         }
+    }
+
+    /// What is recorded: record_every, the number of records over all replicas, and the
+    /// moments.
+    fn check_record(&self, steps: u64) -> Result<(), ConfigError> {
+        let c = self;
         // Used as a u32 by the backends' advance(steps, record_every).
         u32_in("record_every", c.record_every, 1, u32::MAX)?;
         let records = (steps / c.record_every + 1)
@@ -400,23 +444,22 @@ impl HydroConfig {
                 )));
             }
         }
-        if c.coupling == Coupling::Pairwise && c.n > PAIRWISE_MAX_N {
-            return Err(bad(format!(
-                "coupling = \"pairwise\" with n = {}: pairwise draws every pair's count (O(n^2) per step) and is limited to n <= {PAIRWISE_MAX_N}; use \"independent\", which is the same process",
-                c.n
-            )));
-        }
-        let (h, rates) = match (c.h, c.rates) {
-            (Some(_), Some(_)) => {
-                return Err(bad("both `h` and `rates` given: give one (h = -J_s r)"));
-            }
+        Ok(())
+    }
+
+    /// The drive h and the balanced rates r, from `h` or from `rates` (default
+    /// `DEFAULT_RATES`), with a balanced state either way: (h, r).
+    fn resolve_drive(&self) -> Result<([f64; 2], [f64; 2]), ConfigError> {
+        let c = self;
+        match (c.h, c.rates) {
+            (Some(_), Some(_)) => Err(bad("both `h` and `rates` given: give one (h = -J_s r)")),
             (Some(h), None) => {
                 check_finite_pair("h", h)?;
-                let mut p = base_params(&c);
+                let mut p = base_params(c);
                 p.h = h;
                 let r = hl::balanced_rates(&p)
                     .map_err(|e| bad(format!("h = {} cannot be balanced: {e}", fmt_value(&h))))?;
-                (h, r)
+                Ok((h, r))
             }
             (None, r) => {
                 let r = r.unwrap_or(DEFAULT_RATES);
@@ -431,19 +474,24 @@ impl HydroConfig {
                     }
                 }
                 let h = hl::h_from_rates(&c.j, r);
-                let mut p = base_params(&c);
+                let mut p = base_params(c);
                 p.h = h;
                 hl::balanced_rates(&p)
                     .map_err(|e| bad(format!("rates = {}: {e}", fmt_value(&r))))?;
-                (h, r)
+                Ok((h, r))
             }
-        };
-        let mut p = base_params(&c);
-        p.h = h;
+        }
+    }
+
+    /// What the f32 kernels and the Poisson sampler can take: the drive sqrt(n) h + m, the
+    /// per-step Poisson mean, and the stiffness number (refused above `STIFFNESS_REFUSE`
+    /// unless `force`), which is returned.
+    fn check_kernel_ranges(&self, p: &HydroTheoryParams, force: bool) -> Result<f64, ConfigError> {
+        let c = self;
         let n = c.n as f64;
         // The drive sqrt(n) h + m enters the f32 kernels.
         for a in 0..2 {
-            let drive = n.sqrt() * h[a] + c.m[a];
+            let drive = n.sqrt() * p.h[a] + c.m[a];
             if !drive.is_finite() || drive.abs() > f32::MAX as f64 / 4.0 {
                 return Err(bad(format!(
                     "sqrt(n) h[{a}] + m[{a}] = {}: too large for the f32 kernels",
@@ -451,8 +499,7 @@ impl HydroConfig {
                 )));
             }
         }
-        let stiffness = hl::stiffness_number(&p, n, c.dt);
-        let mut warnings = Vec::new();
+        let stiffness = hl::stiffness_number(p, n, c.dt);
         let lambda_max = c.dt * n * c.nu_max[0].max(c.nu_max[1]);
         if lambda_max > crate::rng::alias::POISSON_TABLE_LAMBDA_MAX {
             return Err(bad(format!(
@@ -466,8 +513,15 @@ impl HydroConfig {
                 c.dt * STIFFNESS_WARN / stiffness
             )));
         }
+        Ok(stiffness)
+    }
+
+    /// The warnings of a valid config: the stiffness number's bias, and a balanced state
+    /// that is unstable or has no limit theory.
+    fn warnings(&self, p: &HydroTheoryParams, stiffness: f64) -> Vec<String> {
+        let mut warnings = Vec::new();
         if stiffness > STIFFNESS_WARN
-            && let Some(w) = stiffness_warning(&p, n, c.dt, stiffness)
+            && let Some(w) = stiffness_warning(p, self.n as f64, self.dt, stiffness)
         {
             warnings.push(w);
         }
@@ -477,9 +531,9 @@ impl HydroConfig {
                 p.det_j_s()
             ));
         } else {
-            match hl::steady_state(&p) {
+            match hl::steady_state(p) {
                 Ok(ss) => {
-                    if let Err(e) = hl::check_stability(&p, ss.mu, ss.var) {
+                    if let Err(e) = hl::check_stability(p, ss.mu, ss.var) {
                         warnings.push(format!("balanced state may be unstable: {e}"));
                     }
                 }
@@ -490,14 +544,7 @@ impl HydroConfig {
                 )),
             }
         }
-        Ok(HydroSetup {
-            config: c,
-            steps,
-            h,
-            rates,
-            stiffness,
-            warnings,
-        })
+        warnings
     }
 }
 

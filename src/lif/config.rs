@@ -480,7 +480,8 @@ fn steps_of(name: &str, ms: f64, dt: f64, lo: u64, hi: u64) -> Result<u64, Confi
 impl LifConfig {
     /// Checks every field (range and integer type) before deriving anything from it, then
     /// derives sizes, in-degrees and step counts (with checked arithmetic). Errors are one
-    /// line naming the field, its value (shortened) and the allowed range.
+    /// line naming the field, its value (shortened) and the allowed range; the checks run in
+    /// a fixed order (the stages below, in turn), and the first that fails is reported.
     pub fn validate(self) -> Result<LifSetup, ConfigError> {
         let c = self;
         if c.model != "lif" {
@@ -491,6 +492,44 @@ impl LifConfig {
         }
         finite_pos("dt", c.dt)?;
         time_ms("dt", c.dt)?;
+        let (n_e, n_i) = c.check_populations()?;
+        let (k_e, k_i) = c.check_in_degrees(n_e, n_i)?;
+        let k_x = c.check_external()?;
+        c.check_synapse()?;
+        let neuron = [c.neuron_e.apply(c.neuron), c.neuron_i.apply(c.neuron)];
+        check_neuron("E", &neuron[0], c.dt)?;
+        check_neuron("I", &neuron[1], c.dt)?;
+        let (steps, warmup_steps) = c.check_timing()?;
+        let delay_slots = c.check_delay()?;
+        c.check_v0()?;
+        c.check_record(n_e, n_i)?;
+        let mut warnings = Vec::new();
+        if let SynapseConfig::Conductance { a, g } = c.synapse
+            && g * a > 1.0
+        {
+            warnings.push(format!(
+                "g a = {}: one inhibitory spike moves V most of the way to E_I",
+                fmt_value(&(g * a))
+            ));
+        }
+        Ok(LifSetup {
+            n_e: n_e as u32,
+            n_i: n_i as u32,
+            neuron,
+            k_e: k_e as u32,
+            k_i: k_i as u32,
+            k_x,
+            warmup_steps,
+            steps,
+            delay_slots,
+            warnings,
+            config: c,
+        })
+    }
+
+    /// K, then the population sizes (default 10 K each): (n_e, n_i).
+    fn check_populations(&self) -> Result<(u64, u64), ConfigError> {
+        let c = self;
         u64_in("K", c.k, 1, LIF_MAX_NEURONS)?;
         // Defaults 10 K each; K <= LIF_MAX_NEURONS so 10 K cannot overflow.
         let n_e = c.n_e.unwrap_or(10 * c.k);
@@ -501,6 +540,13 @@ impl LifConfig {
                 "n_e = {n_e}, n_i = {n_i}: each must be >= 1 and n_e + n_i <= {LIF_MAX_NEURONS}"
             )));
         }
+        Ok((n_e, n_i))
+    }
+
+    /// gamma, the E and I in-degrees against the connectivity and the population sizes,
+    /// cv_k, and the number of stored synapses: (k_e, k_i).
+    fn check_in_degrees(&self, n_e: u64, n_i: u64) -> Result<(u64, u64), ConfigError> {
+        let c = self;
         require(
             c.gamma.is_finite() && (0.0..=LIF_MAX_GAMMA).contains(&c.gamma),
             "gamma",
@@ -556,6 +602,12 @@ impl LifConfig {
                 )));
             }
         }
+        Ok((k_e, k_i))
+    }
+
+    /// The external drive: K_X (default K), nu_x and the arrivals per neuron and step; K_X.
+    fn check_external(&self) -> Result<u32, ConfigError> {
+        let c = self;
         // Used as a u32 (external in-degree); default K.
         let k_x = match c.k_x {
             Some(v) => u32_in("K_X", v, 0, u32::MAX)?,
@@ -576,8 +628,13 @@ impl LifConfig {
                 fmt_value(&ext_per_step)
             )));
         }
+        Ok(k_x)
+    }
+
+    /// The synapse strengths: a or J, and g.
+    fn check_synapse(&self) -> Result<(), ConfigError> {
         let g_range = format!("finite and in [0, {LIF_MAX_G:e}]");
-        match c.synapse {
+        match self.synapse {
             SynapseConfig::Conductance { a, g } => {
                 finite_pos("synapse.a", a)?;
                 require(
@@ -604,9 +661,12 @@ impl LifConfig {
                 potential("synapse.g * synapse.j", g * j)?;
             }
         }
-        let neuron = [c.neuron_e.apply(c.neuron), c.neuron_i.apply(c.neuron)];
-        check_neuron("E", &neuron[0], c.dt)?;
-        check_neuron("I", &neuron[1], c.dt)?;
+        Ok(())
+    }
+
+    /// duration and warmup, and their step counts at dt: (steps, warmup_steps).
+    fn check_timing(&self) -> Result<(u64, u64), ConfigError> {
+        let c = self;
         require(
             c.duration.is_finite() && c.duration > 0.0,
             "duration",
@@ -626,36 +686,45 @@ impl LifConfig {
                 "duration/dt + warmup/dt = {steps} + {warmup_steps} steps: must be <= {LIF_MAX_STEPS}"
             )));
         }
-        let delay_slots = match c.delay {
-            DelayConfig::OneStep => 2,
-            DelayConfig::Uniform { e_ms, i_ms } => {
-                if c.connectivity != Connectivity::FixedIndegree {
-                    return Err(bad(
-                        "delay.kind = \"uniform\" needs connectivity = \"fixed_indegree\"",
-                    ));
-                }
-                let mut hi = 1;
-                for (name, r) in [("delay.e_ms", e_ms), ("delay.i_ms", i_ms)] {
-                    if !(r[0].is_finite() && r[1].is_finite() && 0.0 <= r[0] && r[0] <= r[1]) {
-                        return Err(bad(format!(
-                            "{name} = {}: must satisfy 0 <= lo <= hi, finite",
-                            fmt_value(&r)
-                        )));
-                    }
-                    let s = (r[1] / c.dt).round().max(1.0);
-                    if !s.is_finite() || s > LIF_MAX_DELAY_STEPS as f64 {
-                        return Err(bad(format!(
-                            "{name} = {} ms: at most {LIF_MAX_DELAY_STEPS} steps of dt = {} ms",
-                            fmt_value(&r),
-                            fmt_value(&c.dt)
-                        )));
-                    }
-                    hi = hi.max(s as u64);
-                }
-                hi as u32 + 1
-            }
+        Ok((steps, warmup_steps))
+    }
+
+    /// The transmission delays; the ring-buffer slots (largest delay in steps + 1).
+    fn check_delay(&self) -> Result<u32, ConfigError> {
+        let c = self;
+        let (e_ms, i_ms) = match c.delay {
+            DelayConfig::OneStep => return Ok(2),
+            DelayConfig::Uniform { e_ms, i_ms } => (e_ms, i_ms),
         };
-        match c.v0 {
+        if c.connectivity != Connectivity::FixedIndegree {
+            return Err(bad(
+                "delay.kind = \"uniform\" needs connectivity = \"fixed_indegree\"",
+            ));
+        }
+        let mut hi = 1;
+        for (name, r) in [("delay.e_ms", e_ms), ("delay.i_ms", i_ms)] {
+            if !(r[0].is_finite() && r[1].is_finite() && 0.0 <= r[0] && r[0] <= r[1]) {
+                return Err(bad(format!(
+                    "{name} = {}: must satisfy 0 <= lo <= hi, finite",
+                    fmt_value(&r)
+                )));
+            }
+            let s = (r[1] / c.dt).round().max(1.0);
+            if !s.is_finite() || s > LIF_MAX_DELAY_STEPS as f64 {
+                return Err(bad(format!(
+                    "{name} = {} ms: at most {LIF_MAX_DELAY_STEPS} steps of dt = {} ms",
+                    fmt_value(&r),
+                    fmt_value(&c.dt)
+                )));
+            }
+            hi = hi.max(s as u64);
+        }
+        Ok(hi as u32 + 1)
+    }
+
+    /// The initial membrane potentials.
+    fn check_v0(&self) -> Result<(), ConfigError> {
+        match self.v0 {
             InitialV::Uniform { lo, hi } => {
                 potential("v0.lo", lo)?;
                 potential("v0.hi", hi)?;
@@ -677,23 +746,22 @@ impl LifConfig {
                 )?;
             }
         }
-        let r = &c.record;
+        Ok(())
+    }
+
+    /// What is recorded: rate bins, the V histogram, the spike selection.
+    fn check_record(&self, n_e: u64, n_i: u64) -> Result<(), ConfigError> {
+        let (r, dt) = (&self.record, self.dt);
         finite_pos("record.rate_bin_ms", r.rate_bin_ms)?;
-        if r.rate_bin_ms < c.dt {
+        if r.rate_bin_ms < dt {
             return Err(bad(format!(
                 "record.rate_bin_ms = {}: must be >= dt = {}",
                 fmt_value(&r.rate_bin_ms),
-                fmt_value(&c.dt)
+                fmt_value(&dt)
             )));
         }
         // Its width in steps is a u32.
-        steps_of(
-            "record.rate_bin_ms",
-            r.rate_bin_ms,
-            c.dt,
-            1,
-            u32::MAX as u64,
-        )?;
+        steps_of("record.rate_bin_ms", r.rate_bin_ms, dt, 1, u32::MAX as u64)?;
         if r.vhist_bins == 0 || r.vhist_bins > 100_000 {
             return Err(bad(format!(
                 "record.vhist_bins = {}: must be in [1, 100000]",
@@ -714,28 +782,7 @@ impl LifConfig {
         if let Some(sel) = &r.spikes {
             sel.validate(n_e, n_i)?;
         }
-        let mut warnings = Vec::new();
-        if let SynapseConfig::Conductance { a, g } = c.synapse
-            && g * a > 1.0
-        {
-            warnings.push(format!(
-                "g a = {}: one inhibitory spike moves V most of the way to E_I",
-                fmt_value(&(g * a))
-            ));
-        }
-        Ok(LifSetup {
-            n_e: n_e as u32,
-            n_i: n_i as u32,
-            neuron,
-            k_e: k_e as u32,
-            k_i: k_i as u32,
-            k_x,
-            warmup_steps,
-            steps,
-            delay_slots,
-            warnings,
-            config: c,
-        })
+        Ok(())
     }
 }
 
