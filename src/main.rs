@@ -58,13 +58,13 @@ enum Command {
         #[arg(long, value_enum, default_value = "auto")]
         backend: BackendArg,
         /// Neurons per population (overrides the config).
-        #[arg(long)]
+        #[arg(long, value_parser = integral)]
         n: Option<u64>,
         /// Number of steps (overrides the config's duration).
-        #[arg(long)]
+        #[arg(long, value_parser = integral)]
         steps: Option<u64>,
         /// 64-bit seed (overrides the config).
-        #[arg(long)]
+        #[arg(long, value_parser = integral)]
         seed: Option<u64>,
         /// Output directory [default: runs/<config name>].
         #[arg(long)]
@@ -73,7 +73,7 @@ enum Command {
         #[arg(long)]
         force: bool,
         /// Write DIR/checkpoint.bin every this many steps (model L: warm-up included).
-        #[arg(long)]
+        #[arg(long, value_parser = integral)]
         checkpoint_every: Option<u64>,
         /// Continue the run in DIR from its checkpoint (the config of DIR/run.json, the
         /// checkpoint's backend kind unless --backend says otherwise); its outputs equal the
@@ -88,7 +88,7 @@ enum Command {
     Theory {
         config: PathBuf,
         /// Network size for the first-order prediction.
-        #[arg(long)]
+        #[arg(long, value_parser = integral)]
         n: Option<u64>,
         /// Write theory.csv into this directory.
         #[arg(long)]
@@ -124,12 +124,17 @@ enum Command {
     },
 }
 
+/// An integer flag, also written as an integral float (`--n 1e6`).
+fn integral(s: &str) -> Result<u64, String> {
+    balnet::config::parse_integral_u64(s)
+}
+
 fn main() -> ExitCode {
     // Mesa's Vulkan window-system layer prints an error when XDG_RUNTIME_DIR is unset or
     // not a directory, which headless batch machines and containers often leave; balnet
     // never presents to a window.
-    let xdg_valid = std::env::var_os("XDG_RUNTIME_DIR")
-        .is_some_and(|d| std::path::Path::new(&d).is_dir());
+    let xdg_valid =
+        std::env::var_os("XDG_RUNTIME_DIR").is_some_and(|d| std::path::Path::new(&d).is_dir());
     if !xdg_valid {
         // SAFETY: no other thread exists yet.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };

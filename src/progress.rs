@@ -80,6 +80,8 @@ impl Observer for CancelToken {
     }
 }
 
+pub use crate::io::run_json::Status;
+
 /// How a call of `Simulation::run` ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -103,33 +105,5 @@ impl Outcome {
         } else {
             Status::Complete
         }
-    }
-}
-
-/// run.json's `status`: `running` while the run goes, then how it ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Running,
-    Complete,
-    Interrupted,
-    Failed,
-}
-
-impl Status {
-    /// The spelling in run.json.
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Running => "running",
-            Status::Complete => "complete",
-            Status::Interrupted => "interrupted",
-            Status::Failed => "failed",
-        }
-    }
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
     }
 }

@@ -376,20 +376,10 @@ pub fn estimated_bytes(cfg: &Value) -> Result<f64, ConfigError> {
     point_config(cfg)?.estimated_bytes()
 }
 
-/// The typed config of a point (its `model` chooses the type).
+/// The typed config of a point (its `model` chooses the type), read as config files are
+/// (integral numbers written as floats accepted in integer fields).
 fn point_config(cfg: &Value) -> Result<ModelConfig, ConfigError> {
-    let model = cfg.get("model").and_then(Value::as_str);
-    match model.and_then(Model::from_name) {
-        Some(Model::Hydro) => serde_json::from_value(cfg.clone())
-            .map(|c| ModelConfig::Hydro(Box::new(c)))
-            .map_err(|e| ConfigError(e.to_string())),
-        Some(Model::Lif) => serde_json::from_value(cfg.clone())
-            .map(|c| ModelConfig::Lif(Box::new(c)))
-            .map_err(|e| ConfigError(e.to_string())),
-        None => Err(ConfigError(format!(
-            "model = {model:?}: must be \"hydro\" or \"lif\""
-        ))),
-    }
+    ModelConfig::from_value(cfg, None)
 }
 
 /// The devices of a sweep, opened once: the one `backend` asks for, and the CPU for points

@@ -245,7 +245,14 @@ fn function_lengths(text: &str) -> Vec<(String, usize, usize)> {
     for (i, line) in lines.iter().enumerate() {
         let indent = &line[..line.len() - line.trim_start().len()];
         let mut rest = line.trim_start();
-        for q in ["pub(crate) ", "pub(super) ", "pub ", "const ", "async ", "unsafe "] {
+        for q in [
+            "pub(crate) ",
+            "pub(super) ",
+            "pub ",
+            "const ",
+            "async ",
+            "unsafe ",
+        ] {
             rest = rest.strip_prefix(q).unwrap_or(rest);
         }
         let Some(sig) = rest.strip_prefix("fn ") else {
@@ -297,7 +304,11 @@ fn no_function_is_longer_than_120_lines() {
             }
         }
     }
-    assert!(long.is_empty(), "functions of 120 lines or more:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "functions of 120 lines or more:\n{}",
+        long.join("\n")
+    );
 }
 
 /// The length rule's own check: a 130-line function is found, a 5-line one is not flagged.
@@ -318,7 +329,14 @@ fn models_and_statuses_are_not_compared_as_strings() {
     let mut files = Vec::new();
     rust_files(&root.join("src"), &mut files);
     rust_files(&root.join("python/src"), &mut files);
-    let names = ["hydro", "lif", "running", "complete", "interrupted", "failed"];
+    let names = [
+        "hydro",
+        "lif",
+        "running",
+        "complete",
+        "interrupted",
+        "failed",
+    ];
     let mut found = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).expect("source");
@@ -332,7 +350,10 @@ fn models_and_statuses_are_not_compared_as_strings() {
                 let compared = [
                     format!("== {q}"),
                     format!("!= {q}"),
-                    format!("Some({q})"),
+                    format!("== Some({q})"),
+                    format!("!= Some({q})"),
+                    format!("Some({q}) =>"),
+                    format!("Some({q}) |"),
                     format!("{q} =>"),
                     format!("{q} |"),
                 ];
@@ -342,5 +363,9 @@ fn models_and_statuses_are_not_compared_as_strings() {
             }
         }
     }
-    assert!(found.is_empty(), "string comparisons of models or statuses:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "string comparisons of models or statuses:\n{}",
+        found.join("\n")
+    );
 }

@@ -51,6 +51,18 @@ def _dumps(value: Any, what: str) -> str:
         raise ConfigError(f"{what}: not expressible as JSON: {e}") from None
 
 
+def _integer(name: str, v: Any) -> Optional[int]:
+    """An integer argument, also given as an integral float (``n=1e6``), as config files
+    take them; None stays None."""
+    if v is None or isinstance(v, bool):
+        return v
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    raise ConfigError(f"{name} = {v!r}: must be an integer")
+
+
 def _fields_json(fields: Mapping[str, Any]) -> Optional[str]:
     return _dumps(dict(fields), "overrides") if fields else None
 
@@ -366,11 +378,11 @@ def run(
         info = _balnet.run(
             str(path),
             backend=backend,
-            n=n,
-            steps=steps,
-            seed=seed,
+            n=_integer("n", n),
+            steps=_integer("steps", steps),
+            seed=_integer("seed", seed),
             force=force,
-            checkpoint_every=checkpoint_every,
+            checkpoint_every=_integer("checkpoint_every", checkpoint_every),
             resume=resume is not None,
             progress=bar.callback(),
             **args,
@@ -410,7 +422,7 @@ def theory(
     args = _config_args(config)
     t = json.loads(
         _balnet.theory(
-            n=n,
+            n=_integer("n", n),
             out=None if out is None else os.fspath(out),
             fields_json=_fields_json(fields),
             **args,
@@ -481,7 +493,7 @@ def sweep(
     bar = _Bar(progress, "point", "sweep")
     try:
         rep = json.loads(
-            _balnet.sweep(str(path), jobs=jobs, progress=bar.callback(), **kw)
+            _balnet.sweep(str(path), jobs=_integer("jobs", jobs), progress=bar.callback(), **kw)
         )
         if rep.get("note"):
             warnings.warn(rep["note"], BalnetWarning, stacklevel=2)

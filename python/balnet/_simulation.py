@@ -12,6 +12,7 @@ import pandas as pd
 
 from . import _balnet
 from ._api import BalnetWarning, Config, PathLike, Progress, _Bar, _config_args, _fields_json
+from ._api import _integer
 from ._api import _moments_frame
 
 
@@ -60,7 +61,11 @@ class Simulation:
         if _inner is None:
             args = _config_args(config)
             _inner = _balnet.Simulation(
-                backend=backend, n=n, seed=seed, fields_json=_fields_json(fields), **args
+                backend=backend,
+                n=_integer("n", n),
+                seed=_integer("seed", seed),
+                fields_json=_fields_json(fields),
+                **args,
             )
         self._sim = _inner
         for w in self._sim.warnings:

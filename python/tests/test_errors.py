@@ -4,6 +4,7 @@ ValueError), a network too large as DoesNotFitError (a MemoryError) with the num
 import json
 import subprocess
 
+import pandas as pd
 import pytest
 
 import balnet
@@ -98,3 +99,19 @@ def test_a_network_too_large_is_a_memory_error_with_the_numbers(work, cli):
     assert msg.split(" but only ")[0] == expected.split(" but only ")[0]
     need = float(msg.split("needs about ")[1].split(" GB")[0])
     assert need >= 2.5e11 * 4 / 1e9
+
+
+def test_integers_written_as_floats(work):
+    """Scientists write 1e6: integral floats are integers in configs and arguments alike, a
+    fraction is refused with the field's name."""
+    cfg = {"model": "hydro", "n": 1e3, "duration": 0.2, "seed": 2.0, "record_every": 1e1}
+    a = balnet.run(cfg, backend="cpu")
+    b = balnet.run(dict(cfg, n=1000, seed=2, record_every=10), backend="cpu")
+    assert a.summary["config"] == b.summary["config"]
+    pd.testing.assert_frame_equal(a.moments, b.moments)
+    c = balnet.run(dict(cfg, n=500), backend="cpu", n=1e3, steps=2e2)
+    pd.testing.assert_frame_equal(c.moments, b.moments)
+    with pytest.raises(balnet.ConfigError, match=r"n = 1000.5: must be an integer"):
+        balnet.run(dict(cfg, n=1000.5), backend="cpu")
+    with pytest.raises(balnet.ConfigError, match=r"n = 1000.5: must be an integer"):
+        balnet.run(cfg, backend="cpu", n=1000.5)

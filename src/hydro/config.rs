@@ -52,7 +52,7 @@ pub const ALL_MOMENTS: [Moment; 6] = [
 #[serde(deny_unknown_fields, default)]
 pub struct HydroConfig {
     /// Must be "hydro".
-    pub model: String,
+    pub model: crate::config::Model,
     /// Neurons per population.
     pub n: u64,
     /// Time step (units of the synaptic time constant).
@@ -101,7 +101,7 @@ pub struct HydroConfig {
 impl Default for HydroConfig {
     fn default() -> Self {
         HydroConfig {
-            model: "hydro".into(),
+            model: crate::config::Model::Hydro,
             n: 10_000,
             dt: 1e-3,
             duration: 4.0,
@@ -298,10 +298,10 @@ impl HydroConfig {
     /// (the stages below, in turn), and the first that fails is reported.
     pub fn validate(self, force: bool) -> Result<HydroSetup, ConfigError> {
         let c = self;
-        if c.model != "hydro" {
+        if c.model != crate::config::Model::Hydro {
             return Err(bad(format!(
                 "model = {}: must be \"hydro\"",
-                fmt_value(&c.model)
+                fmt_value(c.model.name())
             )));
         }
         u64_in("n", c.n, 2, HYDRO_MAX_N)?;

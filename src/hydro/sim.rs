@@ -477,7 +477,7 @@ impl Simulation {
             }
         };
         Ok(Checkpoint {
-            model: "hydro".into(),
+            model: crate::config::Model::Hydro.name().into(),
             backend_kind: kind,
             config: checkpoint::config_value(&self.setup.config)?,
             replica: self.members[0].replica,
@@ -492,7 +492,7 @@ impl Simulation {
     pub fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
         let config = checkpoint::config_value(&self.setup.config)?;
         ck.check_matches(
-            "hydro",
+            crate::config::Model::Hydro.name(),
             self.device_kind(),
             &config,
             self.members[0].replica,

@@ -85,8 +85,8 @@ pub fn mark_interrupted(path: &Path, why: &str) -> anyhow::Result<bool> {
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let status = serde_json::from_value::<crate::progress::Status>(v["status"].clone()).ok();
-    if status != Some(crate::progress::Status::Running) {
+    let status = serde_json::from_value::<run_json::Status>(v["status"].clone()).ok();
+    if status != Some(run_json::Status::Running) {
         return Ok(false);
     }
     // The summaries are structs written by `json_bytes`: top-level fields at two spaces,

@@ -63,11 +63,39 @@ pub struct ConfigHead {
     pub n: Option<u64>,
 }
 
+/// run.json's `status`: `running` while the run goes, then how it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Running,
+    Complete,
+    Interrupted,
+    Failed,
+}
+
+impl Status {
+    /// The spelling in run.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Complete => "complete",
+            Status::Interrupted => "interrupted",
+            Status::Failed => "failed",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// What sweeps and reports read from a run.json of either model.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct RunJson {
-    pub status: Option<crate::progress::Status>,
+    pub status: Option<Status>,
     pub error: Option<String>,
     pub model: Option<crate::config::Model>,
     pub config: ConfigHead,

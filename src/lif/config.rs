@@ -278,7 +278,7 @@ impl Default for LifRecord {
 #[serde(deny_unknown_fields, default)]
 pub struct LifConfig {
     /// Must be "lif".
-    pub model: String,
+    pub model: crate::config::Model,
     /// Population sizes; default 10 K each.
     pub n_e: Option<u64>,
     pub n_i: Option<u64>,
@@ -314,7 +314,7 @@ pub struct LifConfig {
 impl Default for LifConfig {
     fn default() -> Self {
         LifConfig {
-            model: "lif".into(),
+            model: crate::config::Model::Lif,
             n_e: None,
             n_i: None,
             neuron: NeuronParams::default(),
@@ -484,10 +484,10 @@ impl LifConfig {
     /// a fixed order (the stages below, in turn), and the first that fails is reported.
     pub fn validate(self) -> Result<LifSetup, ConfigError> {
         let c = self;
-        if c.model != "lif" {
+        if c.model != crate::config::Model::Lif {
             return Err(bad(format!(
                 "model = {}: must be \"lif\"",
-                fmt_value(&c.model)
+                fmt_value(c.model.name())
             )));
         }
         finite_pos("dt", c.dt)?;

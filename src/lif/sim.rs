@@ -350,7 +350,7 @@ impl Simulation {
             &[self.spikes_recorded()],
         ));
         Ok(Checkpoint {
-            model: "lif".into(),
+            model: crate::config::Model::Lif.name().into(),
             backend_kind: self.device_kind(),
             config: checkpoint::config_value(&self.setup.config)?,
             replica: self.replica,
@@ -365,7 +365,7 @@ impl Simulation {
     pub fn restore(&mut self, ck: &Checkpoint) -> Result<()> {
         let config = checkpoint::config_value(&self.setup.config)?;
         ck.check_matches(
-            "lif",
+            crate::config::Model::Lif.name(),
             self.device_kind(),
             &config,
             self.replica,
