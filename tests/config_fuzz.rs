@@ -704,8 +704,12 @@ fn lif_in_documented_ranges(s: &balnet::lif::config::LifSetup) -> Result<(), Tes
 }
 
 /// The self-consistent state is a state of a neuron: a finite rate between 0 and the
-/// refractory ceiling 1/tau_rp, a CV in [0, 10] (NaN only for a silent neuron), finite mu
-/// and sigma >= 0, and an effective time constant in (0, tau_L].
+/// refractory ceiling 1/tau_rp, a finite CV >= 0 (NaN only for a silent neuron), finite mu
+/// and sigma >= 0, and an effective time constant in (0, tau_L]. The CV has no upper bound:
+/// ISIs are at least tau_rp, but under huge current noise most are short and a few are
+/// long excursions far below threshold (the fuzz found CV 10.4 at g = 5000 and CV 27 at
+/// J = 200 mV in lif_current_k1000.json, where the diffusion approximation no longer
+/// describes the network but is still a valid first-passage problem).
 fn lif_prediction_in_range(
     s: &balnet::lif::config::LifSetup,
     p: &balnet::lif::theory::SingleNeuronPrediction,
@@ -717,7 +721,7 @@ fn lif_prediction_in_range(
         p.rate
     );
     prop_assert!(
-        (p.cv.is_finite() && (0.0..=10.0).contains(&p.cv)) || (p.cv.is_nan() && p.rate == 0.0),
+        (p.cv.is_finite() && p.cv >= 0.0) || (p.cv.is_nan() && p.rate == 0.0),
         "cv {} at rate {}",
         p.cv,
         p.rate
@@ -844,6 +848,8 @@ fn the_oracles_reject_what_they_must() {
     for f in [
         (|p: &mut balnet::lif::theory::SingleNeuronPrediction| p.rate = 600.0) as fn(&mut _),
         |p| p.cv = f64::NAN,
+        |p| p.cv = -0.5,
+        |p| p.cv = f64::INFINITY,
         |p| p.tau = 0.0,
         |p| p.sigma = f64::INFINITY,
     ] {
