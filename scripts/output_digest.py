@@ -46,6 +46,7 @@ CASES = [
 # Too large to run here (2e9 synapses, or 1e6-neuron sweep points): their dry-run output.
 DRY = [
     ("lif_cond_k10000_paper", ["run", "configs/lif_cond_k10000_paper.json", "--dry-run"]),
+    ("sweep_convergence", ["sweep", "configs/sweep_convergence.json", "--dry-run"]),
     ("sweep_convergence_large", ["sweep", "configs/sweep_convergence_large.json", "--dry-run"]),
 ]
 RESUME = [

@@ -133,6 +133,15 @@ class Simulation:
         cannot be switched on or off (to or from 0)."""
         self._sim.set_nu_x(float(nu_x))
 
+    def set_drive(self, h=None, rates=None) -> None:
+        """Model H: the external drive ``h`` ([E, I]), or the balanced ``rates`` it is solved
+        from (exactly one), from the next step on; the network, state and moments stay, the
+        config is checked again (a bad value raises ConfigError and changes nothing)."""
+        self._sim.set_drive(
+            h=None if h is None else [float(x) for x in h],
+            rates=None if rates is None else [float(x) for x in rates],
+        )
+
     def checkpoint(self, path: PathLike) -> None:
         """Writes the whole simulation (state, records, step) to ``path``; restore it with
         :meth:`restore` or :meth:`from_checkpoint`."""

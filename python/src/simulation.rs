@@ -196,6 +196,13 @@ impl Simulation {
         self.lock()?.set_nu_x(nu_x).map_err(to_py)
     }
 
+    /// Model H: the external drive `h`, or the balanced `rates` it is solved from (exactly
+    /// one, [E, I]), from the next step on.
+    #[pyo3(signature = (h=None, rates=None))]
+    fn set_drive(&self, h: Option<[f64; 2]>, rates: Option<[f64; 2]>) -> PyResult<()> {
+        self.lock()?.set_hydro_drive(h, rates).map_err(to_py)
+    }
+
     /// The resolved config now (JSON text).
     fn config_json(&self) -> PyResult<String> {
         let s = self.lock()?;

@@ -188,6 +188,20 @@ impl Setup {
     }
 }
 
+/// The backend that continues a checkpoint of backend kind `kind`: `auto` takes the
+/// checkpoint's kind (a checkpoint continues bit for bit on its own kind only).
+pub fn backend_for_checkpoint(
+    backend: crate::device::BackendChoice,
+    kind: Option<crate::device::DeviceKind>,
+) -> crate::device::BackendChoice {
+    use crate::device::{BackendChoice, DeviceKind};
+    match (backend, kind) {
+        (BackendChoice::Auto, Some(DeviceKind::Cpu)) => BackendChoice::Cpu,
+        (BackendChoice::Auto, Some(DeviceKind::Gpu)) => BackendChoice::Gpu,
+        (b, _) => b,
+    }
+}
+
 /// `checkpoint_every` must be at least 1.
 pub fn check_checkpoint_every(every: Option<u64>, spelling: Spelling) -> Result<(), ConfigError> {
     if every == Some(0) {

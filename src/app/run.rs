@@ -3,7 +3,7 @@
 
 use super::{ConfigRequest, Overrides, Setup, Spelling, check_checkpoint_every};
 use crate::config::ConfigError;
-use crate::device::{self, BackendChoice, Device, DeviceKind, DeviceMemory};
+use crate::device::{self, BackendChoice, Device, DeviceMemory};
 use crate::io::RunOptions;
 use crate::progress::{Observer, Status};
 use std::path::{Path, PathBuf};
@@ -82,11 +82,7 @@ pub fn resolve(req: &RunRequest) -> Result<Resolved, ConfigError> {
 /// `auto` for a resumed run: the checkpoint's kind of backend.
 fn resumed_backend(dir: &Path, backend: BackendChoice) -> BackendChoice {
     let kind = crate::io::checkpoint::peek_backend_kind(&dir.join("checkpoint.bin"));
-    match (backend, kind) {
-        (BackendChoice::Auto, Some(DeviceKind::Cpu)) => BackendChoice::Cpu,
-        (BackendChoice::Auto, Some(DeviceKind::Gpu)) => BackendChoice::Gpu,
-        (b, _) => b,
-    }
+    super::backend_for_checkpoint(backend, kind)
 }
 
 /// A resolved run with its device open.

@@ -65,13 +65,7 @@ impl Session {
     pub fn from_checkpoint(path: &Path, backend: BackendChoice) -> anyhow::Result<Session> {
         let ck = checkpoint::read(path)?;
         let config = ModelConfig::from_value(&ck.config, Some(&path.display().to_string()))?;
-        let backend = match backend {
-            BackendChoice::Auto => match ck.backend_kind {
-                crate::device::DeviceKind::Cpu => BackendChoice::Cpu,
-                crate::device::DeviceKind::Gpu => BackendChoice::Gpu,
-            },
-            b => b,
-        };
+        let backend = super::backend_for_checkpoint(backend, Some(ck.backend_kind));
         let setup = Setup::new(config, &Overrides::default(), true, Spelling::Python)?;
         let mut s = Self::build(setup, backend)?;
         s.restore_from(&ck)?;
@@ -152,6 +146,22 @@ impl Session {
             Engine::Hydro(_) => {
                 Err(ConfigError("nu_x applies to model L; model H's drive is h".into()).into())
             }
+        }
+    }
+
+    /// Model H: the external drive `h`, or the balanced `rates` it is solved from (exactly
+    /// one), from the next step on.
+    pub fn set_hydro_drive(
+        &mut self,
+        h: Option<[f64; 2]>,
+        rates: Option<[f64; 2]>,
+    ) -> anyhow::Result<()> {
+        match &mut self.engine {
+            Engine::Hydro(s) => Ok(s.set_drive(h, rates)?),
+            Engine::Lif(_) => Err(ConfigError(
+                "h and rates apply to model H; model L's drive is nu_x".into(),
+            )
+            .into()),
         }
     }
 

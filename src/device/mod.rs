@@ -188,6 +188,35 @@ impl Device {
     }
 }
 
+/// Refuses a run that needs more than 90% of the memory available to it (`memory_limit`):
+/// `Error::DoesNotFit` with the message `describe` words from the limit.
+pub fn check_fits(
+    need_bytes: f64,
+    describe: impl FnOnce(&MemoryLimit) -> String,
+) -> crate::Result<()> {
+    if let Some(avail) = memory_limit()
+        && need_bytes > 0.9 * avail.bytes
+    {
+        return Err(crate::Error::DoesNotFit(describe(&avail)));
+    }
+    Ok(())
+}
+
+impl GpuRunInfo {
+    /// This info with the run's kernel times: the timestamp queries' `measured`, or where the
+    /// adapter has none, the wall time per step over `steps` steps.
+    pub fn with_kernel_times(
+        mut self,
+        measured: Option<timing::KernelTimes>,
+        stepping_seconds: f64,
+        steps: u64,
+    ) -> GpuRunInfo {
+        self.kernel_times =
+            measured.or_else(|| Some(timing::KernelTimes::wall(stepping_seconds, steps)));
+        self
+    }
+}
+
 /// Vulkan's storage-binding limit in wgpu (2 GiB - 1, also the largest buffer): what a
 /// device estimate assumes when no adapter is at hand.
 pub const VULKAN_MAX_BINDING_BYTES: u64 = (1 << 31) - 1;

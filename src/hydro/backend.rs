@@ -18,4 +18,6 @@ pub trait HydroBackend {
     fn snapshot(&mut self) -> anyhow::Result<Vec<(String, Vec<u8>)>>;
     /// Restores a `snapshot` of a backend of the same kind and size.
     fn restore(&mut self, blobs: &[(String, Vec<u8>)]) -> anyhow::Result<()>;
+    /// Takes the deterministic drive per step (`HydroConsts::drive`) from the next step on.
+    fn set_drive(&mut self, drive: [f32; 2]);
 }

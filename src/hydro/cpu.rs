@@ -234,6 +234,10 @@ impl HydroCpu {
 }
 
 impl HydroBackend for HydroCpu {
+    fn set_drive(&mut self, drive: [f32; 2]) {
+        self.c.drive = drive;
+    }
+
     fn name(&self) -> String {
         format!(
             "cpu ({} threads, {})",

@@ -1023,6 +1023,11 @@ fn parse_record(r: &[f32]) -> RecordSample {
 }
 
 impl HydroBackend for HydroGpu {
+    fn set_drive(&mut self, drive: [f32; 2]) {
+        // Uploaded with the parameters before the next chunk of steps.
+        self.params.drive = drive;
+    }
+
     fn name(&self) -> String {
         format!("gpu ({})", self.ctx.report.name)
     }

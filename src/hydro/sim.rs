@@ -133,19 +133,16 @@ pub fn device_memory_estimate(
 /// The estimate against the machine's available memory.
 fn check_memory(s: &HydroSetup, members: u64) -> Result<()> {
     let need = memory_estimate(s, members);
-    if let Some(avail) = crate::device::memory_limit()
-        && need > 0.9 * avail.bytes
-    {
-        return Err(Error::DoesNotFit(format!(
+    crate::device::check_fits(need, |avail| {
+        format!(
             "{members} network(s) of 2 x {} neurons with {} records each need about {:.2} GB but only {:.2} GB is available ({}): lower n, replicas or the record count (record_every)",
             s.config.n,
             s.steps / s.config.record_every + 1,
             need / 1e9,
             avail.bytes / 1e9,
             avail.source
-        )));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// Where the first record's power sums are centred: the initial mean x0_mean (each later
@@ -331,17 +328,15 @@ impl Simulation {
     /// The GPU's layout, binding limit, memory estimate and kernel times so far (None on
     /// the CPU).
     pub fn gpu_info(&self) -> Option<crate::device::GpuRunInfo> {
-        let mut g = self.gpu.clone()?;
-        if let Engine::Gpu(batches) = &self.engine {
-            let timed = batches.iter().filter_map(|b| b.kernel_times()).collect();
-            g.kernel_times = crate::device::timing::KernelTimes::merged(timed).or_else(|| {
-                Some(crate::device::timing::KernelTimes::wall(
-                    self.stepping_seconds,
-                    self.stepped,
-                ))
-            });
-        }
-        Some(g)
+        let g = self.gpu.clone()?;
+        Some(match &self.engine {
+            Engine::Gpu(batches) => {
+                let timed = batches.iter().filter_map(|b| b.kernel_times()).collect();
+                let measured = crate::device::timing::KernelTimes::merged(timed);
+                g.with_kernel_times(measured, self.stepping_seconds, self.stepped)
+            }
+            Engine::Cpu(..) => g,
+        })
     }
 
     /// Steps completed.
@@ -435,6 +430,30 @@ impl Simulation {
                 Ok(out)
             }
         }
+    }
+
+    /// Changes the external drive from the next step on, keeping the network, its state and
+    /// its records: `h` (the drive itself) or `rates` (the balanced rates it is solved from),
+    /// exactly one of them; the config is validated again with it. The limit's trajectory
+    /// is not computed across a drive change: `theory()` is None after one.
+    pub fn set_drive(&mut self, h: Option<[f64; 2]>, rates: Option<[f64; 2]>) -> Result<()> {
+        if h.is_some() == rates.is_some() {
+            return Err(Error::Config(
+                "drive: give exactly one of h and rates".into(),
+            ));
+        }
+        let mut config = self.setup.config.clone();
+        config.h = h;
+        config.rates = rates;
+        let s = config.validate(true)?;
+        let drive = crate::hydro::step::HydroConsts::new(&s).drive;
+        match &mut self.engine {
+            Engine::Cpu(_, b) => b.iter_mut().for_each(|m| m.set_drive(drive)),
+            Engine::Gpu(b) => b.iter_mut().for_each(|g| g.set_drive(drive)),
+        }
+        self.setup = s;
+        self.theory = std::sync::OnceLock::from(None);
+        Ok(())
     }
 
     /// The state x of member `i` (E neurons then I neurons).

@@ -201,12 +201,21 @@ fn neuron_panels(s: &LifSetup, rec: &LifRecording) -> [Panel; 2] {
     let per = rec.per_neuron();
     let ranges = [(0usize, s.n_e as usize), (s.n_e as usize, s.n() as usize)];
     let max_rate = per.chunks(2).map(|r| r[0] as f64).fold(1.0f64, f64::max);
+    // A neuron's rate is a whole spike count over the recorded time: a multiple of
+    // 1/T. Bins of a whole number of those quanta (about 40 bins) hold the same number of
+    // representable rates each, so the density has no empty bins between full ones.
+    let quantum = 1e3 / rec.recorded_ms.max(1e-9);
+    let quanta = ((max_rate * 1.05 / 40.0 / quantum).ceil()).max(1.0);
+    let rate_bins = ((max_rate * 1.05) / (quanta * quantum)).ceil().max(1.0);
+    let rate_hi = rate_bins * quanta * quantum;
     let mut rate_hist = Vec::new();
     let mut cv_hist = Vec::new();
     for (a, &(lo, hi)) in ranges.iter().enumerate() {
         let rows = || per[2 * lo..2 * hi].chunks(2);
         let rates: Vec<f64> = rows().map(|r| r[0] as f64).collect();
-        let (x, y) = density(&rates, 0.0, max_rate * 1.05, 40);
+        // Bins centred on the representable rates' groups: [-q/2, hi - q/2).
+        let half = 0.5 * quantum;
+        let (x, y) = density(&rates, -half, rate_hi - half, rate_bins as usize);
         rate_hist.push(series(POPS[a], x, y, SeriesStyle::Solid(a)));
         let cvs: Vec<f64> = rows()
             .filter(|r| r[1].is_finite())

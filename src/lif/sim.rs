@@ -180,16 +180,13 @@ impl Simulation {
     /// The GPU's layout, binding limit, memory estimate and kernel times so far (None on
     /// the CPU).
     pub fn gpu_info(&self) -> Option<crate::device::GpuRunInfo> {
-        let mut g = self.gpu.clone()?;
-        if let Engine::Gpu(b) = &self.engine {
-            g.kernel_times = b.kernel_times().or_else(|| {
-                Some(crate::device::timing::KernelTimes::wall(
-                    self.stepping_seconds,
-                    self.stepped,
-                ))
-            });
-        }
-        Some(g)
+        let g = self.gpu.clone()?;
+        Some(match &self.engine {
+            Engine::Gpu(b) => {
+                g.with_kernel_times(b.kernel_times(), self.stepping_seconds, self.stepped)
+            }
+            Engine::Cpu(..) => g,
+        })
     }
 
     pub fn device_kind(&self) -> DeviceKind {
@@ -504,16 +501,13 @@ pub fn device_memory_estimate(s: &LifSetup, max_binding: u64) -> crate::device::
 /// The estimate against the machine's available memory.
 fn check_memory(s: &LifSetup) -> Result<()> {
     let (need, synapses) = memory_estimate(s);
-    if let Some(avail) = crate::device::memory_limit()
-        && need > 0.9 * avail.bytes
-    {
-        return Err(Error::DoesNotFit(format!(
+    crate::device::check_fits(need, |avail| {
+        format!(
             "network needs about {:.2} GB ({:.3e} synapses x 4 bytes + state) but only {:.2} GB is available ({}): lower n_e/n_i or K",
             need / 1e9,
             synapses,
             avail.bytes / 1e9,
             avail.source
-        )));
-    }
-    Ok(())
+        )
+    })
 }
