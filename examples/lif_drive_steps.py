@@ -96,13 +96,15 @@ def main(argv=None):
     for r in rows:
         ax.hlines(r["theory_rate_hz"], r["t0_ms"], r["t1_ms"], color="k", lw=2,
                   label="mean field" if r["stage"] == 0 else None)
-        ax.text(r["t0_ms"] + 5, r["theory_rate_hz"] * 1.04, f"nu_X = {r['nu_x_hz']:g} Hz",
-                fontsize=8)
+        ax.text(r["t0_ms"] + 5, 0.97, f"nu_X = {r['nu_x_hz']:g} Hz", fontsize=8, va="top",
+                transform=ax.get_xaxis_transform())
     ax.set_xlabel("time after the warm-up (ms)")
     ax.set_ylabel("population rate (Hz)")
     ax.set_title(f"one network, drive stepped up (K = {sim.config['K']}, "
                  f"{sim.config['connectivity']}, {sim.backend})")
-    ax.legend(loc="upper left", fontsize=8)
+    top = float(smooth.max().max())
+    ax.set_ylim(0, top * 1.15 if top > 0 else 1.0)
+    ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "drive_steps.png", dpi=120)
     print(f"wrote {out / 'drive_steps.png'}")
