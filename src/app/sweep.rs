@@ -1,4 +1,4 @@
-//! `balnet sweep`: the points of a sweep spec run into DIR/runs/<id>/, DIR/summary.csv, and
+//! `balnet sweep`: the points of a sweep spec run into `DIR/runs/<id>/`, DIR/summary.csv, and
 //! for a model H sweep over n the convergence report.
 
 use super::Spelling;
@@ -44,7 +44,7 @@ pub fn load(source: &SweepSource, backend: Option<BackendChoice>) -> anyhow::Res
     })
 }
 
-/// The default output directory of a sweep file: runs/<its stem>.
+/// The default output directory of a sweep file: `runs/<its stem>`.
 pub fn default_out(source: &SweepSource) -> PathBuf {
     let stem = match source {
         SweepSource::Path(p) => p.file_stem().map(|s| s.to_string_lossy().to_string()),
