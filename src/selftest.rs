@@ -3,7 +3,7 @@
 //! of every sampler on each available backend.
 
 use crate::device::gpu::GpuContext;
-use crate::rng::check::{self as sc, DrawSite, GpuSamplerKernel};
+use crate::rng::check::{self, DrawSite, GpuSamplerKernel};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -33,14 +33,14 @@ fn push(v: &mut Vec<Check>, name: String, backend: &'static str, passed: bool, d
 fn sampler_checks(
     out: &mut Vec<Check>,
     backend: &'static str,
-    draws: impl Fn(sc::Sampler) -> anyhow::Result<Vec<u32>>,
-    reference: Option<&dyn Fn(sc::Sampler) -> Vec<u32>>,
+    draws: impl Fn(check::Sampler) -> anyhow::Result<Vec<u32>>,
+    reference: Option<&dyn Fn(check::Sampler) -> Vec<u32>>,
 ) {
-    for sampler in sc::sampler_grid() {
+    for sampler in check::sampler_grid() {
         match draws(sampler) {
             Err(e) => push(out, sampler.label(), backend, false, format!("{e:#}")),
             Ok(d) => {
-                let v = sc::evaluate(sampler, &d);
+                let v = check::evaluate(sampler, &d);
                 let mut detail = format!(
                     "{} p={:.3e}, z(mean,var,mu3)=({:.2},{:.2},{:.2}), invalid={}",
                     v.gof_kind,
@@ -53,8 +53,8 @@ fn sampler_checks(
                 let mut passed = v.passed();
                 if let Some(cpu) = reference {
                     let c = cpu(sampler);
-                    let bits = sc::mismatch_rate(&d, &c);
-                    let rate = sc::different_sample_rate(sampler, &d, &c);
+                    let bits = check::mismatch_rate(&d, &c);
+                    let rate = check::different_sample_rate(sampler, &d, &c);
                     detail.push_str(&format!(
                         ", CPU/GPU different samples {rate:.2e} (bitwise {bits:.2e})"
                     ));
@@ -70,9 +70,9 @@ fn sampler_checks(
 pub fn run(gpu: Option<&Arc<GpuContext>>, cpu: bool) -> Vec<Check> {
     let mut out = Vec::new();
     let site = DrawSite::new(0x5eed_ba1a_0000_0001, 7);
-    let cpu_draws = |s: sc::Sampler| sc::cpu_draws(s, site, SELFTEST_SAMPLES);
+    let cpu_draws = |s: check::Sampler| check::cpu_draws(s, site, SELFTEST_SAMPLES);
     if cpu {
-        for (i, (c, k, want)) in sc::KNOWN_ANSWERS.iter().enumerate() {
+        for (i, (c, k, want)) in check::KNOWN_ANSWERS.iter().enumerate() {
             let got = crate::rng::philox4x32_10(*c, *k);
             push(
                 &mut out,
@@ -98,7 +98,10 @@ pub fn run(gpu: Option<&Arc<GpuContext>>, cpu: bool) -> Vec<Check> {
                 return out;
             }
         };
-        let kat: Vec<_> = sc::KNOWN_ANSWERS.iter().map(|(c, k, _)| (*c, *k)).collect();
+        let kat: Vec<_> = check::KNOWN_ANSWERS
+            .iter()
+            .map(|(c, k, _)| (*c, *k))
+            .collect();
         match kernel.philox(ctx, &kat) {
             Ok(got) => {
                 for (i, g) in got.iter().enumerate() {
@@ -106,7 +109,7 @@ pub fn run(gpu: Option<&Arc<GpuContext>>, cpu: bool) -> Vec<Check> {
                         &mut out,
                         format!("philox known answer {}", i + 1),
                         "gpu",
-                        *g == sc::KNOWN_ANSWERS[i].2,
+                        *g == check::KNOWN_ANSWERS[i].2,
                         format!("{g:08x?}"),
                     );
                 }
@@ -119,11 +122,11 @@ pub fn run(gpu: Option<&Arc<GpuContext>>, cpu: bool) -> Vec<Check> {
                 format!("{e:#}"),
             ),
         }
-        let items = sc::spread_items(SELFTEST_PHILOX_ITEMS);
+        let items = check::spread_items(SELFTEST_PHILOX_ITEMS);
         let name = format!("philox CPU == GPU bitwise on {} counters", items.len());
         match kernel.philox(ctx, &items) {
             Ok(got) => {
-                let want = sc::cpu_philox(&items);
+                let want = check::cpu_philox(&items);
                 let diff = got.iter().zip(&want).filter(|(a, b)| a != b).count();
                 push(&mut out, name, "gpu", diff == 0, format!("{diff} differ"));
             }

@@ -9,7 +9,7 @@
 use crate::config::{self, ConfigError, Model};
 use crate::device::{BackendChoice, Device};
 use crate::io::run_json::{RunJson, cell};
-use crate::io::{self as record, Csv};
+use crate::io::{self, Csv};
 use crate::model_config::ModelConfig;
 use crate::progress::{CancelToken, Status};
 use serde::Deserialize;
@@ -438,7 +438,7 @@ pub fn run_point(p: &Point, dir: &Path, dev: &SweepDevices) -> anyhow::Result<bo
     }
     clear_stale(p, dir)?;
     std::fs::create_dir_all(dir)?;
-    record::write_json(&dir.join("config.json"), &p.config)?;
+    io::write_json(&dir.join("config.json"), &p.config)?;
     let text = serde_json::to_string(&p.config)?;
     let result = match p.model() {
         Some(Model::Hydro) => {
@@ -471,7 +471,7 @@ pub fn run_point(p: &Point, dir: &Path, dev: &SweepDevices) -> anyhow::Result<bo
     if let Err(e) = result {
         // Errors before run.json existed (bad config) leave a failed record of their own.
         if status_of(dir) != Some(Status::Failed) {
-            record::write_json(
+            io::write_json(
                 &dir.join("run.json"),
                 &serde_json::json!({"status": "failed", "error": format!("{e:#}")}),
             )?;
@@ -666,7 +666,7 @@ fn run_seeds(points: &[&Point], dir: &Path, dev: &SweepDevices) -> Vec<anyhow::R
         }
         let prepared = std::fs::create_dir_all(&d)
             .map_err(anyhow::Error::from)
-            .and_then(|_| record::write_json(&d.join("config.json"), &p.config));
+            .and_then(|_| io::write_json(&d.join("config.json"), &p.config));
         match (prepared, batchable(p)) {
             (Ok(()), Some(c)) => runs.push((c, d)),
             _ => {
@@ -683,7 +683,7 @@ fn run_seeds(points: &[&Point], dir: &Path, dev: &SweepDevices) -> Vec<anyhow::R
             let msg = format!("{e:#}");
             runs.iter()
                 .map(|(_, d)| {
-                    let _ = record::write_json(
+                    let _ = io::write_json(
                         &d.join("run.json"),
                         &serde_json::json!({"status": "failed", "error": msg}),
                     );

@@ -19,7 +19,7 @@ use balnet::app::{ConfigRequest, ConfigSource, Overrides, Setup, Spelling};
 use balnet::config;
 use balnet::device::BackendChoice;
 use balnet::hydro::config::HydroSetup;
-use balnet::hydro::record::{self as hrec, RecordSample};
+use balnet::hydro::record::{self, RecordSample};
 use balnet::progress::{CancelToken, Observer, Records};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyMemoryError, PyRuntimeError, PyValueError};
@@ -253,7 +253,7 @@ fn member_dict<'py>(
     s: &HydroSetup,
     samples: &[RecordSample],
 ) -> PyResult<Bound<'py, PyDict>> {
-    let rows = hrec::rows_from_samples(s, samples);
+    let rows = record::rows_from_samples(s, samples);
     let m = PyDict::new(py);
     m.set_item("replica", replica)?;
     let mut names = vec!["t", "step", "population"];
@@ -404,7 +404,7 @@ fn sweep(
     jobs: usize,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<String> {
-    use balnet::app::sweep::{self as sw, SweepSource};
+    use balnet::app::sweep::{self as app_sweep, SweepSource};
     let stop = CancelToken::new();
     let prog = PyProgress::new(progress, stop.clone());
     let work = || -> anyhow::Result<String> {
@@ -414,8 +414,8 @@ fn sweep(
             (None, None) => return Err(config_err("no sweep given")),
         };
         let backend = backend.as_deref().map(backend_choice).transpose()?;
-        let loaded = sw::load(&source, backend)?;
-        let devices = sw::open(&loaded, jobs, &stop, Spelling::Python)?;
+        let loaded = app_sweep::load(&source, backend)?;
+        let devices = app_sweep::open(&loaded, jobs, &stop, Spelling::Python)?;
         let total = loaded.points.len() as u64;
         let mut done = 0u64;
         let mut failures: Vec<(String, String)> = Vec::new();
@@ -426,7 +426,7 @@ fn sweep(
             }
             prog.call((done, total));
         };
-        let o = sw::run(&loaded, &out, (0, 1), jobs, &devices, &mut on_point)?;
+        let o = app_sweep::run(&loaded, &out, (0, 1), jobs, &devices, &mut on_point)?;
         Ok(serde_json::to_string(&serde_json::json!({
             "ran": o.report.ran, "skipped": o.report.skipped, "failed": o.report.failed,
             "interrupted": o.interrupted, "note": devices.note, "convergence": o.convergence,

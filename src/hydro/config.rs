@@ -2,7 +2,7 @@
 //! field, the value and the allowed range.
 
 use crate::config::{ConfigError, bad, fmt_value, require, round_count, u32_in, u64_in};
-use crate::hydro::theory::{self as hl, HydroTheoryParams};
+use crate::hydro::theory::{self, HydroTheoryParams};
 use serde::{Deserialize, Serialize};
 
 /// How the per-pair Poisson inputs of model H are drawn (docs/models.md, model H coupling modes).
@@ -222,7 +222,7 @@ fn check_scale_pair(name: &str, v: [f64; 2], lo: f64) -> Result<(), ConfigError>
 ///
 /// The stiffness number S = dt sqrt(n) max|J| max f' is dt times the rate at which the
 /// population means relax towards balance. What it costs is an O(dt) bias, and
-/// `hl::scheme_steady_state` predicts the part of it that survives n -> infinity (the drive
+/// `theory::scheme_steady_state` predicts the part of it that survives n -> infinity (the drive
 /// integrated with weight tau (1 - e^{-dt/tau}) but jumps with weight dt, and the AR(1)
 /// variance of the step): per moment an offset ~ dt, which `run` reports and adds to its
 /// prediction (`corrected_at_dt` in run.json). That offset matters when it is comparable to
@@ -253,7 +253,7 @@ fn stiffness_warning(p: &HydroTheoryParams, n: f64, dt: f64, stiffness: f64) -> 
             fix(STIFFNESS_WARN_UNPREDICTED)
         ));
     }
-    let (Ok(c), Ok(d)) = (hl::steady_state(p), hl::scheme_steady_state(p, dt)) else {
+    let (Ok(c), Ok(d)) = (theory::steady_state(p), theory::scheme_steady_state(p, dt)) else {
         return None;
     };
     let sn = n.sqrt();
@@ -457,7 +457,7 @@ impl HydroConfig {
                 check_finite_pair("h", h)?;
                 let mut p = base_params(c);
                 p.h = h;
-                let r = hl::balanced_rates(&p)
+                let r = theory::balanced_rates(&p)
                     .map_err(|e| bad(format!("h = {} cannot be balanced: {e}", fmt_value(&h))))?;
                 Ok((h, r))
             }
@@ -473,10 +473,10 @@ impl HydroConfig {
                         )));
                     }
                 }
-                let h = hl::h_from_rates(&c.j, r);
+                let h = theory::h_from_rates(&c.j, r);
                 let mut p = base_params(c);
                 p.h = h;
-                hl::balanced_rates(&p)
+                theory::balanced_rates(&p)
                     .map_err(|e| bad(format!("rates = {}: {e}", fmt_value(&r))))?;
                 Ok((h, r))
             }
@@ -499,7 +499,7 @@ impl HydroConfig {
                 )));
             }
         }
-        let stiffness = hl::stiffness_number(p, n, c.dt);
+        let stiffness = theory::stiffness_number(p, n, c.dt);
         let lambda_max = c.dt * n * c.nu_max[0].max(c.nu_max[1]);
         if lambda_max > crate::rng::alias::POISSON_TABLE_LAMBDA_MAX {
             return Err(bad(format!(
@@ -531,9 +531,9 @@ impl HydroConfig {
                 p.det_j_s()
             ));
         } else {
-            match hl::steady_state(p) {
+            match theory::steady_state(p) {
                 Ok(ss) => {
-                    if let Err(e) = hl::check_stability(p, ss.mu, ss.var) {
+                    if let Err(e) = theory::check_stability(p, ss.mu, ss.var) {
                         warnings.push(format!("balanced state may be unstable: {e}"));
                     }
                 }

@@ -5,9 +5,9 @@
 use super::backend::HydroBackend;
 use crate::device::isa::{Isa, multiversion};
 use crate::hydro::config::Coupling;
-use crate::hydro::lanes::{self as ml, BLOCK};
+use crate::hydro::lanes::{self, BLOCK};
 use crate::hydro::record::{PowerSums, RecordSample};
-use crate::hydro::step::{self as mh, HydroConsts, StepTables};
+use crate::hydro::step::{self, HydroConsts, StepTables};
 use crate::rng::{LANES, PhiloxLanes};
 use rayon::prelude::*;
 
@@ -123,7 +123,7 @@ impl HydroCpu {
                             let k = (ci * CPU_CHUNK + i) as u32;
                             s.lambda += c.rate_fn(a, x) as f64;
                             s.sums.add(x as f64 - shift[a]);
-                            *sk = mh::spikes_shared(&c, a, k, x, t, replica) as u8;
+                            *sk = step::spikes_shared(&c, a, k, x, t, replica) as u8;
                             s.spikes += *sk as u32;
                         }
                         s
@@ -213,7 +213,7 @@ impl HydroCpu {
                 let old = self.x.clone();
                 self.x.par_iter_mut().enumerate().for_each(|(g, x)| {
                     let a = g / n;
-                    let k = mh::pairwise_counts(&c, g as u32, t, replica, &lambda, &p0);
+                    let k = step::pairwise_counts(&c, g as u32, t, replica, &lambda, &p0);
                     *x = c.relax(a, old[g])
                         + (c.jump[a][0] * k[0] as f32 - c.jump[a][1] * k[1] as f32);
                 });
@@ -358,22 +358,22 @@ fn independent_chunk_body(
     tables: &StepTables,
 ) -> ChunkSums {
     let (c, a, t, replica) = (k.c, k.a, k.t, k.replica);
-    let mut acc: ml::RateAcc = [[0f64; 4]; LANES / 4];
+    let mut acc: lanes::RateAcc = [[0f64; 4]; LANES / 4];
     let mut rest = 0f64;
     let mut blocks = xs.chunks_exact_mut(BLOCK);
     let mut kk = k0;
     for blk in blocks.by_ref() {
         let blk: &mut [f32; BLOCK] = blk.try_into().expect("BLOCK-sized block");
-        ml::step_independent_block(p, c, a, kk, blk, t, replica, tables, &mut acc);
+        lanes::step_independent_block(p, c, a, kk, blk, t, replica, tables, &mut acc);
         kk += BLOCK as u32;
     }
     for x in blocks.into_remainder() {
-        *x = mh::step_independent(c, a, kk, *x, t, replica, tables);
+        *x = step::step_independent(c, a, kk, *x, t, replica, tables);
         rest += c.rate_fn(a, *x) as f64;
         kk += 1;
     }
     let mut s = ChunkSums {
-        lambda: ml::rate_acc_in_order(&acc).iter().sum::<f64>() + rest,
+        lambda: lanes::rate_acc_in_order(&acc).iter().sum::<f64>() + rest,
         ..ChunkSums::default()
     };
     record_sums(k, xs, &mut s);
@@ -403,13 +403,13 @@ fn shared_chunk_body(
     {
         let xb: &mut [f32; BLOCK] = xb.try_into().expect("block");
         let sb: &mut [u8; BLOCK] = sb.try_into().expect("block");
-        s.spikes += ml::step_shared_block(p, c, a, kk, xb, sb, t, replica, counts, &mut acc);
+        s.spikes += lanes::step_shared_block(p, c, a, kk, xb, sb, t, replica, counts, &mut acc);
         kk += BLOCK as u32;
     }
     for i in body..xs.len() {
-        let xn = mh::step_shared(c, a, xs[i], spikes[i] != 0, counts);
+        let xn = step::step_shared(c, a, xs[i], spikes[i] != 0, counts);
         xs[i] = xn;
-        let fired = mh::spikes_shared(c, a, kk, xn, t + 1, replica);
+        let fired = step::spikes_shared(c, a, kk, xn, t + 1, replica);
         spikes[i] = fired as u8;
         rest += c.rate_fn(a, xn) as f64;
         s.spikes += fired as u32;

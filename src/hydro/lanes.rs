@@ -3,7 +3,7 @@
 //! rate function. Lane by lane they compute bitwise what the per-neuron functions compute (the
 //! tests below check it); the per-neuron functions stay the definition.
 
-use super::step::{self as mh, HydroConsts, StepTables};
+use super::step::{self, HydroConsts, StepTables};
 use crate::rng::{LANES, PhiloxLanes, Purpose};
 
 /// Neurons per block: LANES quads of 4 (a block starts at a multiple of 4 within its
@@ -32,7 +32,7 @@ pub fn rate_acc_in_order(acc: &RateAcc) -> [f64; LANES] {
     std::array::from_fn(|l| acc[l % 4][l / 4])
 }
 
-/// `mh::step_independent` for neurons k0 .. k0 + BLOCK of population a, in place; adds the new
+/// `step::step_independent` for neurons k0 .. k0 + BLOCK of population a, in place; adds the new
 /// f_a(x) of neuron j to the accumulator entry of j % LANES (see `RateAcc`). Neuron 4 l + i is
 /// word triple i of quad l: the lanes are taken a quad position i at a time, so that each
 /// Philox output row is one word of 16 neurons (4 l + i for l in 0..LANES) as it stands.
@@ -50,7 +50,7 @@ pub fn step_independent_block(
     rate_acc: &mut RateAcc,
 ) {
     debug_assert!(k0.is_multiple_of(4));
-    let q0 = mh::quad_index(c.n, a, k0);
+    let q0 = step::quad_index(c.n, a, k0);
     // Three calls written out (not `array::from_fn`, whose closure the compiler may leave as a
     // call compiled without this level's features: 46 -> 53 Ir per neuron-step when it did).
     let draw = |b: u32| {
@@ -81,8 +81,8 @@ pub fn step_independent_block(
         let gate = st.own_extra_gate[a];
         if wb.iter().fold(false, |r, &v| r | (v < gate)) {
             for l in 0..LANES {
-                let mu = mh::own_extra_mean(c, a, xi[l], st.split[a]);
-                counts[a][l] += mh::own_extra_count(mu, wb[l], c.own_extra_terms);
+                let mu = step::own_extra_mean(c, a, xi[l], st.split[a]);
+                counts[a][l] += step::own_extra_count(mu, wb[l], c.own_extra_terms);
             }
         }
         let mut rate = [0f32; LANES];
@@ -110,8 +110,8 @@ pub fn step_independent_block(
 
 /// `shared` mode, neurons k0 .. k0 + BLOCK of population a: one step from `spikes` (this
 /// step's own spikes, updated to the next step's in place) and the population spike counts,
-/// then next step's spikes drawn at t + 1, as `mh::step_shared` followed by
-/// `mh::spikes_shared`; adds the new f_a(x) of neuron j to `rate_acc[j % LANES]`. Returns
+/// then next step's spikes drawn at t + 1, as `step::step_shared` followed by
+/// `step::spikes_shared`; adds the new f_a(x) of neuron j to `rate_acc[j % LANES]`. Returns
 /// the number of neurons that fired.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -135,7 +135,7 @@ pub fn step_shared_block(
         c.jump[a][0] * counts[0] as f32 - c.jump[a][1] * counts[1] as f32,
         c.jump[a][0] * own[0] as f32 - c.jump[a][1] * own[1] as f32,
     ];
-    let q0 = mh::quad_index(c.n, a, k0);
+    let q0 = step::quad_index(c.n, a, k0);
     let w = p.philox(
         counters(q0, t + 1, Purpose::HydroStep.as_u32(), replica),
         c.key,
@@ -208,7 +208,7 @@ mod tests {
         for (lambda, split) in [([300.0, 450.0], 1.0f32), ([3.0, 4.5], 600.0)] {
             let mut st = StepTables::build(&c, lambda);
             st.split = [split, split];
-            st.own_extra_gate = st.split.map(|s| mh::own_extra_gate(&c, s));
+            st.own_extra_gate = st.split.map(|s| step::own_extra_gate(&c, s));
             for b in 0..100u32 {
                 let a = (b % 2) as usize;
                 let k0 = 64 * b + 4 * (b % 3);
@@ -231,7 +231,7 @@ mod tests {
                 );
                 let mut acc_one = [0f64; LANES];
                 for i in 0..BLOCK {
-                    let one = mh::step_independent(&c, a, k0 + i as u32, x[i], 7, 2, &st);
+                    let one = step::step_independent(&c, a, k0 + i as u32, x[i], 7, 2, &st);
                     assert_eq!(one.to_bits(), lanes[i].to_bits(), "block {b} neuron {i}");
                     acc_one[i % LANES] += c.rate_fn(a, one) as f64;
                 }
@@ -270,8 +270,8 @@ mod tests {
             let mut fired_one = 0;
             for i in 0..BLOCK {
                 let k = k0 + i as u32;
-                let xn = mh::step_shared(&c, a, x[i], sp[i] != 0, counts);
-                let f = mh::spikes_shared(&c, a, k, xn, 6, 1);
+                let xn = step::step_shared(&c, a, x[i], sp[i] != 0, counts);
+                let f = step::spikes_shared(&c, a, k, xn, 6, 1);
                 assert_eq!(xn.to_bits(), xb[i].to_bits(), "block {b} neuron {i}");
                 assert_eq!(f as u8, sb[i], "block {b} neuron {i}");
                 fired_one += f as u32;

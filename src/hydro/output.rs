@@ -13,11 +13,11 @@ use crate::config::ConfigError;
 use crate::config::Model;
 use crate::device::Device;
 use crate::hydro::config::{HydroConfig, HydroSetup, Moment};
-use crate::hydro::record::{self as hrec, LatePopulation, MomentRow, POP_NAMES, RecordSample};
+use crate::hydro::record::{self, LatePopulation, MomentRow, POP_NAMES, RecordSample};
 use crate::hydro::sim::{Member, Simulation};
-use crate::hydro::theory::{self as hl, TheoryPoint};
+use crate::hydro::theory::{self, TheoryPoint};
 use crate::io::checkpoint::{self, Checkpoint};
-use crate::io::{self as record, Csv, CsvAppender, RunJson, RunOptions, RunStatus, num};
+use crate::io::{self, Csv, CsvAppender, RunJson, RunOptions, RunStatus, num};
 use crate::progress::{Observer, Outcome, Records, Status};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -147,7 +147,7 @@ impl MomentsWriter {
         if new.is_empty() {
             return Ok(());
         }
-        for r in hrec::rows_from_samples(&self.setup, new) {
+        for r in record::rows_from_samples(&self.setup, new) {
             self.csv.row(&moment_cells(&r, &self.setup.config.record))?;
         }
         self.written = samples.len();
@@ -261,7 +261,7 @@ pub fn run(
         finish_run(
             sim.setup(),
             sim.theory(),
-            &hrec::rows_from_samples(sim.setup(), sim.records(0)),
+            &record::rows_from_samples(sim.setup(), sim.records(0)),
             state,
             failure,
             outcome,
@@ -442,7 +442,7 @@ pub fn run_seed_batch(
             finish_run(
                 m,
                 theory.as_deref(),
-                &hrec::rows_from_samples(m, sim.records(i)),
+                &record::rows_from_samples(m, sim.records(i)),
                 state,
                 failure,
                 outcome,
@@ -567,7 +567,7 @@ fn finish_run(
     if let Some(pts) = theory {
         write_theory_csv(&out.join("theory.csv"), pts, Some(s.config.n as f64))?;
         summary.late_time =
-            hrec::late_time_comparison(rows, pts, s.config.n as f64, hrec::scheme_offsets(s));
+            record::late_time_comparison(rows, pts, s.config.n as f64, record::scheme_offsets(s));
     }
     if let Err(e) = crate::hydro::plot::write(&out.join("moments.png"), s, rows, theory) {
         summary
@@ -575,7 +575,7 @@ fn finish_run(
             .push(format!("moments.png not written: {e:#}"));
     }
     if let Some(x) = state {
-        record::write_npy_f32(&out.join("state.npy"), &x)?;
+        io::write_npy_f32(&out.join("state.npy"), &x)?;
     }
     summary.status = outcome.status(failure.is_some());
     summary.error = failure.clone();
@@ -627,12 +627,14 @@ pub fn theory(
     }
     let s = config.validate(true)?;
     let p = s.theory_params();
-    let ss = hl::steady_state(&p).map_err(|e| ConfigError(format!("no balanced state: {e}")))?;
-    hl::check_stability(&p, ss.mu, ss.var)
+    let ss =
+        theory::steady_state(&p).map_err(|e| ConfigError(format!("no balanced state: {e}")))?;
+    theory::check_stability(&p, ss.mu, ss.var)
         .map_err(|e| ConfigError(format!("balanced state is unstable: {e}")))?;
     if let Some(dir) = out {
         std::fs::create_dir_all(dir)?;
-        let pts = hl::trajectory(&p, &s.record_times()).map_err(|e| ConfigError(e.to_string()))?;
+        let pts =
+            theory::trajectory(&p, &s.record_times()).map_err(|e| ConfigError(e.to_string()))?;
         write_theory_csv(&dir.join("theory.csv"), &pts, n.map(|v| v as f64))?;
     }
     Ok(ss)

@@ -2,7 +2,7 @@
 //! moments derived from them.
 
 use crate::hydro::config::HydroSetup;
-use crate::hydro::theory::{self as hl, TheoryPoint};
+use crate::hydro::theory::{self, TheoryPoint};
 use serde::Serialize;
 
 /// Sums over one population of 1, d, d², d³, d⁴ with d = x - shift. The shift is the
@@ -109,8 +109,8 @@ pub struct LateComparison {
 pub fn scheme_offsets(s: &HydroSetup) -> [[f64; 3]; 2] {
     let p = s.theory_params();
     match (
-        hl::steady_state(&p),
-        hl::scheme_steady_state(&p, s.config.dt),
+        theory::steady_state(&p),
+        theory::scheme_steady_state(&p, s.config.dt),
     ) {
         (Ok(c), Ok(d)) => std::array::from_fn(|a| {
             [

@@ -30,7 +30,7 @@ pub use crate::hydro::gpu::Member;
 use crate::hydro::gpu::{HydroGpu, HydroLayout};
 use crate::hydro::record::{self, LatePopulation, MomentRow, RecordSample};
 use crate::hydro::step::HydroConsts;
-use crate::hydro::theory::{self as hl, TheoryPoint};
+use crate::hydro::theory::{self, TheoryPoint};
 use crate::io::checkpoint::{self, Checkpoint};
 use crate::progress::{Observer, Outcome, Records};
 use crate::{Error, Result};
@@ -381,7 +381,7 @@ impl Simulation {
     pub fn theory(&self) -> Option<&[TheoryPoint]> {
         self.theory
             .get_or_init(|| {
-                hl::trajectory(&self.setup.theory_params(), &self.setup.record_times()).ok()
+                theory::trajectory(&self.setup.theory_params(), &self.setup.record_times()).ok()
             })
             .as_deref()
     }

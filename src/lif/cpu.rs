@@ -7,10 +7,10 @@ use super::backend::LifBackend;
 use crate::device::isa::{Isa, multiversion};
 use crate::lif::config::Integrator;
 use crate::lif::config::{Connectivity, LifSetup};
-use crate::lif::connectivity::{self as conn, Csr, TARGET_BITS, TARGET_MASK};
-use crate::lif::lanes as ml_lanes;
+use crate::lif::connectivity::{self, Csr, TARGET_BITS, TARGET_MASK};
+use crate::lif::lanes;
 use crate::lif::record::{LifRecording, SpikeChunk};
-use crate::lif::step::{self as ml, LifConsts, NeuronState};
+use crate::lif::step::{self, LifConsts, NeuronState};
 use crate::rng::{LANES, PhiloxLanes, Stream};
 use rayon::prelude::*;
 
@@ -120,7 +120,7 @@ fn neuron_chunk_body(
         } else {
             let a = c.population(i);
             let (rec_e, rec_i) = recurrent_inputs(k, i0, k_local, spiked[k_local] != 0, acc);
-            let (next, o) = ml::step_neuron(c, a, i, k.t, k.replica, st[k_local], rec_e, rec_i);
+            let (next, o) = step::step_neuron(c, a, i, k.t, k.replica, st[k_local], rec_e, rec_i);
             st[k_local] = next;
             record_neuron(k, i, next, o.spike, &mut spiked[k_local], &mut out);
             k_local += 1;
@@ -142,7 +142,7 @@ struct Block {
 /// `lumped_lanes_apply` holds.
 #[inline(always)]
 fn lane_integrator_applies(c: &LifConsts) -> bool {
-    c.integrator == Integrator::Precise || ml_lanes::lumped_lanes_apply(c)
+    c.integrator == Integrator::Precise || lanes::lumped_lanes_apply(c)
 }
 
 /// The first Philox block of the external streams of neurons i .. i + LANES.
@@ -150,7 +150,7 @@ fn lane_integrator_applies(c: &LifConsts) -> bool {
 fn block_ext_words(p: &impl PhiloxLanes, k: &ChunkArgs, i: u32) -> [[u32; LANES]; 4] {
     let mut ctr = [[0u32; LANES]; 4];
     for l in 0..LANES {
-        let cl = ml::ext_counter(i + l as u32, k.t, k.replica);
+        let cl = step::ext_counter(i + l as u32, k.t, k.replica);
         for w in 0..4 {
             ctr[w][l] = cl[w];
         }
@@ -172,7 +172,7 @@ fn recurrent_inputs(
     let a = k.c.population(i);
     match k.connectivity {
         Connectivity::FixedIndegree => take_counts(acc, k_local * k.acc_stride + k.slot_now * 2),
-        Connectivity::Annealed => ml::annealed_inputs(k.c, i, k.t, k.replica, k.k, k.counts, own),
+        Connectivity::Annealed => step::annealed_inputs(k.c, i, k.t, k.replica, k.k, k.counts, own),
         Connectivity::AllToAll => (
             k.counts[0] - (a == 0 && own) as u32,
             k.counts[1] - (a == 1 && own) as u32,
@@ -216,11 +216,11 @@ fn step_block_lanes(
     let block: &[NeuronState; LANES] = st[k_local..k_local + LANES].try_into().expect("block");
     let (rec_e, rec_i) = (&b.rec_e, &b.rec_i);
     let r = if c.integrator != Integrator::Precise {
-        ml_lanes::step_lumped_lanes(c, a, block, rec_e, rec_i, &words[0])
+        lanes::step_lumped_lanes(c, a, block, rec_e, rec_i, &words[0])
     } else if c.short_leaks(a) {
-        ml_lanes::step_precise_lanes::<true>(c, a, i, k.t, k.replica, block, rec_e, rec_i, words)
+        lanes::step_precise_lanes::<true>(c, a, i, k.t, k.replica, block, rec_e, rec_i, words)
     } else {
-        ml_lanes::step_precise_lanes::<false>(c, a, i, k.t, k.replica, block, rec_e, rec_i, words)
+        lanes::step_precise_lanes::<false>(c, a, i, k.t, k.replica, block, rec_e, rec_i, words)
     };
     // Spike flags and state in separate loops, so that the flags vectorise.
     let flags = &mut spiked[k_local..k_local + LANES];
@@ -263,9 +263,10 @@ fn step_block_streams(
     let a = c.population(i);
     for l in 0..LANES {
         let first = [words[0][l], words[1][l], words[2][l], words[3][l]];
-        let ctr = ml::ext_counter(i + l as u32, k.t, k.replica);
+        let ctr = step::ext_counter(i + l as u32, k.t, k.replica);
         let mut s = Stream::with_first_block(ctr, c.key, first);
-        let (next, o) = ml::step_neuron_with(c, a, &mut s, st[k_local + l], b.rec_e[l], b.rec_i[l]);
+        let (next, o) =
+            step::step_neuron_with(c, a, &mut s, st[k_local + l], b.rec_e[l], b.rec_i[l]);
         st[k_local + l] = next;
         record_neuron(
             k,
@@ -323,11 +324,11 @@ impl LifCpu {
         let n = s.n() as usize;
         let t0 = std::time::Instant::now();
         let csr = (s.config.connectivity == Connectivity::FixedIndegree)
-            .then(|| conn::build_csr_with(s, replica, isa));
+            .then(|| connectivity::build_csr_with(s, replica, isa));
         let build_seconds = t0.elapsed().as_secs_f64();
         let state = (0..n as u32)
             .into_par_iter()
-            .map(|i| ml::initial_state(&c, &s.config.v0, i, replica))
+            .map(|i| step::initial_state(&c, &s.config.v0, i, replica))
             .collect();
         let slots = s.delay_slots;
         LifCpu {

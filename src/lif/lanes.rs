@@ -4,7 +4,7 @@
 //! lane whose external process outlives those words finishes on the per-neuron code. Lane by
 //! lane it computes bitwise what `lif::step_neuron_with` computes (the tests check it).
 
-use super::step::{self as ml, LifConsts, LifPop, LifSyn, NeuronState};
+use super::step::{self, LifConsts, LifPop, LifSyn, NeuronState};
 use crate::math::{exp_neg_select, exp_neg_series, ln_f32, u32_to_f32_lane};
 use crate::rng::{LANES, Stream};
 
@@ -71,7 +71,7 @@ impl K {
         }
     }
 
-    /// `ml::leak` (SHORT: `ml::leak_short`), branch-free.
+    /// `step::leak` (SHORT: `step::leak_short`), branch-free.
     #[inline(always)]
     fn leak<const SHORT: bool>(&self, v: f32, t: f32) -> f32 {
         let x = t * self.inv_tau_l;
@@ -83,7 +83,7 @@ impl K {
         self.e_l + (v - self.e_l) * d
     }
 
-    /// `ml::apply_inputs`, branch-free.
+    /// `step::apply_inputs`, branch-free.
     #[inline(always)]
     fn inputs<const COND: bool>(&self, v: f32, n_e: u32, n_i: u32) -> f32 {
         if COND {
@@ -103,7 +103,7 @@ impl K {
         }
     }
 
-    /// `ml::precise_arrival` (SHORT: `_short`), branch-free.
+    /// `step::precise_arrival` (SHORT: `_short`), branch-free.
     #[inline(always)]
     fn arrival<const SHORT: bool, const COND: bool>(&self, v: f32, now: f32, at: f32) -> f32 {
         let v = self.leak::<SHORT>(v, at - now);
@@ -114,7 +114,7 @@ impl K {
         }
     }
 
-    /// `ml::ext_gap` (the uniform `rng::u32_to_uniform_open0`, converted as the signed
+    /// `step::ext_gap` (the uniform `rng::u32_to_uniform_open0`, converted as the signed
     /// integer it fits in: the same value).
     #[inline(always)]
     fn gap(&self, w: u32) -> f32 {
@@ -124,7 +124,7 @@ impl K {
 }
 
 /// `precise` step of neurons i0 .. i0 + LANES, all of population a; `first[w][l]` is word w of
-/// lane l's external stream (counter `ml::ext_counter(i0 + l, t, replica)`). SHORT must be
+/// lane l's external stream (counter `step::ext_counter(i0 + l, t, replica)`). SHORT must be
 /// `c.short_leaks(a)` or false.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -185,7 +185,7 @@ fn block<const SHORT: bool, const COND: bool>(
     // ended: the lane's step is settled (whole-step refractory, fired, or process past dt).
     let mut ended = [0i32; LANES];
     let mut whole_ref = [0i32; LANES];
-    // `ml::precise_start`.
+    // `step::precise_start`.
     for l in 0..LANES {
         let w_ref = r0[l] >= dt;
         let vin = k.inputs::<COND>(v0[l], rec_e[l], rec_i[l]);
@@ -207,7 +207,7 @@ fn block<const SHORT: bool, const COND: bool>(
             gap[w][l] = k.gap(first[w][l]);
         }
     }
-    // The first four arrivals of `ml::precise_continue`.
+    // The first four arrivals of `step::precise_continue`.
     for w in 0..4 {
         for l in 0..LANES {
             let next = at[l] + gap[w][l];
@@ -248,13 +248,13 @@ fn block<const SHORT: bool, const COND: bool>(
         if ended[l] == 0 {
             // The process is still inside the step after 4 arrivals (about 4% of lanes at
             // K_X nu_X dt = 1.25): further blocks on the per-neuron code.
-            let ctr = ml::ext_counter(i0 + l as u32, t, replica);
+            let ctr = step::ext_counter(i0 + l as u32, t, replica);
             let words = [first[0][l], first[1][l], first[2][l], first[3][l]];
             let mut s = Stream::with_first_block(ctr, c.key, words);
             for _ in 0..4 {
                 s.next_u32();
             }
-            let (ns, o) = ml::precise_continue(c, &c.pop[a], &mut s, v[l], now[l], at[l]);
+            let (ns, o) = step::precise_continue(c, &c.pop[a], &mut s, v[l], now[l], at[l]);
             out.v[l] = ns.v;
             out.refractory[l] = ns.refractory;
             if let Some(x) = o.spike {
@@ -319,7 +319,7 @@ fn lumped_block<const COND: bool>(
     } else {
         inversion_lanes(first0, &c.ext_cdf[..c.ext_cdf_len])
     };
-    // `ml::leak(p, v, dt)`'s factor, the same for every lane.
+    // `step::leak(p, v, dt)`'s factor, the same for every lane.
     let decay = crate::math::exp_neg(dt * k.inv_tau_l);
     let mut out = BlockOut {
         v: [0f32; LANES],
@@ -391,7 +391,7 @@ mod tests {
     ) -> usize {
         let mut fired = 0;
         for l in 0..LANES {
-            let (want, o) = ml::step_neuron(c, 0, i0 + l as u32, t, 0, st[l], rec_e[l], rec_i[l]);
+            let (want, o) = step::step_neuron(c, 0, i0 + l as u32, t, 0, st[l], rec_e[l], rec_i[l]);
             assert_eq!(want.v.to_bits(), out.v[l].to_bits(), "block {b} lane {l}");
             assert_eq!(
                 want.refractory.to_bits(),
@@ -466,7 +466,7 @@ mod tests {
                 let (st, rec_e, rec_i) = random_block(i0, b, 99, 16.0, 6, 3);
                 let mut first = [[0u32; LANES]; 4];
                 for l in 0..LANES {
-                    let w = rng::philox4x32_10(ml::ext_counter(i0 + l as u32, t, 0), c.key);
+                    let w = rng::philox4x32_10(step::ext_counter(i0 + l as u32, t, 0), c.key);
                     for k in 0..4 {
                         first[k][l] = w[k];
                     }
@@ -502,7 +502,8 @@ mod tests {
                 let (st, rec_e, rec_i) = random_block(i0, b, 98, 20.0, 12, 5);
                 let mut first0 = [0u32; LANES];
                 for l in 0..LANES {
-                    first0[l] = rng::philox4x32_10(ml::ext_counter(i0 + l as u32, t, 0), c.key)[0];
+                    first0[l] =
+                        rng::philox4x32_10(step::ext_counter(i0 + l as u32, t, 0), c.key)[0];
                 }
                 let out = step_lumped_lanes(&c, 0, &st, &rec_e, &rec_i, &first0);
                 fired += assert_lanes_are_the_neuron_step(&c, b, i0, t, &st, &rec_e, &rec_i, &out);

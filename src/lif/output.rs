@@ -20,7 +20,7 @@ use crate::io::{
 use crate::lif::config::{LifConfig, LifSetup, SpikeSelection};
 use crate::lif::record::{LifRecording, LifSummary, SpikeChunk};
 use crate::lif::sim::Simulation;
-use crate::lif::theory::{self as mf, SingleNeuronPrediction, self_consistent};
+use crate::lif::theory::{self as mean_field, SingleNeuronPrediction, self_consistent};
 use crate::progress::{Observer, Records, Status};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -569,7 +569,7 @@ fn write_end_outputs(
             num(rec.vhist[1][b] as f64 / totals[1] / width),
         ];
         if let Some(p) = theory {
-            cells.push(num(mf::membrane_density(p.mu, p.sigma, v)));
+            cells.push(num(mean_field::membrane_density(p.mu, p.sigma, v)));
         }
         vh.row(&cells);
     }
@@ -590,7 +590,7 @@ pub fn theory(config: LifConfig, out: Option<&Path>) -> anyhow::Result<LifTheory
         let [lo, hi] = s.config.record.vhist_range;
         for k in 0..=200 {
             let v = lo + (hi - lo) * k as f64 / 200.0;
-            csv.row(&[num(v), num(mf::membrane_density(p.mu, p.sigma, v))]);
+            csv.row(&[num(v), num(mean_field::membrane_density(p.mu, p.sigma, v))]);
         }
         csv.write(&dir.join("pv.csv"))?;
     }

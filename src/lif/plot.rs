@@ -10,7 +10,7 @@
 
 use crate::lif::config::LifSetup;
 use crate::lif::record::LifRecording;
-use crate::lif::theory::{self as mf, SingleNeuronPrediction};
+use crate::lif::theory::{self as mean_field, SingleNeuronPrediction};
 use crate::report::plot::{Panel, Series, SeriesStyle, json_name, write_panels_png};
 use std::path::Path;
 
@@ -252,7 +252,7 @@ fn voltage_panel(rec: &LifRecording, theory: Option<&SingleNeuronPrediction>) ->
             .collect();
         let y = x
             .iter()
-            .map(|&v| mf::membrane_density(p.mu, p.sigma, v))
+            .map(|&v| mean_field::membrane_density(p.mu, p.sigma, v))
             .collect();
         out.push(series("mean-field", x, y, SeriesStyle::Dashed(2)));
     }
