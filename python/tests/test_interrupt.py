@@ -104,3 +104,43 @@ def test_an_ignored_sigint_does_not_stop_the_run(tmp_path):
                        env={**os.environ})
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "complete"
+
+
+SIM_SCRIPT = r"""
+import sys, time, balnet
+sim = balnet.Simulation({CONFIG}, backend="cpu")
+def progress(done, total):
+    if done >= 4000:
+        print("stepping", done, total, flush=True)
+try:
+    sim.run(1e6, progress=progress)
+except KeyboardInterrupt:
+    at = sim.steps_done
+    print("KeyboardInterrupt at step", at, flush=True)
+    # The simulation stays usable at the chunk boundary where it stopped.
+    print("then", sim.run(10.0), sim.steps_done - at, flush=True)
+"""
+
+
+def test_ctrl_c_stops_a_simulation_run_which_can_go_on(tmp_path):
+    config = str(CONFIGS / "lif_cond_k100.json")
+    p = subprocess.Popen(
+        [sys.executable, "-c", SIM_SCRIPT.replace("{CONFIG}", repr(config))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = p.stdout.readline()
+        assert line.startswith("stepping"), (line, p.stderr.read() if p.poll() is not None else "")
+        time.sleep(0.3)
+        p.send_signal(signal.SIGINT)
+        rest, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, (rest, err)
+    at = int(rest.split("KeyboardInterrupt at step")[1].split()[0])
+    # Stopped at a chunk boundary (1000 steps), well before the 2e7 steps asked for.
+    assert 4000 <= at < 20_000_000 and at % 1000 == 0, rest
+    status, stepped = rest.split("then")[1].split()
+    assert status == "complete" and int(stepped) == 200, rest
