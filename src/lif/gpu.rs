@@ -137,6 +137,15 @@ crate::gpu_struct! {
 }
 
 /// The host twins of the kernel's structs (device::layout).
+/// Raster entries one chunk of GPU steps can produce: the raster neurons, each firing at most
+/// once per refractory period (`refractory_gap_steps`). The allocation and the memory
+/// estimate (`sim::device_memory_estimate`) both take it from here.
+pub(crate) fn raster_capacity(s: &LifSetup) -> u64 {
+    let r = &s.config.record;
+    let raster_count = r.raster_neurons.min(s.n_e) + r.raster_neurons.min(s.n_i);
+    raster_count as u64 * (GPU_CHUNK_STEPS as u64 / refractory_gap_steps(s) + 2)
+}
+
 pub(crate) fn host_layouts() -> Vec<HostLayout> {
     vec![
         HostLayout::of::<GpuPop>("LifPop"),
@@ -394,10 +403,7 @@ impl LifSizes {
         let r = &s.config.record;
         let bin_steps = ((r.rate_bin_ms / s.config.dt).round() as u32).max(1);
         let bins_cap = GPU_CHUNK_STEPS / bin_steps + 2;
-        let raster_count = r.raster_neurons.min(s.n_e) + r.raster_neurons.min(s.n_i);
-        // A neuron fires at most once per refractory period (rounding: one step less).
-        let spikes_per_chunk = (GPU_CHUNK_STEPS as u64 / refractory_gap_steps(s) + 2) as u32;
-        let raster_cap = raster_count * spikes_per_chunk;
+        let raster_cap = raster_capacity(s) as u32;
         let counter_words = C_BINS + 2 * bins_cap as usize + 2 * r.vhist_bins as usize;
         let record_bytes = (2 * n as u64 + raster_cap as u64) * 16;
         check_size(ctx, "neuron state", n as u64 * 8)?;

@@ -435,8 +435,6 @@ pub fn memory_estimate(s: &LifSetup) -> (f64, f64) {
 /// in- and out-degrees (12 bytes per neuron) and the batch scratch (at most 64 MiB).
 pub fn device_memory_estimate(s: &LifSetup, max_binding: u64) -> crate::device::DeviceMemory {
     use crate::lif::config::{Connectivity, DelayConfig};
-    use crate::lif::gpu::GPU_CHUNK_STEPS;
-    use crate::lif::record::refractory_gap_steps;
     let n = s.n() as u64;
     let fixed = s.config.connectivity == Connectivity::FixedIndegree;
     let syn = if fixed { n * (s.k_e + s.k_i) as u64 } else { 0 };
@@ -445,10 +443,8 @@ pub fn device_memory_estimate(s: &LifSetup, max_binding: u64) -> crate::device::
     } else {
         16
     };
-    let r = &s.config.record;
     // The raster buffer of one chunk of GPU steps, as `gpu::LifSizes` sizes it.
-    let raster = (r.raster_neurons.min(s.n_e) + r.raster_neurons.min(s.n_i)) as u64
-        * (GPU_CHUNK_STEPS as u64 / refractory_gap_steps(s) + 2);
+    let raster = crate::lif::gpu::raster_capacity(s);
     let records = (2 * n + raster) * 16;
     let (state, lists, offsets) = (n * 8, n * 24, (n + 1) * 4);
     let stepping = syn * 4 + offsets + state + ring + lists + records;
