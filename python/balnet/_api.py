@@ -374,19 +374,32 @@ def run(
     temporary = out is None
     path = Path(tempfile.mkdtemp(prefix="balnet-run-")) if temporary else Path(out)
     bar = _Bar(progress, "step", None)
+    every = _integer("checkpoint_every", checkpoint_every)
     try:
-        info = _balnet.run(
-            str(path),
-            backend=backend,
-            n=_integer("n", n),
-            steps=_integer("steps", steps),
-            seed=_integer("seed", seed),
-            force=force,
-            checkpoint_every=_integer("checkpoint_every", checkpoint_every),
-            resume=resume is not None,
-            progress=bar.callback(),
-            **args,
-        )
+        if resume is not None:
+            info = _balnet.run(
+                str(path),
+                backend=backend,
+                n=_integer("n", n),
+                steps=_integer("steps", steps),
+                seed=_integer("seed", seed),
+                force=force,
+                checkpoint_every=every,
+                resume=True,
+                progress=bar.callback(),
+            )
+        else:
+            # A thin function over Simulation: build the network, run it to the config's
+            # end and write the run directory (the command line's writers).
+            sim = _balnet.Simulation(
+                backend=backend,
+                n=_integer("n", n),
+                seed=_integer("seed", seed),
+                steps=_integer("steps", steps),
+                force=force,
+                **args,
+            )
+            info = sim.write_run(str(path), checkpoint_every=every, progress=bar.callback())
     except BaseException:
         if temporary:
             shutil.rmtree(path, ignore_errors=True)

@@ -61,7 +61,15 @@ class Simulation:
         backend: str = "auto",
         n: Optional[int] = None,
         seed: Optional[int] = None,
+        steps: Optional[int] = None,
+        force: bool = False,
     ) -> None: ...
+    def write_run(
+        self,
+        out: str,
+        checkpoint_every: Optional[int] = None,
+        progress: Optional[Callable[[int, int], Any]] = None,
+    ) -> Dict[str, Any]: ...
     @staticmethod
     def from_checkpoint(path: str, backend: str = "auto") -> "Simulation": ...
     model: str

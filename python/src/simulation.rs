@@ -82,7 +82,8 @@ impl Simulation {
     /// Builds the network of a config (a file or JSON text, with `fields_json` set in it) on
     /// `backend`; `n` and `seed` as `balnet.run`'s.
     #[new]
-    #[pyo3(signature = (config_path=None, config_json=None, fields_json=None, backend="auto".to_string(), n=None, seed=None))]
+    #[pyo3(signature = (config_path=None, config_json=None, fields_json=None, backend="auto".to_string(), n=None, seed=None, steps=None, force=false))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         config_path: Option<String>,
@@ -91,6 +92,8 @@ impl Simulation {
         backend: String,
         n: Option<u64>,
         seed: Option<u64>,
+        steps: Option<u64>,
+        force: bool,
     ) -> PyResult<Self> {
         let work = || -> anyhow::Result<Session> {
             let req = config_request(
@@ -98,15 +101,15 @@ impl Simulation {
                 config_json.as_deref(),
                 fields_json.as_deref(),
             )?;
-            let o = Overrides {
-                n,
-                steps: None,
-                seed,
-            };
-            Session::open(&req, &o, backend_choice(&backend)?, Spelling::Python)
+            let o = Overrides { n, steps, seed };
+            Session::open(&req, &o, force, backend_choice(&backend)?, Spelling::Python)
         };
-        let session = py.detach(work).map_err(to_py)?;
-        Ok(Self::wrap(session))
+        // Building a large network takes a while: Ctrl-C meanwhile is raised once it is built.
+        let (session, signal) = run_polled(py, &CancelToken::new(), work)?;
+        if let Some(e) = signal {
+            return Err(e);
+        }
+        Ok(Self::wrap(session.map_err(to_py)?))
     }
 
     /// The simulation a checkpoint file holds (`checkpoint`, or a run's checkpoint.bin),
@@ -306,6 +309,52 @@ impl Simulation {
         let mut s = self.lock()?;
         let x = hydro(&mut s)?.state(member).map_err(|e| to_py(e.into()))?;
         Ok(f32_bytes(py, x.into_iter()).into_any())
+    }
+
+    /// Runs to the configured end and writes the run directory `out` (what `balnet run`
+    /// writes; the records so far included). Returns what `balnet._balnet.run` returns.
+    #[pyo3(signature = (out, checkpoint_every=None, progress=None))]
+    fn write_run<'py>(
+        &self,
+        py: Python<'py>,
+        out: PathBuf,
+        checkpoint_every: Option<u64>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        balnet::app::check_checkpoint_every(checkpoint_every, Spelling::Python)
+            .map_err(|e| to_py(e.into()))?;
+        let stop = CancelToken::new();
+        let mut obs = StepObserver {
+            progress: PyProgress::new(progress, stop.clone()),
+        };
+        let opts = balnet::io::RunOptions {
+            out,
+            checkpoint_every,
+            resume: false,
+        };
+        let mut s = self.lock()?;
+        let session: &mut Session = &mut s;
+        let (r, signal) = run_polled(py, &stop, || session.write_run(&opts, &mut obs))?;
+        if let Some(e) = signal {
+            return Err(e);
+        }
+        if let Some(e) = obs.progress.take_error() {
+            return Err(e);
+        }
+        r.map_err(to_py)?;
+        let d = PyDict::new(py);
+        d.set_item("model", s.model().name())?;
+        d.set_item("note", s.note.clone())?;
+        d.set_item("warnings", self.warnings.clone())?;
+        let members = PyList::empty(py);
+        if let Engine::Hydro(h) = &s.engine {
+            let setup = h.setup().clone();
+            for (i, m) in h.members().iter().enumerate() {
+                members.append(member_dict(py, m.replica, &setup, h.records(i))?)?;
+            }
+        }
+        d.set_item("members", members)?;
+        Ok(d)
     }
 
     /// Writes a checkpoint file of the simulation now.

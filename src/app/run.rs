@@ -136,7 +136,8 @@ impl RunReport {
 }
 
 impl Prepared {
-    /// Runs into the run directory; `obs` sees progress and records and may cancel.
+    /// Runs into the run directory; `obs` sees progress and records and may cancel. The
+    /// network is built as a `session::Session`, the object Python's `Simulation` drives.
     pub fn run(self, obs: &mut dyn Observer) -> anyhow::Result<RunReport> {
         let r = self.resolved;
         let opts = RunOptions {
@@ -144,20 +145,12 @@ impl Prepared {
             checkpoint_every: r.checkpoint_every,
             resume: r.resume,
         };
-        let summary = match r.setup {
-            Setup::Hydro(s) => RunSummary::Hydro(Box::new(crate::hydro::output::run(
-                *s,
-                &self.device,
-                &opts,
-                obs,
-            )?)),
-            Setup::Lif(s) => RunSummary::Lif(Box::new(crate::lif::output::run(
-                *s,
-                &self.device,
-                &opts,
-                obs,
-            )?)),
-        };
+        // The run directory exists before the network is built, as it always has (a network
+        // that does not fit leaves an empty directory, not a missing one).
+        std::fs::create_dir_all(&opts.out)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", opts.out.display()))?;
+        let mut session = super::session::Session::on_device(r.setup, &self.device, self.note)?;
+        let summary = session.write_run(&opts, obs)?;
         Ok(RunReport {
             out: r.out,
             summary,

@@ -3,6 +3,7 @@
 //! network, change the external drive between runs, read the state, checkpoint and restore.
 //! Nothing is written unless asked.
 
+use super::run::RunSummary;
 use super::{ConfigRequest, Overrides, Setup, Spelling};
 use crate::config::{ConfigError, Model};
 use crate::device::{BackendChoice, Device};
@@ -49,14 +50,16 @@ impl Observer for Keep<'_> {
 }
 
 impl Session {
-    /// Builds the network of a config (with the overrides) on `backend`.
+    /// Builds the network of a config (with the overrides; `force`: model H above the
+    /// stiffness threshold) on `backend`.
     pub fn open(
         config: &ConfigRequest,
         overrides: &Overrides,
+        force: bool,
         backend: BackendChoice,
         spelling: Spelling,
     ) -> anyhow::Result<Session> {
-        let setup = Setup::new(config.load()?, overrides, false, spelling)?;
+        let setup = Setup::new(config.load()?, overrides, force, spelling)?;
         Self::build(setup, backend)
     }
 
@@ -74,16 +77,47 @@ impl Session {
 
     fn build(setup: Setup, backend: BackendChoice) -> anyhow::Result<Session> {
         let (device, note) = Device::open_for(backend, setup.cpu_only())?;
+        Self::on_device(setup, &device, note)
+    }
+
+    /// Builds the network of `setup` on an open device (`note`: why `auto` chose it).
+    pub fn on_device(
+        setup: Setup,
+        device: &Device,
+        note: Option<String>,
+    ) -> anyhow::Result<Session> {
         let engine = match setup {
             Setup::Hydro(s) => {
-                Engine::Hydro(Box::new(crate::hydro::sim::Simulation::new(*s, &device)?))
+                Engine::Hydro(Box::new(crate::hydro::sim::Simulation::new(*s, device)?))
             }
-            Setup::Lif(s) => Engine::Lif(Box::new(crate::lif::sim::Simulation::new(*s, &device)?)),
+            Setup::Lif(s) => Engine::Lif(Box::new(crate::lif::sim::Simulation::new(*s, device)?)),
         };
         Ok(Session {
             engine,
             spikes: SpikeChunk::default(),
             note,
+        })
+    }
+
+    /// Runs to the configured end (`duration`, or `steps`) and writes the run directory of
+    /// `opts`, the records so far included: what `balnet run` writes for a fresh simulation
+    /// (with `opts.resume`, from the directory's checkpoint).
+    pub fn write_run(
+        &mut self,
+        opts: &crate::io::RunOptions,
+        obs: &mut dyn Observer,
+    ) -> anyhow::Result<RunSummary> {
+        let mut keep = Keep {
+            inner: obs,
+            spikes: &mut self.spikes,
+        };
+        Ok(match &mut self.engine {
+            Engine::Hydro(s) => RunSummary::Hydro(Box::new(crate::hydro::output::run_simulation(
+                s, opts, &mut keep,
+            )?)),
+            Engine::Lif(s) => RunSummary::Lif(Box::new(crate::lif::output::run_simulation(
+                s, opts, &mut keep,
+            )?)),
         })
     }
 

@@ -208,17 +208,33 @@ pub fn run(
     opts: &RunOptions,
     obs: &mut dyn Observer,
 ) -> anyhow::Result<RunSummary> {
+    create_dir(&opts.out)?;
+    check_replica_options(&s, opts)?;
+    let mut sim = Simulation::new(s, device)?;
+    run_simulation(&mut sim, opts, obs)
+}
+
+/// Checkpoints need a single network.
+fn check_replica_options(s: &HydroSetup, opts: &RunOptions) -> anyhow::Result<()> {
+    if s.config.replicas > 1 && (opts.checkpoint_every.is_some() || opts.resume) {
+        return Err(ConfigError("checkpoints are not available with replicas > 1".into()).into());
+    }
+    Ok(())
+}
+
+/// As [`run`], for a simulation already built (balnet.Simulation's, or `run`'s own): steps
+/// it to the configured end and writes its directory, the records it already holds included.
+pub fn run_simulation(
+    sim: &mut Simulation,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<RunSummary> {
     let t_setup = Instant::now();
     create_dir(&opts.out)?;
-    if s.config.replicas > 1 {
-        if opts.checkpoint_every.is_some() || opts.resume {
-            return Err(
-                ConfigError("checkpoints are not available with replicas > 1".into()).into(),
-            );
-        }
-        return run_replicas(s, device, opts, obs, t_setup);
+    check_replica_options(sim.setup(), opts)?;
+    if sim.setup().config.replicas > 1 {
+        return run_replicas(sim, opts, obs, t_setup);
     }
-    let mut sim = Simulation::new(s, device)?;
     let mut summary = RunSummary::running(
         sim.setup(),
         sim.backend_name().to_string(),
@@ -238,7 +254,7 @@ pub fn run(
         json.write(&summary)?;
         let moments =
             MomentsWriter::create(&opts.out.join("moments.csv"), sim.setup(), sim.records(0))?;
-        summary.setup_seconds = t_setup.elapsed().as_secs_f64();
+        summary.setup_seconds = sim.setup_seconds() + t_setup.elapsed().as_secs_f64();
         let mut w = RunWriter {
             inner: obs,
             every: opts.checkpoint_every,
@@ -274,16 +290,14 @@ pub fn run(
 }
 
 fn run_replicas(
-    s: HydroSetup,
-    device: &Device,
+    sim: &mut Simulation,
     opts: &RunOptions,
     obs: &mut dyn Observer,
     t_setup: Instant,
 ) -> anyhow::Result<RunSummary> {
+    let s = sim.setup().clone();
     let first = s.config.replica;
     let r_count = s.config.replicas;
-    let mut sim = Simulation::new(s, device)?;
-    let s = sim.setup().clone();
     let mut summary = ReplicasRunSummary {
         status: Status::Running,
         balnet_version: env!("CARGO_PKG_VERSION"),
@@ -313,7 +327,7 @@ fn run_replicas(
                 sim.records(r),
             )?);
         }
-        summary.setup_seconds = t_setup.elapsed().as_secs_f64();
+        summary.setup_seconds = sim.setup_seconds() + t_setup.elapsed().as_secs_f64();
         let mut w = RunWriter {
             inner: obs,
             every: None,

@@ -338,23 +338,35 @@ pub fn run(
     opts: &RunOptions,
     obs: &mut dyn Observer,
 ) -> anyhow::Result<LifRunSummary> {
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", opts.out.display()))?;
+    let mut sim = Simulation::new(s, device)?;
+    run_simulation(&mut sim, opts, obs)
+}
+
+/// As [`run`], for a simulation already built (balnet.Simulation's, or `run`'s own): steps
+/// it to the configured end and writes its directory, the records it already holds included.
+pub fn run_simulation(
+    sim: &mut Simulation,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+) -> anyhow::Result<LifRunSummary> {
     let t_setup = Instant::now();
     let out = opts.out.as_path();
     std::fs::create_dir_all(out)
         .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
-    let theory = self_consistent(&s).ok();
-    let mut sim = Simulation::new(s, device)?;
     let s = sim.setup().clone();
+    let theory = self_consistent(&s).ok();
     let ck_path = out.join("checkpoint.bin");
     let mut warnings = s.warnings.clone();
     let mut spikes_at = None;
     if opts.resume {
-        let (k, warning) = resume(&mut sim, &s, out, &ck_path)?;
+        let (k, warning) = resume(sim, &s, out, &ck_path)?;
         spikes_at = Some(k);
         warnings.push(warning);
     }
-    let mut summary = running_summary(&sim, &s, theory.as_ref(), warnings);
-    summary.setup_seconds = t_setup.elapsed().as_secs_f64();
+    let mut summary = running_summary(sim, &s, theory.as_ref(), warnings);
+    summary.setup_seconds = sim.setup_seconds() + t_setup.elapsed().as_secs_f64();
     let mut json = RunJson::new(out.join("run.json"));
     let r = (|| {
         json.write(&summary)?;
