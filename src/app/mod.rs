@@ -202,6 +202,13 @@ pub fn backend_for_checkpoint(
     }
 }
 
+/// The summary a run wrote as its run.json.
+#[derive(Clone, Debug)]
+pub enum RunSummary {
+    Hydro(Box<crate::hydro::output::RunSummary>),
+    Lif(Box<crate::lif::output::LifRunSummary>),
+}
+
 /// `checkpoint_every` must be at least 1.
 pub fn check_checkpoint_every(every: Option<u64>, spelling: Spelling) -> Result<(), ConfigError> {
     if every == Some(0) {

@@ -105,12 +105,7 @@ impl Resolved {
     }
 }
 
-/// The summary a run wrote as its run.json.
-#[derive(Clone, Debug)]
-pub enum RunSummary {
-    Hydro(Box<crate::hydro::output::RunSummary>),
-    Lif(Box<crate::lif::output::LifRunSummary>),
-}
+pub use super::RunSummary;
 
 /// What a run reports.
 #[derive(Clone, Debug)]

@@ -3,8 +3,7 @@
 //! network, change the external drive between runs, read the state, checkpoint and restore.
 //! Nothing is written unless asked.
 
-use super::run::RunSummary;
-use super::{ConfigRequest, Overrides, Setup, Spelling};
+use super::{ConfigRequest, Overrides, RunSummary, Setup, Spelling};
 use crate::config::{ConfigError, Model};
 use crate::device::{BackendChoice, Device};
 use crate::io::checkpoint;
