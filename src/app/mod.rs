@@ -7,7 +7,9 @@
 //!   its run directory, and its `--dry-run` estimate;
 //! - [`theory`]: the large-n limit of a config;
 //! - [`sweep`]: a sweep file's points, their summary and the convergence report;
-//! - [`selftest`]: the random-number checks on this machine's backends.
+//! - [`selftest`]: the random-number checks on this machine's backends;
+//! - [`session`]: a simulation kept in process and stepped on demand (Python's
+//!   `balnet.Simulation`); a run writes its directory through one.
 
 pub mod run;
 pub mod selftest;
