@@ -319,13 +319,8 @@ pub struct LifGpu {
     params: LifParams,
     params_buf: wgpu::Buffer,
     step_stride: u32,
-    bind: wgpu::BindGroup,
-    bind_step: wgpu::BindGroup,
-    /// Synapse parts after the first (group 2), if the array spans several bindings.
-    bind_parts: Option<wgpu::BindGroup>,
-    pipeline: wgpu::ComputePipeline,
-    step_v: wgpu::ComputePipeline,
-    flush: wgpu::ComputePipeline,
+    /// The step kernel's bind groups and pipelines.
+    bindings: LifBindings,
     grid: (u32, u32),
     csr: Option<DeviceCsr>,
     counters: wgpu::Buffer,
@@ -725,12 +720,7 @@ impl LifGpu {
             params,
             params_buf: bufs.params,
             step_stride: bufs.step_stride,
-            bind: bindings.bind,
-            bind_step: bindings.bind_step,
-            bind_parts: bindings.bind_parts,
-            pipeline: bindings.pipeline,
-            step_v: bindings.step_v,
-            flush: bindings.flush,
+            bindings,
             grid,
             csr,
             counters: bufs.counters,
@@ -791,25 +781,25 @@ impl LifGpu {
                 .map(|j| {
                     let t = self.t + (done + j) as u64;
                     if j == k {
-                        ("flush", &self.flush)
+                        ("flush", &self.bindings.flush)
                     } else if self.samples_v(t) {
-                        ("step_v", &self.step_v)
+                        ("step_v", &self.bindings.step_v)
                     } else {
-                        ("step", &self.pipeline)
+                        ("step", &self.bindings.pipeline)
                     }
                 })
                 .collect();
             // The groups every dispatch shares, set once per pass.
             let bind_shared = |pass: &mut wgpu::ComputePass| {
-                pass.set_bind_group(0, &self.bind, &[]);
-                if let Some(b) = &self.bind_parts {
+                pass.set_bind_group(0, &self.bindings.bind, &[]);
+                if let Some(b) = &self.bindings.bind_parts {
                     pass.set_bind_group(2, b, &[]);
                 }
             };
             let dispatch =
                 |pass: &mut wgpu::ComputePass, j: u32, pipeline: &wgpu::ComputePipeline| {
                     pass.set_pipeline(pipeline);
-                    pass.set_bind_group(1, &self.bind_step, &[j * self.step_stride]);
+                    pass.set_bind_group(1, &self.bindings.bind_step, &[j * self.step_stride]);
                     pass.dispatch_workgroups(self.grid.0, self.grid.1, 1);
                 };
             match timer.as_mut() {
