@@ -590,6 +590,16 @@ pub(crate) fn round_count(what: &str, x: f64, lo: u64, hi: u64) -> Result<u64, C
     Ok((r as u64).clamp(lo, hi))
 }
 
+/// The overrides a front end offers on top of a config.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overrides {
+    /// Neurons per population (model H only).
+    pub n: Option<u64>,
+    /// Number of steps (model H), or of recorded steps (model L: duration = steps dt).
+    pub steps: Option<u64>,
+    pub seed: Option<u64>,
+}
+
 /// The model a config is for: its "model" field, `"hydro"` (model H) or `"lif"` (model L).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

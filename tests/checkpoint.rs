@@ -33,27 +33,11 @@ fn kill_and_resume_files(name: &str, backend: &str, config: &str, every: &str, f
     std::fs::write(&cfg, config).unwrap();
     let cfg = cfg.to_str().unwrap();
     let reference = d.join("reference");
-    ok(balnet().args([
-        "run",
-        cfg,
-        "--backend",
-        backend,
-        "--out",
-        reference.to_str().unwrap(),
-    ]));
+    ok(&mut common::run_command(cfg, backend, &reference));
 
     let out = d.join("killed");
-    let mut child = balnet()
-        .args([
-            "run",
-            cfg,
-            "--backend",
-            backend,
-            "--out",
-            out.to_str().unwrap(),
-            "--checkpoint-every",
-            every,
-        ])
+    let mut child = common::run_command(cfg, backend, &out)
+        .args(["--checkpoint-every", every])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -37,27 +37,14 @@ fn run_ok(args: &[&str]) {
     );
 }
 
-fn spawn(args: &[&str]) -> Child {
-    balnet()
-        .args(args)
+/// `balnet run CFG --backend BACKEND --out OUT EXTRA...`, spawned.
+fn spawn_run(cfg: &str, backend: &str, out: &Path, extra: &[&str]) -> Child {
+    common::run_command(cfg, backend, out)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// `balnet run CFG --backend BACKEND --out OUT EXTRA...`, spawned.
-fn spawn_run(cfg: &str, backend: &str, out: &Path, extra: &[&str]) -> Child {
-    let mut args = vec![
-        "run",
-        cfg,
-        "--backend",
-        backend,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    spawn(&args)
 }
 
 fn read(p: &Path) -> String {

@@ -101,6 +101,18 @@ fn run_polled<T: Send>(
     })
 }
 
+/// The result of `run_polled`, or the exception to raise instead: a signal handler's
+/// (KeyboardInterrupt) first, then the progress callback's (`callback_error`).
+fn raise_interruptions<T>(
+    (r, signal): (T, Option<PyErr>),
+    callback_error: Option<PyErr>,
+) -> PyResult<T> {
+    match (signal, callback_error) {
+        (Some(e), _) | (None, Some(e)) => Err(e),
+        (None, None) => Ok(r),
+    }
+}
+
 /// The caller's progress callback `callback(done, total)` and the run's stop flag. An
 /// exception from the callback stops the run (and is raised after it).
 struct PyProgress {
@@ -323,14 +335,8 @@ fn run(
         progress: PyProgress::new(progress, stop.clone()),
         samples: Vec::new(),
     };
-    let (r, signal) = run_polled(py, &stop, || run_inner(&req, &mut obs))?;
-    if let Some(e) = signal {
-        return Err(e);
-    }
-    if let Some(e) = obs.progress.take_error() {
-        return Err(e);
-    }
-    let r = r.map_err(to_py)?;
+    let polled = run_polled(py, &stop, || run_inner(&req, &mut obs))?;
+    let r = raise_interruptions(polled, obs.progress.take_error())?.map_err(to_py)?;
     let d = PyDict::new(py);
     d.set_item("model", r.model.name())?;
     d.set_item("note", r.note)?;
@@ -433,14 +439,8 @@ fn sweep(
             "failures": failures,
         }))?)
     };
-    let (r, signal) = run_polled(py, &stop, work)?;
-    if let Some(e) = signal {
-        return Err(e);
-    }
-    if let Some(e) = prog.take_error() {
-        return Err(e);
-    }
-    r.map_err(to_py)
+    let polled = run_polled(py, &stop, work)?;
+    raise_interruptions(polled, prog.take_error())?.map_err(to_py)
 }
 
 /// What this build and machine offer, as JSON text: `version`, `isa` (the CPU instruction-set

@@ -3,8 +3,8 @@
 //! turns what it returns into pandas and NumPy objects.
 
 use super::{
-    PyProgress, backend_choice, config_request, f32_bytes, f64_bytes, member_dict, run_polled,
-    to_py, u32_bytes,
+    PyProgress, backend_choice, config_request, f32_bytes, f64_bytes, member_dict,
+    raise_interruptions, run_polled, to_py, u32_bytes,
 };
 use balnet::app::session::{Engine, Session};
 use balnet::app::{Overrides, Spelling};
@@ -59,22 +59,16 @@ impl Simulation {
     }
 }
 
-fn lif(s: &mut Session) -> PyResult<&mut balnet::lif::sim::Simulation> {
-    match &mut s.engine {
-        Engine::Lif(l) => Ok(l),
-        Engine::Hydro(_) => Err(super::ConfigError::new_err(
-            "this is a model H simulation; the call is for model L",
-        )),
+/// Every model H member's moments so far (see `member_dict`).
+fn member_list<'py>(
+    py: Python<'py>,
+    sim: &balnet::hydro::sim::Simulation,
+) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for (i, m) in sim.members().iter().enumerate() {
+        list.append(member_dict(py, m.replica, sim.setup(), sim.records(i))?)?;
     }
-}
-
-fn hydro(s: &mut Session) -> PyResult<&mut balnet::hydro::sim::Simulation> {
-    match &mut s.engine {
-        Engine::Hydro(h) => Ok(h),
-        Engine::Lif(_) => Err(super::ConfigError::new_err(
-            "this is a model L simulation; the call is for model H",
-        )),
-    }
+    Ok(list)
 }
 
 #[pymethods]
@@ -105,11 +99,10 @@ impl Simulation {
             Session::open(&req, &o, force, backend_choice(&backend)?, Spelling::Python)
         };
         // Building a large network takes a while: Ctrl-C meanwhile is raised once it is built.
-        let (session, signal) = run_polled(py, &CancelToken::new(), work)?;
-        if let Some(e) = signal {
-            return Err(e);
-        }
-        Ok(Self::wrap(session.map_err(to_py)?))
+        let polled = run_polled(py, &CancelToken::new(), work)?;
+        Ok(Self::wrap(
+            raise_interruptions(polled, None)?.map_err(to_py)?,
+        ))
     }
 
     /// The simulation a checkpoint file holds (`checkpoint`, or a run's checkpoint.bin),
@@ -169,14 +162,8 @@ impl Simulation {
         };
         let mut s = self.lock()?;
         let session: &mut Session = &mut s;
-        let (r, signal) = run_polled(py, &stop, || session.run(duration, &mut obs))?;
-        if let Some(e) = signal {
-            return Err(e);
-        }
-        if let Some(e) = obs.progress.take_error() {
-            return Err(e);
-        }
-        let outcome = r.map_err(to_py)?;
+        let polled = run_polled(py, &stop, || session.run(duration, &mut obs))?;
+        let outcome = raise_interruptions(polled, obs.progress.take_error())?.map_err(to_py)?;
         let failed = match &s.engine {
             Engine::Hydro(h) => (0..h.members().len()).all(|i| h.failure(i).is_some()),
             Engine::Lif(l) => l.failure().is_some(),
@@ -221,7 +208,7 @@ impl Simulation {
     /// mean-field prediction of the current drive (`theory`: JSON text or None).
     fn lif_rates<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let mut s = self.lock()?;
-        let sim = lif(&mut s)?;
+        let sim = s.lif("rates").map_err(|e| to_py(e.into()))?;
         let setup = sim.setup().clone();
         let theory = sim.theory();
         let rec = sim.recording().map_err(|e| to_py(e.into()))?;
@@ -251,7 +238,7 @@ impl Simulation {
     /// as neurons.npy holds them, and `n_e`.
     fn lif_neurons<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let mut s = self.lock()?;
-        let sim = lif(&mut s)?;
+        let sim = s.lif("neurons").map_err(|e| to_py(e.into()))?;
         let n_e = sim.setup().n_e;
         let rec = sim.recording().map_err(|e| to_py(e.into()))?;
         let cols = rec.per_neuron();
@@ -269,7 +256,7 @@ impl Simulation {
         let d = PyDict::new(py);
         d.set_item("step", u32_bytes(py, s.spikes.step.iter().copied()))?;
         d.set_item("neuron", u32_bytes(py, s.spikes.neuron.iter().copied()))?;
-        let sim = lif(&mut s)?;
+        let sim = s.lif("spikes").map_err(|e| to_py(e.into()))?;
         let rec = sim.host_recording();
         d.set_item("raster_t_ms", f64_bytes(py, rec.raster.iter().map(|r| r.0)))?;
         d.set_item(
@@ -284,7 +271,8 @@ impl Simulation {
     /// `refractory` (ms left; <= 0 when not refractory) now, as f32 bytes.
     fn lif_state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let mut s = self.lock()?;
-        let st = lif(&mut s)?.neuron_state().map_err(|e| to_py(e.into()))?;
+        let sim = s.lif("state").map_err(|e| to_py(e.into()))?;
+        let st = sim.neuron_state().map_err(|e| to_py(e.into()))?;
         let d = PyDict::new(py);
         d.set_item("v", f32_bytes(py, st.iter().map(|x| x.v)))?;
         d.set_item("refractory", f32_bytes(py, st.iter().map(|x| x.refractory)))?;
@@ -294,20 +282,15 @@ impl Simulation {
     /// Model H: each member's moments so far (as `balnet.run`'s `members`).
     fn hydro_members<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let mut s = self.lock()?;
-        let sim = hydro(&mut s)?;
-        let setup = sim.setup().clone();
-        let list = PyList::empty(py);
-        for (i, m) in sim.members().iter().enumerate() {
-            list.append(member_dict(py, m.replica, &setup, sim.records(i))?)?;
-        }
-        Ok(list)
+        member_list(py, s.hydro("moments").map_err(|e| to_py(e.into()))?)
     }
 
     /// Model H: the state x of member `member` (E neurons, then I) as f32 bytes.
     #[pyo3(signature = (member=0))]
     fn hydro_state<'py>(&self, py: Python<'py>, member: usize) -> PyResult<Bound<'py, PyAny>> {
         let mut s = self.lock()?;
-        let x = hydro(&mut s)?.state(member).map_err(|e| to_py(e.into()))?;
+        let sim = s.hydro("hydro_state").map_err(|e| to_py(e.into()))?;
+        let x = sim.state(member).map_err(|e| to_py(e.into()))?;
         Ok(f32_bytes(py, x.into_iter()).into_any())
     }
 
@@ -334,25 +317,16 @@ impl Simulation {
         };
         let mut s = self.lock()?;
         let session: &mut Session = &mut s;
-        let (r, signal) = run_polled(py, &stop, || session.write_run(&opts, &mut obs))?;
-        if let Some(e) = signal {
-            return Err(e);
-        }
-        if let Some(e) = obs.progress.take_error() {
-            return Err(e);
-        }
-        r.map_err(to_py)?;
+        let polled = run_polled(py, &stop, || session.write_run(&opts, &mut obs))?;
+        raise_interruptions(polled, obs.progress.take_error())?.map_err(to_py)?;
         let d = PyDict::new(py);
         d.set_item("model", s.model().name())?;
         d.set_item("note", s.note.clone())?;
         d.set_item("warnings", self.warnings.clone())?;
-        let members = PyList::empty(py);
-        if let Engine::Hydro(h) = &s.engine {
-            let setup = h.setup().clone();
-            for (i, m) in h.members().iter().enumerate() {
-                members.append(member_dict(py, m.replica, &setup, h.records(i))?)?;
-            }
-        }
+        let members = match &s.engine {
+            Engine::Hydro(h) => member_list(py, h)?,
+            Engine::Lif(_) => PyList::empty(py),
+        };
         d.set_item("members", members)?;
         Ok(d)
     }

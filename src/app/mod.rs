@@ -111,15 +111,7 @@ fn labelled(label: Option<&str>, e: ConfigError) -> ConfigError {
     }
 }
 
-/// The overrides a front end offers on top of a config.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Overrides {
-    /// Neurons per population (model H only).
-    pub n: Option<u64>,
-    /// Number of steps (model H), or of recorded steps (model L: duration = steps dt).
-    pub steps: Option<u64>,
-    pub seed: Option<u64>,
-}
+pub use crate::config::Overrides;
 
 /// `n` applies to model H only (model L configs set n_e and n_i).
 pub fn check_n(model: Model, n: Option<u64>, spelling: Spelling) -> Result<(), ConfigError> {
@@ -151,14 +143,7 @@ impl Setup {
         check_n(config.model(), o.n, spelling)?;
         Ok(match config {
             ModelConfig::Hydro(c) => {
-                let overrides = crate::hydro::output::Overrides {
-                    n: o.n,
-                    steps: o.steps,
-                    seed: o.seed,
-                };
-                Setup::Hydro(Box::new(crate::hydro::output::setup(
-                    *c, &overrides, force,
-                )?))
+                Setup::Hydro(Box::new(crate::hydro::output::setup(*c, o, force)?))
             }
             ModelConfig::Lif(c) => {
                 Setup::Lif(Box::new(crate::lif::output::setup(*c, o.seed, o.steps)?))

@@ -142,8 +142,7 @@ impl Prepared {
         };
         // The run directory exists before the network is built, as it always has (a network
         // that does not fit leaves an empty directory, not a missing one).
-        std::fs::create_dir_all(&opts.out)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", opts.out.display()))?;
+        crate::io::create_dir(&opts.out)?;
         let mut session = super::session::Session::on_device(r.setup, &self.device, self.note)?;
         let summary = session.write_run(&opts, obs)?;
         Ok(RunReport {

@@ -172,14 +172,29 @@ impl Session {
         Ok(outcome)
     }
 
+    /// The model L simulation, for `what` (a call that applies to model L only).
+    pub fn lif(&mut self, what: &str) -> Result<&mut crate::lif::sim::Simulation, ConfigError> {
+        match &mut self.engine {
+            Engine::Lif(s) => Ok(s),
+            Engine::Hydro(_) => Err(ConfigError(format!(
+                "{what} applies to model L; this is a model H simulation"
+            ))),
+        }
+    }
+
+    /// The model H simulation, for `what` (a call that applies to model H only).
+    pub fn hydro(&mut self, what: &str) -> Result<&mut crate::hydro::sim::Simulation, ConfigError> {
+        match &mut self.engine {
+            Engine::Hydro(s) => Ok(s),
+            Engine::Lif(_) => Err(ConfigError(format!(
+                "{what} applies to model H; this is a model L simulation"
+            ))),
+        }
+    }
+
     /// Model L: the external rate nu_X (Hz) from the next step on.
     pub fn set_nu_x(&mut self, nu_x: f64) -> anyhow::Result<()> {
-        match &mut self.engine {
-            Engine::Lif(s) => Ok(s.set_nu_x(nu_x)?),
-            Engine::Hydro(_) => {
-                Err(ConfigError("nu_x applies to model L; model H's drive is h".into()).into())
-            }
-        }
+        Ok(self.lif("set_nu_x")?.set_nu_x(nu_x)?)
     }
 
     /// Model H: the external drive `h`, or the balanced `rates` it is solved from (exactly
@@ -189,13 +204,8 @@ impl Session {
         h: Option<[f64; 2]>,
         rates: Option<[f64; 2]>,
     ) -> anyhow::Result<()> {
-        match &mut self.engine {
-            Engine::Hydro(s) => Ok(s.set_drive(h, rates)?),
-            Engine::Lif(_) => Err(ConfigError(
-                "h and rates apply to model H; model L's drive is nu_x".into(),
-            )
-            .into()),
-        }
+        let sim = self.hydro("set_drive")?;
+        Ok(sim.set_drive(h, rates)?)
     }
 
     /// Writes a checkpoint file of the simulation now (the same format as a run's

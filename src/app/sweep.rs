@@ -73,6 +73,11 @@ pub fn plan<'a>(s: &'a LoadedSweep, out: &Path, shard: (usize, usize)) -> Vec<Po
         .collect()
 }
 
+/// How many points shard `shard` has.
+pub fn shard_len(s: &LoadedSweep, shard: (usize, usize)) -> usize {
+    shard_points(s, shard).count()
+}
+
 fn shard_points(s: &LoadedSweep, shard: (usize, usize)) -> impl Iterator<Item = &Point> {
     s.points
         .iter()
@@ -85,8 +90,6 @@ pub struct SweepOutcome {
     pub interrupted: bool,
     /// Whether the convergence report was written.
     pub convergence: bool,
-    /// The points of this shard.
-    pub total: usize,
 }
 
 /// One finished point, for the caller's progress: the point, its result (Ok(true) ran,
@@ -133,7 +136,6 @@ pub fn run(
         report,
         interrupted,
         convergence,
-        total: shard_points(s, shard).count(),
     })
 }
 

@@ -58,7 +58,7 @@ pub fn sweep(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let total = sweep::plan(&loaded, &out, shard).len();
+    let total = sweep::shard_len(&loaded, shard);
     let mut done = 0;
     let mut on_point = |p: &balnet::sweep::Point, r: &anyhow::Result<bool>, st: Option<Status>| {
         done += 1;

@@ -9,8 +9,8 @@
 //! and state.npy are written at the end of the run (also of an interrupted or failed one), so
 //! a killed run (`kill -9`, run.json still `running`) has none of them.
 
-use crate::config::ConfigError;
 use crate::config::Model;
+use crate::config::{ConfigError, Overrides};
 use crate::device::Device;
 use crate::hydro::config::{HydroConfig, HydroSetup, Moment};
 use crate::hydro::record::{self, LatePopulation, MomentRow, POP_NAMES, RecordSample};
@@ -22,14 +22,6 @@ use crate::progress::{Observer, Outcome, Records, Status};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// Command-line overrides of a config.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Overrides {
-    pub n: Option<u64>,
-    pub steps: Option<u64>,
-    pub seed: Option<u64>,
-}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct RunSummary {
@@ -192,11 +184,6 @@ impl Observer for RunWriter<'_> {
     }
 }
 
-fn create_dir(out: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))
-}
-
 /// Runs a model H simulation on `device` and writes its directory. moments.csv (and each
 /// replica's) grows as the run goes, flushed after every chunk of steps, so that a killed
 /// run keeps its records up to the last chunk; run.json says `running` meanwhile. Errors after
@@ -208,7 +195,7 @@ pub fn run(
     opts: &RunOptions,
     obs: &mut dyn Observer,
 ) -> anyhow::Result<RunSummary> {
-    create_dir(&opts.out)?;
+    io::create_dir(&opts.out)?;
     check_replica_options(&s, opts)?;
     let mut sim = Simulation::new(s, device)?;
     run_simulation(&mut sim, opts, obs)
@@ -230,7 +217,7 @@ pub fn run_simulation(
     obs: &mut dyn Observer,
 ) -> anyhow::Result<RunSummary> {
     let t_setup = Instant::now();
-    create_dir(&opts.out)?;
+    io::create_dir(&opts.out)?;
     check_replica_options(sim.setup(), opts)?;
     if sim.setup().config.replicas > 1 {
         return run_replicas(sim, opts, obs, t_setup);
@@ -320,7 +307,7 @@ fn run_replicas(
         let mut moments = Vec::new();
         for r in 0..r_count as usize {
             let dir = opts.out.join(format!("replica_{}", first + r as u32));
-            create_dir(&dir)?;
+            io::create_dir(&dir)?;
             moments.push(MomentsWriter::create(
                 &dir.join("moments.csv"),
                 &s,
@@ -402,7 +389,7 @@ pub fn run_seed_batch(
     let mut jsons = Vec::new();
     let mut moments = Vec::new();
     for (i, (m, (_, dir))) in setups.iter().zip(runs).enumerate() {
-        create_dir(dir)?;
+        io::create_dir(dir)?;
         let mut summary = RunSummary::running(m, name.clone(), adapter.clone(), gpu.clone());
         summary.warnings.push(note.clone());
         let mut json = RunJson::new(dir.join("run.json"));

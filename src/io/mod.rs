@@ -66,6 +66,12 @@ pub fn write_atomic_or_in_place(path: &Path, bytes: &[u8]) -> anyhow::Result<()>
     }
 }
 
+/// Creates a run directory (and its parents), with the path in the error.
+pub fn create_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))
+}
+
 pub fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
     write_atomic(path, &json_bytes(value)?)
 }

@@ -14,9 +14,7 @@ use crate::config::ConfigError;
 use crate::config::Model;
 use crate::device::Device;
 use crate::io::checkpoint::{self, Checkpoint};
-use crate::io::{
-    self as record, Csv, CsvAppender, NpyAppender, RunJson, RunOptions, RunStatus, num,
-};
+use crate::io::{self, Csv, CsvAppender, NpyAppender, RunJson, RunOptions, RunStatus, num};
 use crate::lif::config::{LifConfig, LifSetup, SpikeSelection};
 use crate::lif::record::{LifRecording, LifSummary, SpikeChunk};
 use crate::lif::sim::Simulation;
@@ -338,8 +336,7 @@ pub fn run(
     opts: &RunOptions,
     obs: &mut dyn Observer,
 ) -> anyhow::Result<LifRunSummary> {
-    std::fs::create_dir_all(&opts.out)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", opts.out.display()))?;
+    io::create_dir(&opts.out)?;
     let mut sim = Simulation::new(s, device)?;
     run_simulation(&mut sim, opts, obs)
 }
@@ -353,8 +350,7 @@ pub fn run_simulation(
 ) -> anyhow::Result<LifRunSummary> {
     let t_setup = Instant::now();
     let out = opts.out.as_path();
-    std::fs::create_dir_all(out)
-        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    io::create_dir(out)?;
     let s = sim.setup().clone();
     let theory = self_consistent(&s).ok();
     let ck_path = out.join("checkpoint.bin");
@@ -427,7 +423,7 @@ fn resume(
     let k = sim.spikes_recorded();
     if s.config.record.spikes.is_some() {
         for f in SPIKE_FILES {
-            let held = record::read_npy_u32_len(&out.join(f))?;
+            let held = io::read_npy_u32_len(&out.join(f))?;
             anyhow::ensure!(
                 held >= k,
                 "checkpoint refused: {f} holds {held} spikes, fewer than the {k} the checkpoint counts"
@@ -556,7 +552,7 @@ fn write_end_outputs(
     rec: &LifRecording,
     theory: Option<&SingleNeuronPrediction>,
 ) -> anyhow::Result<()> {
-    record::write_npy_f32_2d(
+    io::write_npy_f32_2d(
         &dir.join("neurons.npy"),
         s.n() as usize,
         2,
@@ -597,7 +593,7 @@ pub fn theory(config: LifConfig, out: Option<&Path>) -> anyhow::Result<LifTheory
     let t = theory_of(&p);
     if let Some(dir) = out {
         std::fs::create_dir_all(dir)?;
-        record::write_json(&dir.join("theory.json"), &t)?;
+        io::write_json(&dir.join("theory.json"), &t)?;
         let mut csv = Csv::new(&["v_mv", "density"]);
         let [lo, hi] = s.config.record.vhist_range;
         for k in 0..=200 {

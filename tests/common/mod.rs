@@ -52,6 +52,13 @@ pub fn balnet() -> std::process::Command {
     c
 }
 
+/// `balnet run CFG --backend BACKEND --out OUT` as a command (more arguments can follow).
+pub fn run_command(cfg: &str, backend: &str, out: &std::path::Path) -> std::process::Command {
+    let mut c = balnet();
+    c.args(["run", cfg, "--backend", backend, "--out"]).arg(out);
+    c
+}
+
 /// A fresh, empty temporary directory for this test process.
 pub fn fresh_dir(prefix: &str, name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("{prefix}-{}-{name}", std::process::id()));
